@@ -1,0 +1,28 @@
+# Two commands do everything (see README.md):
+#   make demo   create .venv, install, and run the main job on the built-in synthetic dataset
+#   make test   create .venv, install, and run the test suite (TORCH=1 also installs torch for the .pth tests)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?= -n 2 -q
+
+.PHONY: install test demo clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+test: install
+	@if [ "$(TORCH)" = "1" ]; then $(PY) -m pip install -q torch==2.13.0; fi
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; fi; exit $$rc
+
+demo: install
+	$(PY) -m vtn_jax.main_job --workdir runs/demo
+
+clean:
+	rm -rf $(VENV) runs
