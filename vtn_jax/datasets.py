@@ -1,0 +1,688 @@
+r"""TFDS builders for the video datasets: `synthetic_actions` and `video_folder`, plus a CLI.
+
+Build:
+    python -m vtn_jax.datasets build synthetic_actions --data_dir data_cache/tfds [--config tiny]
+    python -m vtn_jax.datasets build video_folder --root /data/UCF-101 --layout ucf101 --split 1 \
+        --data_dir data_cache/tfds            # -> video_folder/ucf101_split1
+    python -m vtn_jax.datasets report video_folder --config ucf101_split1 --data_dir data_cache/tfds
+
+Stored format (measured, see README "Video data"): every frame is resized so its shorter side is
+`resize_short` (INTER_AREA) and stored as a JPEG (quality `jpeg_quality`, encoded with OpenCV) in a
+`tfds.features.Video(encoding_format='jpeg')`. The input pipeline reads the JPEG strings without
+decoding them and decodes (and crops) only the frames it samples, which is what makes reading fast;
+PNG, zlib or raw tensors were 4-10x bigger and slower to build.
+
+Examples are stored in a fixed pseudo-random order (`disable_shuffling` with a seeded permutation
+of the videos), so position i of a split is video_id i and `info.metadata['num_frames'][split][i]`
+is its length: the evaluation pipeline uses it to count segments per process without reading data.
+
+Bad videos (cannot be opened, truncated or corrupt, zero frames, fewer than `min_frames`) never
+stop the build and are never skipped silently: each is printed, listed in `bad_videos.json` in the
+dataset directory and in `info.metadata['bad_videos']`; `load_report` returns them. Videos shorter
+than a 32-frame segment are kept and loop-padded when sampled (`vtn_jax.input_pipeline`).
+"""
+import argparse
+import collections
+import csv
+import dataclasses
+import json
+import os
+import pathlib
+import sys
+import time
+import zlib
+from concurrent import futures
+from typing import Callable, Iterable, Iterator, Optional, Sequence
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow_datasets as tfds  # noqa: E402
+
+from vtn_jax import synthetic  # noqa: E402
+from vtn_jax import video_io  # noqa: E402
+
+VIDEO_EXTENSIONS = ('.avi', '.mp4', '.mkv', '.webm', '.mov', '.mpg', '.mpeg', '.m4v', '.flv', '.3gp')
+LAYOUTS = ('ucf101', 'hmdb51', 'kinetics', 'folder')
+REPORT_FILE = 'bad_videos.json'
+# Kinetics CSV `split` values -> TFDS split names.
+_KINETICS_SPLITS = {'train': 'train', 'training': 'train', 'val': 'validation',
+                    'valid': 'validation', 'validate': 'validation', 'validation': 'validation',
+                    'test': 'test', 'testing': 'test'}
+
+
+class SplitFileError(ValueError):
+    """A split or annotation file that is malformed or disagrees with the class folders."""
+
+    def __init__(self, path, line: Optional[int], problem: str):
+        where = f'{path}:{line}' if line is not None else str(path)
+        super().__init__(f'{where}: {problem}')
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding and parallel generation shared by both builders.
+# ---------------------------------------------------------------------------------------------
+
+
+def encode_frames(frames: np.ndarray, quality: int) -> list:
+    """Encodes RGB uint8 frames (T, H, W, 3) as a list of JPEG byte strings (OpenCV, libjpeg-turbo)."""
+    params = [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)]
+    encoded = []
+    for frame in frames:
+        ok, buffer = cv2.imencode('.jpg', cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params)
+        if not ok:
+            raise RuntimeError('cv2.imencode failed')
+        encoded.append(buffer.tobytes())
+    return encoded
+
+
+def map_ordered(fn: Callable, items: Sequence, num_workers: int) -> Iterator:
+    """Yields fn(item) for each item, in order, computing up to 2 * num_workers ahead in threads.
+
+    OpenCV decoding, resizing and JPEG encoding release the GIL, so threads use all cores; the
+    bounded window keeps memory at a few decoded videos instead of the whole dataset.
+    """
+    window = collections.deque()
+    with futures.ThreadPoolExecutor(max(1, num_workers)) as pool:
+        for item in items:
+            window.append(pool.submit(fn, item))
+            if len(window) >= 2 * max(1, num_workers):
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+class _Progress:
+    """Prints `[split] done/total videos, bad, rate` at most every few seconds."""
+
+    def __init__(self, split: str, total: int, every_s: float = 5.0):
+        self.split, self.total, self.every_s = split, total, every_s
+        self.start = self.last = time.time()
+        self.done = self.bad = 0
+
+    def update(self, bad: bool):
+        self.done += 1
+        self.bad += int(bad)
+        now = time.time()
+        if now - self.last >= self.every_s or self.done == self.total:
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            print(f'[{self.split}] {self.done}/{self.total} videos, {self.bad} bad, '
+                  f'{rate:.1f} videos/s', flush=True)
+
+
+class _VideoBuilderMixin:
+    """Shared generation: ordered parallel decode, JPEG encoding, lengths and bad-video metadata."""
+
+    @tfds.core.utils.classproperty
+    @classmethod
+    def code_path(cls):
+        # Nothing is downloaded, so there is no checksums file to find next to the code; TFDS's
+        # own lookup imports `importlib_resources`, which tensorflow-datasets does not install.
+        return None
+
+    def _features(self, class_names: Sequence[str], frame_shape) -> tfds.features.FeaturesDict:
+        return tfds.features.FeaturesDict({
+            'video': tfds.features.Video(shape=(None, *frame_shape, 3), encoding_format='jpeg'),
+            'label': tfds.features.ClassLabel(names=list(class_names)),
+            'video_id': np.int32,
+            'name': tfds.features.Text(),
+        })
+
+    def _record(self, key: str, split: str, value):
+        # info.metadata is saved with the dataset info after generation, and restored on load.
+        metadata = self.info.metadata
+        table = dict(metadata.get(key, {}))
+        table[split] = value
+        metadata[key] = table
+
+    def _generate_videos(self, split: str, items: Sequence, load: Callable, num_workers: int):
+        """Yields (key, example) for every item that loads; records lengths and bad videos.
+
+        Args:
+            split: the split name (for metadata and messages).
+            items: sequence of (name, label) in storage order.
+            load: fn(item) -> list of JPEG frames, raising video_io.VideoReadError for bad videos.
+            num_workers: decoding threads.
+        """
+        lengths, bad = [], []
+        progress = _Progress(split, len(items))
+
+        def safe_load(item):
+            try:
+                return load(item), None
+            except video_io.VideoReadError as e:
+                return None, e
+
+        for item, (frames, error) in zip(items, map_ordered(safe_load, items, num_workers)):
+            name, label = item[0], item[1]
+            if error is None and len(frames) < self.builder_config.min_frames:
+                error = video_io.VideoReadError(
+                    name, f'too short: {len(frames)} frames < min_frames={self.builder_config.min_frames}',
+                    len(frames))
+            progress.update(bad=error is not None)
+            if error is not None:
+                print(f'[{split}] BAD {error}', flush=True)
+                bad.append({'split': split, 'path': str(name), 'reason': error.reason,
+                            'frames_read': error.frames_read})
+                continue
+            video_id = len(lengths)
+            lengths.append(len(frames))
+            yield video_id, {'video': frames, 'label': label, 'video_id': video_id, 'name': str(name)}
+        self._record('num_frames', split, lengths)
+        self._record('bad_videos', split, bad)
+        self.info.metadata['num_bad_videos'] = sum(len(v) for v in self.info.metadata['bad_videos'].values())
+
+
+# ---------------------------------------------------------------------------------------------
+# synthetic_actions
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(eq=False)
+class SyntheticActionsConfig(tfds.core.BuilderConfig):
+    """Sizes and seed of a synthetic_actions variant (see vtn_jax.synthetic)."""
+    num_train: int = 384
+    num_test: int = 128
+    height: int = 64
+    width: int = 64
+    num_classes: int = 8
+    min_frames: int = 40  # video lengths are drawn from [min_frames, max_frames]
+    max_frames: int = 80
+    difficulty: float = 0.0
+    seed: int = 0
+    jpeg_quality: int = 90
+
+
+class SyntheticActions(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
+    """Generated clips whose class is a motion direction (tfds name `synthetic_actions`)."""
+
+    VERSION = tfds.core.Version('1.0.0')
+    RELEASE_NOTES = {'1.0.0': 'First version.'}
+    BUILDER_CONFIGS = [
+        SyntheticActionsConfig(
+            name='default', description='512 videos (384 train, 128 test), 64x64, 8 classes, 40..80 frames.'),
+        SyntheticActionsConfig(
+            name='tiny', num_train=48, num_test=16, height=40, width=40, min_frames=20, max_frames=48,
+            description='64 videos (48 train, 16 test), 40x40, 8 classes, 20..48 frames (some < 32).'),
+    ]
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        c = self.builder_config
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description='Synthetic action videos: a textured shape moves right/left, down/up, grows/'
+                        'shrinks or rotates clockwise/anticlockwise; only motion tells the class.',
+            features=self._features(synthetic.class_names(c.num_classes), (c.height, c.width)),
+            supervised_keys=('video', 'label'),
+            metadata=tfds.core.MetadataDict(),
+            # Keep the generation order (a seeded permutation): video_id == position in the split.
+            disable_shuffling=True,
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # generated, nothing to download
+        c = self.builder_config
+        return {
+            'train': self._generate_examples('train', range(c.num_train)),
+            'test': self._generate_examples('test', range(c.num_train, c.num_train + c.num_test)),
+        }
+
+    def _generate_examples(self, split: str, indices: Iterable[int]):
+        c = self.builder_config
+        # Store in a seeded random order so that a training shuffle buffer sees mixed classes.
+        order = np.random.default_rng([c.seed, len(split)]).permutation(np.asarray(list(indices)))
+        items = [(f'synthetic_{i:06d}', int(i) % c.num_classes, int(i)) for i in order]
+
+        def load(item):
+            frames, label = synthetic.make_video(
+                item[2], seed=c.seed, num_frames=(c.min_frames, c.max_frames), height=c.height,
+                width=c.width, num_classes=c.num_classes, difficulty=c.difficulty)
+            assert label == item[1]
+            return encode_frames(frames, c.jpeg_quality)
+
+        yield from self._generate_videos(split, items, load, num_workers=os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# video_folder: split-file parsing (pure functions) and the builder.
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_video(path: pathlib.Path) -> bool:
+    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def list_class_folders(root) -> list:
+    """Returns the sorted names of the subfolders of `root` (one per class)."""
+    root = pathlib.Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f'video root {root} is not a directory')
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith('.'))
+
+
+def _split_lines(path: pathlib.Path):
+    """Yields (line_number, stripped line) for the non-blank lines of a text file."""
+    with open(path, encoding='utf-8') as f:
+        for number, line in enumerate(f, start=1):
+            if line.strip():
+                yield number, line.strip()
+
+
+def read_ucf101_splits(root, split_number: int, splits_dir=None) -> tuple:
+    """Reads UCF-101's classInd.txt, trainlist0N.txt and testlist0N.txt.
+
+    Args:
+        root: the video root with one folder per class.
+        split_number: 1, 2 or 3.
+        splits_dir: folder with the split files (default: root/ucfTrainTestlist if it exists,
+            else root).
+
+    Returns:
+        (class_names, {'train': [(path, class_index)], 'test': [...]}) with absolute paths.
+
+    Raises:
+        SplitFileError: a malformed line, an unknown class or a wrong label (file and line), or a
+            class folder that classInd.txt does not list.
+    """
+    root = pathlib.Path(root)
+    splits_dir = pathlib.Path(splits_dir) if splits_dir else (
+        root / 'ucfTrainTestlist' if (root / 'ucfTrainTestlist').is_dir() else root)
+    class_file = splits_dir / 'classInd.txt'
+    if not class_file.is_file():
+        raise FileNotFoundError(f'UCF-101 class index {class_file} not found')
+    names = []
+    for number, line in _split_lines(class_file):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) != len(names) + 1:
+            raise SplitFileError(class_file, number,
+                                 f'expected "{len(names) + 1} <ClassName>", got {line!r}')
+        names.append(parts[1])
+    index = {name: i for i, name in enumerate(names)}
+    for folder in list_class_folders(root):
+        if folder not in index and folder != splits_dir.name:
+            raise SplitFileError(class_file, None,
+                                 f'class folder {folder!r} in {root} is missing from it')
+    splits = {}
+    for split, prefix in (('train', 'trainlist'), ('test', 'testlist')):
+        split_file = splits_dir / f'{prefix}{split_number:02d}.txt'
+        if not split_file.is_file():
+            raise FileNotFoundError(f'UCF-101 split file {split_file} not found')
+        items = []
+        for number, line in _split_lines(split_file):
+            parts = line.split()
+            if len(parts) not in (1, 2) or '/' not in parts[0]:
+                raise SplitFileError(split_file, number,
+                                     f'expected "<Class>/<video>.avi [label]", got {line!r}')
+            class_name = parts[0].split('/')[0]
+            if class_name not in index:
+                raise SplitFileError(split_file, number,
+                                     f'class {class_name!r} is not in {class_file.name}')
+            if len(parts) == 2 and parts[1] != str(index[class_name] + 1):
+                raise SplitFileError(split_file, number,
+                                     f'label {parts[1]} disagrees with {class_file.name} '
+                                     f'({class_name} is {index[class_name] + 1})')
+            items.append((root / parts[0], index[class_name]))
+        splits[split] = items
+    return names, splits
+
+
+def read_hmdb51_splits(root, split_number: int, splits_dir=None) -> tuple:
+    """Reads HMDB-51's `<class>_test_split<N>.txt` files (flags 1 = train, 2 = test, 0 = unused).
+
+    Args:
+        root: the video root with one folder per class.
+        split_number: 1, 2 or 3.
+        splits_dir: folder with the split files (default: root/testTrainMulti_7030_splits if it
+            exists, else root).
+
+    Returns:
+        (class_names, {'train': [(path, class_index)], 'test': [...]}).
+
+    Raises:
+        SplitFileError: a malformed line (file and line), a class folder without its split file,
+            or a split file without its class folder.
+    """
+    root = pathlib.Path(root)
+    splits_dir = pathlib.Path(splits_dir) if splits_dir else (
+        root / 'testTrainMulti_7030_splits' if (root / 'testTrainMulti_7030_splits').is_dir() else root)
+    suffix = f'_test_split{split_number}.txt'
+    split_files = sorted(p for p in splits_dir.iterdir() if p.name.endswith(suffix))
+    if not split_files:
+        raise FileNotFoundError(f'no HMDB-51 split files *{suffix} in {splits_dir}')
+    names = [p.name[:-len(suffix)] for p in split_files]
+    folders = set(list_class_folders(root)) - {splits_dir.name}
+    for folder in sorted(folders - set(names)):
+        raise SplitFileError(splits_dir / f'{folder}{suffix}', None,
+                             f'class folder {folder!r} has no split file')
+    for split_file, name in zip(split_files, names):
+        if name not in folders:
+            raise SplitFileError(split_file, None, f'class folder {root / name} does not exist')
+    splits = {'train': [], 'test': []}
+    for label, (split_file, name) in enumerate(zip(split_files, names)):
+        for number, line in _split_lines(split_file):
+            parts = line.split()
+            if len(parts) != 2 or parts[1] not in ('0', '1', '2'):
+                raise SplitFileError(split_file, number,
+                                     f'expected "<video>.avi <0|1|2>", got {line!r}')
+            if parts[1] != '0':
+                splits['train' if parts[1] == '1' else 'test'].append((root / name / parts[0], label))
+    return names, splits
+
+
+def read_kinetics_csv(root, annotation_files: Sequence) -> tuple:
+    """Reads Kinetics-style CSVs (youtube_id, time_start, time_end, label, split; any order).
+
+    A row's clip is found under `root` (any depth) as `<youtube_id>_<start:06d>_<end:06d>.<ext>`
+    (the naming of the common Kinetics downloaders) or `<youtube_id>.<ext>`; a clip that is not
+    there is kept in the list with its expected path, so it is reported as a bad video.
+
+    Args:
+        root: folder holding the clips.
+        annotation_files: CSV paths.
+
+    Returns:
+        (class_names sorted, {split: [(path, class_index)]}) with split in train/validation/test.
+
+    Raises:
+        SplitFileError: a missing column (line 1) or an unknown split value (file and line).
+    """
+    root = pathlib.Path(root)
+    clips = {}
+    for path in sorted(root.rglob('*')):
+        if _is_video(path):
+            clips.setdefault(path.stem, path)
+    rows = []
+    for csv_path in annotation_files:
+        csv_path = pathlib.Path(csv_path)
+        with open(csv_path, newline='', encoding='utf-8') as f:
+            reader = csv.DictReader(f)
+            missing = {'youtube_id', 'time_start', 'time_end', 'label', 'split'} - set(reader.fieldnames or ())
+            if missing:
+                raise SplitFileError(csv_path, 1, f'missing column(s) {sorted(missing)}')
+            for number, row in enumerate(reader, start=2):
+                split = _KINETICS_SPLITS.get(row['split'].strip().lower())
+                if split is None or not row['label'].strip():
+                    raise SplitFileError(csv_path, number,
+                                         f'bad split {row["split"]!r} or empty label {row["label"]!r}')
+                try:
+                    start, end = int(float(row['time_start'])), int(float(row['time_end']))
+                except ValueError:
+                    raise SplitFileError(csv_path, number, 'time_start/time_end are not numbers') from None
+                stem = f'{row["youtube_id"]}_{start:06d}_{end:06d}'
+                path = clips.get(stem) or clips.get(row['youtube_id']) or root / f'{stem}.mp4'
+                rows.append((split, path, row['label'].strip()))
+    names = sorted({label for _, _, label in rows})
+    index = {name: i for i, name in enumerate(names)}
+    splits = {}
+    for split, path, label in rows:
+        splits.setdefault(split, []).append((path, index[label]))
+    return names, splits
+
+
+def read_class_folders(root, test_percent: int) -> tuple:
+    """Splits a plain class-per-folder tree: a video goes to 'test' if crc32(relative path) % 100
+    < test_percent (stable when videos are added), else to 'train'."""
+    root = pathlib.Path(root)
+    names = list_class_folders(root)
+    splits = {'train': [], 'test': []}
+    for label, name in enumerate(names):
+        for path in sorted(p for p in (root / name).rglob('*') if _is_video(p)):
+            bucket = zlib.crc32(str(path.relative_to(root)).encode()) % 100
+            splits['test' if bucket < test_percent else 'train'].append((path, label))
+    return names, splits
+
+
+@dataclasses.dataclass(eq=False)
+class VideoFolderConfig(tfds.core.BuilderConfig):
+    """Where the videos are and how to store them (see the module docstring)."""
+    root: str = ''
+    layout: str = 'folder'  # ucf101 | hmdb51 | kinetics | folder
+    split_number: int = 1  # ucf101 / hmdb51 official split 1, 2 or 3
+    splits_dir: str = ''  # folder of the split files ('' = the layout's usual place)
+    annotations: tuple = ()  # kinetics CSV files ('' = every *.csv in root)
+    test_percent: int = 20  # 'folder' layout: share of videos in the test split
+    resize_short: int = 256  # stored shorter side (paper: 256)
+    min_frames: int = 1  # videos with fewer decodable frames are reported and left out
+    jpeg_quality: int = 90
+    shuffle_seed: int = 0  # storage order permutation
+
+
+def default_config_name(layout: str, split_number: int = 1, resize_short: int = 256) -> str:
+    """Returns the builder config name a video_folder build gets: e.g. 'ucf101_split1'."""
+    name = f'{layout}_split{split_number}' if layout in ('ucf101', 'hmdb51') else layout
+    return name if resize_short == 256 else f'{name}_short{resize_short}'
+
+
+class VideoFolder(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
+    """A local folder of videos, one subfolder per class (tfds name `video_folder`).
+
+    Build with a config object: VideoFolder(config=VideoFolderConfig(name=..., root=...),
+    data_dir=...), or with the CLI / `build('video_folder', data_dir, root=..., layout=...)`.
+    Once built, read it back with `build('video_folder', data_dir, config_name)`, which needs
+    neither the root nor this class's config.
+    """
+
+    VERSION = tfds.core.Version('1.0.0')
+    RELEASE_NOTES = {'1.0.0': 'First version.'}
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._plan = None
+
+    def _split_plan(self):
+        """(class_names, {split: [(path, label)]}) from the layout's split files, parsed once."""
+        if self._plan is None:
+            c = self.builder_config
+            if not c.root:
+                raise ValueError('video_folder needs a root folder (--root)')
+            if c.layout == 'ucf101':
+                self._plan = read_ucf101_splits(c.root, c.split_number, c.splits_dir or None)
+            elif c.layout == 'hmdb51':
+                self._plan = read_hmdb51_splits(c.root, c.split_number, c.splits_dir or None)
+            elif c.layout == 'kinetics':
+                annotations = c.annotations or sorted(pathlib.Path(c.root).glob('*.csv'))
+                if not annotations:
+                    raise FileNotFoundError(f'no Kinetics CSV annotations given or in {c.root}')
+                self._plan = read_kinetics_csv(c.root, annotations)
+            elif c.layout == 'folder':
+                self._plan = read_class_folders(c.root, c.test_percent)
+            else:
+                raise ValueError(f'layout must be one of {LAYOUTS}, got {c.layout!r}')
+        return self._plan
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        class_names, _ = self._split_plan()
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=f'Videos from {self.builder_config.root} ({self.builder_config.layout} layout), '
+                        f'frames stored as JPEG with the shorter side {self.builder_config.resize_short}.',
+            features=self._features(class_names, (None, None)),
+            supervised_keys=('video', 'label'),
+            metadata=tfds.core.MetadataDict(),
+            # Keep the generation order (a seeded permutation): video_id == position in the split.
+            disable_shuffling=True,
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # local files only
+        _, splits = self._split_plan()
+        return {split: self._generate_examples(split, items) for split, items in splits.items()}
+
+    def _generate_examples(self, split: str, items: Sequence):
+        c = self.builder_config
+        order = np.random.default_rng([c.shuffle_seed, len(split)]).permutation(len(items))
+        items = [items[i] for i in order]
+
+        def load(item):
+            frames = video_io.read_video(item[0], resize_short=c.resize_short)
+            return encode_frames(frames, c.jpeg_quality)
+
+        yield from self._generate_videos(split, items, load, num_workers=os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building, finding and reporting.
+# ---------------------------------------------------------------------------------------------
+
+_BUILDERS = {'synthetic_actions': SyntheticActions, 'video_folder': VideoFolder}
+
+
+def _prepared_dir(name: str, data_dir, config_name: str) -> Optional[pathlib.Path]:
+    """Returns the dataset directory if it has been fully built, else None."""
+    version = str(_BUILDERS[name].VERSION)
+    path = pathlib.Path(data_dir) / name / config_name / version
+    return path if (path / 'dataset_info.json').is_file() else None
+
+
+def build(name: str, data_dir, builder_config: str = '', **kwargs) -> tfds.core.DatasetBuilder:
+    """Prepares a dataset if it is missing (idempotent) and returns its builder.
+
+    Args:
+        name: 'synthetic_actions' or 'video_folder'.
+        data_dir: the TFDS data directory.
+        builder_config: config name ('' = 'default' for synthetic_actions; for video_folder the
+            name given at build time, e.g. 'ucf101_split1', or derived from layout/split).
+        **kwargs: for video_folder, VideoFolderConfig fields (root, layout, split_number, ...);
+            for synthetic_actions, SyntheticActionsConfig fields to override a named config.
+
+    Returns:
+        The builder; read with builder.as_dataset(...) or vtn_jax.input_pipeline.
+
+    Raises:
+        ValueError / FileNotFoundError: an unknown name, or a video_folder that is not built and
+            has no root given.
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f'unknown dataset {name!r}; known: {sorted(_BUILDERS)}')
+    if name == 'video_folder' and not builder_config:
+        if 'layout' not in kwargs:
+            raise ValueError('video_folder needs builder_config (e.g. ucf101_split1) or layout/root')
+        builder_config = default_config_name(kwargs['layout'], kwargs.get('split_number', 1),
+                                             kwargs.get('resize_short', 256))
+    config_name = builder_config or 'default'
+    path = _prepared_dir(name, data_dir, config_name)
+    if path is not None:
+        return tfds.builder_from_directory(path)
+    if name == 'synthetic_actions':
+        known = {c.name: c for c in SyntheticActions.BUILDER_CONFIGS}
+        if kwargs:  # a custom variant: the default's fields, overridden, under a new name
+            if config_name in known:
+                raise ValueError(f'give a custom synthetic_actions variant a new name, not {config_name!r}')
+            config = dataclasses.replace(known['default'], name=config_name, **kwargs)
+        elif config_name in known:
+            config = config_name
+        else:
+            raise ValueError(f'unknown synthetic_actions config {config_name!r}; known: {sorted(known)}')
+        builder = SyntheticActions(config=config, data_dir=os.fspath(data_dir))
+    else:
+        if not kwargs.get('root'):
+            raise FileNotFoundError(
+                f'video_folder/{config_name} is not built in {data_dir}; build it first with\n'
+                f'  python -m vtn_jax.datasets build video_folder --root <videos> --layout <layout> '
+                f'--data_dir {data_dir}')
+        builder = VideoFolder(config=VideoFolderConfig(name=config_name, **kwargs), data_dir=os.fspath(data_dir))
+    start = time.time()
+    tfds.disable_progress_bar()  # _generate_videos prints its own progress and bad videos
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(verify_ssl=False))
+    report = load_report(builder)
+    with open(pathlib.Path(builder.data_dir) / REPORT_FILE, 'w', encoding='utf-8') as f:
+        json.dump(report, f, indent=1)
+    print(format_report(report, builder.data_dir, time.time() - start), flush=True)
+    return builder
+
+
+def load_report(builder_or_dir) -> dict:
+    """Returns the build report of a dataset: good videos per split and the bad videos.
+
+    Args:
+        builder_or_dir: a builder, or a prepared dataset directory.
+
+    Returns:
+        dict with 'num_videos' {split: int}, 'num_bad_videos' int and 'bad_videos', a list of
+        {'split', 'path', 'reason', 'frames_read'}.
+    """
+    builder = builder_or_dir
+    if not isinstance(builder, tfds.core.DatasetBuilder):
+        builder = tfds.builder_from_directory(os.fspath(builder_or_dir))
+    metadata = builder.info.metadata
+    bad = [entry for split in sorted(metadata['bad_videos']) for entry in metadata['bad_videos'][split]]
+    return {
+        'num_videos': {split: len(v) for split, v in sorted(metadata['num_frames'].items())},
+        'num_bad_videos': int(metadata['num_bad_videos']),
+        'bad_videos': bad,
+    }
+
+
+def format_report(report: dict, data_dir, seconds: Optional[float] = None) -> str:
+    """Formats a build report for printing."""
+    took = f' in {seconds:.1f} s' if seconds is not None else ''
+    lines = [f'Built {data_dir}{took}: ' + ', '.join(f'{s} {n} videos' for s, n in report['num_videos'].items())
+             + f'; {report["num_bad_videos"]} bad videos left out'
+             + (f' (listed in {pathlib.Path(data_dir) / REPORT_FILE})' if report['num_bad_videos'] else '')]
+    lines += [f'  [{b["split"]}] {b["path"]}: {b["reason"]}' for b in report['bad_videos']]
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """The command line: `build` a dataset, or print the bad-video `report` of a built one."""
+    parser = argparse.ArgumentParser(
+        prog='python -m vtn_jax.datasets', description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='examples:\n'
+               '  python -m vtn_jax.datasets build synthetic_actions --data_dir data_cache/tfds --config tiny\n'
+               '  python -m vtn_jax.datasets build video_folder --root /data/UCF-101 --layout ucf101 '
+               '--split 1 --data_dir data_cache/tfds\n'
+               '  python -m vtn_jax.datasets build video_folder --root /data/hmdb51 --layout hmdb51 '
+               '--split 2 --splits_dir /data/testTrainMulti_7030_splits --data_dir data_cache/tfds\n'
+               '  python -m vtn_jax.datasets build video_folder --root /data/kinetics400 --layout kinetics '
+               '--annotations train.csv validate.csv --data_dir data_cache/tfds\n'
+               '  python -m vtn_jax.datasets build video_folder --root my_videos --layout folder '
+               '--data_dir data_cache/tfds')
+    commands = parser.add_subparsers(dest='command', required=True)
+    for command in ('build', 'report'):
+        p = commands.add_parser(command, help=f'{command} a dataset')
+        p.add_argument('name', choices=sorted(_BUILDERS))
+        p.add_argument('--data_dir', required=True, help='TFDS data directory')
+        p.add_argument('--config', default='',
+                       help="builder config: synthetic_actions 'default' | 'tiny'; video_folder: a name "
+                            "for the build (default: <layout>_split<N>, e.g. ucf101_split1)")
+        if command == 'report':
+            continue
+        p.add_argument('--root', default='', help='video_folder: folder with one subfolder per class')
+        p.add_argument('--layout', choices=LAYOUTS, default='folder',
+                       help='video_folder: how splits are defined (default: folder)')
+        p.add_argument('--split', type=int, default=1, choices=(1, 2, 3),
+                       help='ucf101 / hmdb51: official split number')
+        p.add_argument('--splits_dir', default='',
+                       help='folder with the split files (default: ucfTrainTestlist/ or '
+                            'testTrainMulti_7030_splits/ in root, else root)')
+        p.add_argument('--annotations', nargs='*', default=(),
+                       help='kinetics: CSV files (default: every *.csv in root)')
+        p.add_argument('--test_percent', type=int, default=20, help='folder layout: %% of videos in test')
+        p.add_argument('--resize_short', type=int, default=256, help='stored shorter side in pixels')
+        p.add_argument('--min_frames', type=int, default=1,
+                       help='videos with fewer frames are reported as bad and left out')
+        p.add_argument('--jpeg_quality', type=int, default=90)
+    args = parser.parse_args(argv)
+    if args.command == 'report':
+        name = args.config or ('default' if args.name == 'synthetic_actions' else '')
+        path = _prepared_dir(args.name, args.data_dir, name) if name else None
+        if path is None:
+            sys.exit(f'{args.name}/{args.config} is not built in {args.data_dir}')
+        print(format_report(load_report(path), path))
+        return
+    if args.name == 'synthetic_actions':
+        build(args.name, args.data_dir, args.config)
+        return
+    if not args.root:
+        parser.error('video_folder needs --root')
+    build(args.name, args.data_dir, args.config, root=args.root, layout=args.layout,
+          split_number=args.split, splits_dir=args.splits_dir,
+          annotations=tuple(os.fspath(a) for a in args.annotations), test_percent=args.test_percent,
+          resize_short=args.resize_short, min_frames=args.min_frames, jpeg_quality=args.jpeg_quality)
+
+
+if __name__ == '__main__':
+    main()
