@@ -167,6 +167,34 @@ def render_video(scene: dict, state: dict, noise: np.ndarray) -> np.ndarray:
     return frames
 
 
+def sample_video_spec(index: int, *, seed: int, num_frames: Union[int, Tuple[int, int]] = (40, 80),
+                      height: int = 64, width: int = 64, num_classes: int = MAX_CLASSES,
+                      difficulty: float = 0.0) -> dict:
+    """Draws everything that defines video number `index`, without rendering it.
+
+    Args: as make_video.
+
+    Returns:
+        dict with 'label', 'scene' (sample_scene), 'state' (sample_trajectory) and 'noise'
+        ((T, H, W, 3) float32 standard normal); render_video(scene, state, noise) is the video.
+    """
+    class_names(num_classes)  # validates num_classes
+    if not 0.0 <= difficulty <= 1.0:
+        raise ValueError(f'difficulty must be in [0, 1], got {difficulty}')
+    label = index % num_classes
+    length_rng, scene_rng, motion_rng, noise_rng = _rngs(seed, index)
+    if isinstance(num_frames, int):
+        length = num_frames
+    else:
+        length = int(length_rng.integers(num_frames[0], num_frames[1] + 1))
+    return {
+        'label': label,
+        'scene': sample_scene(scene_rng, height, width, difficulty),
+        'state': sample_trajectory(motion_rng, label, length, height, width, difficulty),
+        'noise': noise_rng.standard_normal((length, height, width, 3), dtype=np.float32),
+    }
+
+
 def make_video(index: int, *, seed: int, num_frames: Union[int, Tuple[int, int]] = (40, 80),
                height: int = 64, width: int = 64, num_classes: int = MAX_CLASSES,
                difficulty: float = 0.0) -> Tuple[np.ndarray, int]:
@@ -187,16 +215,6 @@ def make_video(index: int, *, seed: int, num_frames: Union[int, Tuple[int, int]]
     Returns:
         (frames, label): frames (T, H, W, 3) uint8 RGB, label int.
     """
-    class_names(num_classes)  # validates num_classes
-    if not 0.0 <= difficulty <= 1.0:
-        raise ValueError(f'difficulty must be in [0, 1], got {difficulty}')
-    label = index % num_classes
-    length_rng, scene_rng, motion_rng, noise_rng = _rngs(seed, index)
-    if isinstance(num_frames, int):
-        length = num_frames
-    else:
-        length = int(length_rng.integers(num_frames[0], num_frames[1] + 1))
-    scene = sample_scene(scene_rng, height, width, difficulty)
-    state = sample_trajectory(motion_rng, label, length, height, width, difficulty)
-    noise = noise_rng.standard_normal((length, height, width, 3), dtype=np.float32)
-    return render_video(scene, state, noise), label
+    spec = sample_video_spec(index, seed=seed, num_frames=num_frames, height=height, width=width,
+                             num_classes=num_classes, difficulty=difficulty)
+    return render_video(spec['scene'], spec['state'], spec['noise']), spec['label']

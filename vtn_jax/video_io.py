@@ -160,3 +160,27 @@ def read_video(path: Union[str, os.PathLike], *, resize_short: Optional[int] = N
             path, f'stream ended after {len(frames)} of {expected} frames (truncated or corrupt)',
             len(frames))
     return np.stack(frames)
+
+
+def write_video(path: Union[str, os.PathLike], frames: np.ndarray, *, fps: float = 25.0,
+                fourcc: str = 'MJPG') -> None:
+    """Writes RGB uint8 frames (T, H, W, 3) to a video file with OpenCV (MJPG AVI by default).
+
+    MJPG needs no external codec, so tests and demos can make real video files anywhere.
+
+    Args:
+        path: output file (.avi for MJPG).
+        frames: (T, H, W, 3) uint8 RGB.
+        fps: frame rate stored in the container.
+        fourcc: four-character codec code.
+    """
+    frames = np.asarray(frames, np.uint8)
+    height, width = frames.shape[1:3]
+    writer = cv2.VideoWriter(os.fspath(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    if not writer.isOpened():
+        raise OSError(f'cv2.VideoWriter cannot write {path} with fourcc {fourcc!r}')
+    try:
+        for frame in frames:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
