@@ -449,10 +449,12 @@ class VideoFolderConfig(tfds.core.BuilderConfig):
     shuffle_seed: int = 0  # storage order permutation
 
 
-def default_config_name(layout: str, split_number: int = 1, resize_short: int = 256) -> str:
-    """Returns the builder config name a video_folder build gets: e.g. 'ucf101_split1'."""
-    name = f'{layout}_split{split_number}' if layout in ('ucf101', 'hmdb51') else layout
-    return name if resize_short == 256 else f'{name}_short{resize_short}'
+def default_config_name(layout: str, split_number: int = 1) -> str:
+    """Returns the config name a video_folder build gets unless given one: e.g. 'ucf101_split1'.
+
+    Give another name (--config) to keep builds of the same videos at other sizes side by side.
+    """
+    return f'{layout}_split{split_number}' if layout in ('ucf101', 'hmdb51') else layout
 
 
 class VideoFolder(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
@@ -468,8 +470,8 @@ class VideoFolder(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
     RELEASE_NOTES = {'1.0.0': 'First version.'}
 
     def __init__(self, **kwargs):
+        self._plan = None  # set before super().__init__, which may already call _info()
         super().__init__(**kwargs)
-        self._plan = None
 
     def _split_plan(self):
         """(class_names, {split: [(path, label)]}) from the layout's split files, parsed once."""
@@ -559,8 +561,7 @@ def build(name: str, data_dir, builder_config: str = '', **kwargs) -> tfds.core.
     if name == 'video_folder' and not builder_config:
         if 'layout' not in kwargs:
             raise ValueError('video_folder needs builder_config (e.g. ucf101_split1) or layout/root')
-        builder_config = default_config_name(kwargs['layout'], kwargs.get('split_number', 1),
-                                             kwargs.get('resize_short', 256))
+        builder_config = default_config_name(kwargs['layout'], kwargs.get('split_number', 1))
     config_name = builder_config or 'default'
     path = _prepared_dir(name, data_dir, config_name)
     if path is not None:
