@@ -205,15 +205,15 @@ def preprocess_train(jpegs, label, video_id, key, *, num_frames, stride, crop_si
     video = decode_crop_resize(tf.gather(jpegs, indices), window, crop_size)
     if horizontal_flip:
         video = flip_left_right(video, u[3] < 0.5)
-    return {'video': normalize(video, mean, std), 'label': tf.cast(label, tf.int32), 'mask': True,
-            'video_id': tf.cast(video_id, tf.int32), 'segment': 0}
+    return {'video': normalize(video, mean, std), 'label': tf.cast(label, tf.int32), 'mask': tf.constant(True),
+            'video_id': tf.cast(video_id, tf.int32), 'segment': tf.constant(0, tf.int32)}
 
 
 def preprocess_eval(jpegs, indices, label, video_id, segment, *, crop_size, mean, std) -> dict:
     """Decodes the frames `indices` of a video with the central crop."""
     height, width = _frame_hw(jpegs)
     video = decode_crop_resize(tf.gather(jpegs, indices), central_crop_window(height, width), crop_size)
-    return {'video': normalize(video, mean, std), 'label': tf.cast(label, tf.int32), 'mask': True,
+    return {'video': normalize(video, mean, std), 'label': tf.cast(label, tf.int32), 'mask': tf.constant(True),
             'video_id': tf.cast(video_id, tf.int32), 'segment': tf.cast(segment, tf.int32)}
 
 
