@@ -1,0 +1,207 @@
+r"""Dense evaluation of a whole video: a label for every frame and the paper's Video@1, one encoder pass per frame.
+
+Window-by-window offline inference encodes T frames for every window, so every frame about T times. Here
+every encoder input (see `vtn_jax.streaming`) is encoded once, in batches, and the decoder runs over the
+embeddings of every window: per-frame logits for the window ending at each frame, identical to what
+`OnlineRecognizer` returns frame by frame (same warm-up policy), and to the offline model on each clip.
+
+Video@1 (SPEC "Evaluation"): the non-overlapping segments of T*s raw frames starting at 0, T*s, 2*T*s, ...
+whose T sampled frames all lie in the video; the segment starting at `a` is exactly the window ending at
+a + (T-1)s, so its logits are a row of the per-frame logits (no extra pass). Video logits = the mean over
+segments. A video too short for one clip gets one segment: the 'repeat'-padded window ending at its last
+frame (the reference loop-pads short videos too), or none for a difference modality with at most s frames.
+
+The trainer's evaluator calls `dense_video_logits` with its own jitted functions; the command writes a
+per-frame timeline:
+
+    python -m vtn_jax.dense --config configs/tiny.py --video ../shared/data/videos/Megamind.avi \
+        --output timeline.json [--checkpoint ckpt.npz] [--class_names names.txt]
+"""
+import csv
+import json
+import pathlib
+import sys
+from typing import Callable, NamedTuple, Optional, Sequence
+
+import numpy as np
+
+from vtn_jax import model as model_lib
+from vtn_jax import streaming
+
+EncodeFn = Callable[[np.ndarray], np.ndarray]  # [N, H, W, C] -> [N, D]
+DecodeFn = Callable[[np.ndarray], np.ndarray]  # [B, S, D] -> [B, K]
+
+
+class DenseLogits(NamedTuple):
+    """Result of `dense_video_logits` for a video of N frames, K classes.
+
+    Attributes:
+        frame_logits: [N, K] logits of the window ending at each frame; NaN rows where the warm-up policy gives
+            no prediction (the first (T-1)s frames with 'wait').
+        segment_logits: [M, K] logits of the non-overlapping segments (M may be 0, see the module docstring).
+        segment_ends: [M] the frame each segment's window ends at (its row in frame_logits).
+        encoder_passes: frames run through the encoder (N, or N - s for the difference modalities).
+    """
+    frame_logits: np.ndarray
+    segment_logits: np.ndarray
+    segment_ends: np.ndarray
+    encoder_passes: int
+
+    @property
+    def video_logits(self) -> np.ndarray:
+        """[K] mean of the segment logits (Video@1's score); NaN when the video has no segment."""
+        if not len(self.segment_logits):
+            return np.full(self.frame_logits.shape[1], np.nan, np.float32)
+        return self.segment_logits.mean(axis=0)
+
+
+def _apply_in_batches(fn: Callable[[np.ndarray], np.ndarray], make_inputs: Callable[[int, int], np.ndarray],
+                      total: int, batch_size: int) -> np.ndarray:
+    """Runs fn over inputs [0, total) built batch by batch; the last batch is padded to batch_size so a
+    jitted fn compiles once (the padded rows are dropped)."""
+    outputs = []
+    for start in range(0, total, batch_size):
+        stop = min(start + batch_size, total)
+        x = make_inputs(start, stop)
+        if stop - start < batch_size and total > batch_size:
+            x = np.concatenate([x, np.zeros((batch_size - (stop - start),) + x.shape[1:], x.dtype)])
+        outputs.append(np.asarray(fn(x))[:stop - start])
+    return np.concatenate(outputs)
+
+
+def window_steps(t: int, *, num_frames: int, stride: int, modality: str, warmup: str) -> Optional[np.ndarray]:
+    """Raw frame indices of the decoder steps of the window ending at frame t (None: no prediction).
+
+    A step is named by its later frame: for the difference modalities step f encodes f and f - stride.
+    """
+    steps = num_frames if modality == 'rgb' else num_frames - 1
+    first = 0 if modality == 'rgb' else stride  # the earliest frame that can be a step
+    available = np.arange(t - (steps - 1) * stride, t + 1, stride)
+    if available[0] >= first:
+        return available
+    if warmup == 'wait' or t < first:
+        return None
+    have = available[available >= first]
+    return have[np.arange(steps) % len(have)]  # 'repeat': cycle through the steps present, oldest first
+
+
+def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NHWC: np.ndarray, *,
+                       num_frames: int, stride: int, modality: str, warmup: str = 'wait',
+                       batch_size: int = 32) -> DenseLogits:
+    """Per-frame and per-segment logits of a whole video, encoding every frame once.
+
+    Args:
+        apply_encode: encoder inputs [B, H, W, C] -> embeddings [B, D] (e.g. `JaxBackend.encode`).
+        apply_decode: embeddings [B, S, D] -> clip logits [B, K].
+        frames_NHWC: the video's normalised RGB frames [N, H, W, 3] float32 (after crop and normalisation).
+        num_frames: T, frames per clip.
+        stride: s, raw frames between clip frames.
+        modality: 'rgb', 'rgbdiff' or 'stacked'.
+        warmup: 'wait' or 'repeat' for the first (T-1)s frames (see `vtn_jax.streaming`).
+        batch_size: encoder and decoder batch.
+
+    Returns:
+        A `DenseLogits`.
+    """
+    if modality not in model_lib.MODALITIES:
+        raise ValueError(f'modality must be one of {model_lib.MODALITIES}, got {modality!r}')
+    if warmup not in streaming.WARMUP_POLICIES:
+        raise ValueError(f'warmup must be one of {streaming.WARMUP_POLICIES}, got {warmup!r}')
+    n = len(frames_NHWC)
+    offset = 0 if modality == 'rgb' else stride  # embedding row e holds step frame e + offset
+    passes = max(n - offset, 0)
+
+    def encoder_inputs(start, stop):
+        frames = frames_NHWC[start + offset:stop + offset]
+        previous = frames_NHWC[start:stop] if offset else None
+        return streaming.encoder_input(frames, previous, modality).astype(np.float32, copy=False)
+
+    steps = [window_steps(t, num_frames=num_frames, stride=stride, modality=modality, warmup=warmup)
+             for t in range(n)]
+    ends = [t for t in range(n) if steps[t] is not None]
+    segment_ends = list(range((num_frames - 1) * stride, n, num_frames * stride))
+    if not segment_ends and n:
+        # Shorter than one clip: one segment, the 'repeat'-padded window ending at the last frame.
+        last = window_steps(n - 1, num_frames=num_frames, stride=stride, modality=modality, warmup='repeat')
+        if last is not None:
+            segment_ends, steps[n - 1] = [n - 1], last
+    decoded = sorted(set(ends) | set(segment_ends))
+    if not decoded:  # nothing to predict (a difference modality and at most `stride` frames)
+        return DenseLogits(np.full((n, 0), np.nan, np.float32), np.zeros((0, 0), np.float32),
+                           np.zeros(0, np.int64), 0)
+
+    emb_ND = _apply_in_batches(apply_encode, encoder_inputs, passes, batch_size)
+    rows_WS = np.stack([steps[t] for t in decoded]) - offset
+    logits_WK = _apply_in_batches(apply_decode, lambda a, b: emb_ND[rows_WS[a:b]], len(decoded), batch_size)
+    by_frame = dict(zip(decoded, logits_WK))
+    frame_logits = np.full((n, logits_WK.shape[1]), np.nan, np.float32)
+    for t in ends:
+        frame_logits[t] = by_frame[t]
+    segment_logits = np.stack([by_frame[t] for t in segment_ends]).astype(np.float32)
+    return DenseLogits(frame_logits, segment_logits, np.asarray(segment_ends, np.int64), passes)
+
+
+def timeline_header(k: int) -> list[str]:
+    """CSV columns of a per-frame timeline: frame, time_s, then label_i and prob_i for the top k."""
+    return ['frame', 'time_s'] + [f'{name}{i}' for i in range(1, k + 1) for name in ('label', 'prob')]
+
+
+def timeline_row(frame_index: int, time_s: float, top: Sequence[tuple[int, float]], class_names: Sequence[str],
+                 k: int) -> list:
+    """One CSV row; the label and probability cells are empty for a frame without a prediction."""
+    cells = [frame_index, f'{time_s:.3f}']
+    for i in range(k):
+        cells += [class_names[top[i][0]], f'{top[i][1]:.4f}'] if i < len(top) else ['', '']
+    return cells
+
+
+def write_timeline(path, result: DenseLogits, class_names: Sequence[str], *, fps: float, k: int = 5):
+    """Writes the per-frame top-k of a dense result as CSV (by suffix .csv) or JSON (.json).
+
+    The JSON also holds the segments and the video-level top-k (Video@1).
+    """
+    path = pathlib.Path(path)
+    k = min(k, len(class_names))
+    frames = []
+    for t, logits in enumerate(result.frame_logits):
+        top = () if np.isnan(logits).any() else streaming.top_k(streaming.softmax(logits), k)
+        frames.append((t, t / fps, top))
+    if path.suffix == '.csv':
+        with path.open('w', newline='') as f:
+            writer = csv.writer(f)
+            writer.writerow(timeline_header(k))
+            writer.writerows(timeline_row(t, time_s, top, class_names, k) for t, time_s, top in frames)
+        return
+    if path.suffix != '.json':
+        raise ValueError(f'timeline {path} must end in .csv or .json')
+
+    def named(top):
+        return [{'label': class_names[c], 'prob': round(p, 6)} for c, p in top]
+
+    video = result.video_logits
+    doc = {
+        'fps': fps,
+        'frames': [{'frame': t, 'time_s': round(time_s, 4), 'top': named(top)} for t, time_s, top in frames],
+        'segments': [{'end_frame': int(e), 'top': named(streaming.top_k(streaming.softmax(l), k))}
+                     for e, l in zip(result.segment_ends, result.segment_logits)],
+        'video_top': [] if np.isnan(video).any() else named(streaming.top_k(streaming.softmax(video), k)),
+        'encoder_passes': result.encoder_passes,
+    }
+    path.write_text(json.dumps(doc, indent=1))
+
+
+def main(argv=None):
+    """`python -m vtn_jax.dense`: dense per-frame timeline of one video (see the module docstring)."""
+    from vtn_jax import demo  # pylint: disable=import-outside-toplevel  (shared model / input loading)
+    parser = demo.build_parser(description='Dense per-frame and Video@1 predictions of one video, encoding '
+                                           'every frame once; writes a per-frame timeline (CSV or JSON).',
+                               dense=True)
+    args = demo.parse_args(parser, argv)
+    try:
+        demo.run_dense(args)
+    except demo.DemoError as e:
+        sys.exit(f'error: {e}')
+
+
+if __name__ == '__main__':
+    main()
