@@ -1,7 +1,6 @@
 """Tests for vtn_jax.datasets: the synthetic and video-folder builders, split files, the bad-video
 report and the CLI, on small generated data."""
 import json
-import os
 import pathlib
 
 import cv2

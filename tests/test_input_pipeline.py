@@ -188,14 +188,15 @@ def test_train_batches(data_config):
 
 def test_train_resumes_exactly_at_start_step(data_config):
     # 48 videos / 8 = 6 batches per epoch: step 4 is inside epoch 0, step 7 inside epoch 1.
-    reference = take(ip.create_split(data_config, 'train', batch_size=8, mode='train', seed=3), 10)
-    for start in (4, 7):
-        resumed = take(ip.create_split(data_config, 'train', batch_size=8, mode='train', seed=3,
+    # Seed 0 included on purpose: TF treats an all-zero shuffle seed as "pick one at random".
+    reference = take(ip.create_split(data_config, 'train', batch_size=8, mode='train', seed=0), 10)
+    for start in (0, 4, 7):
+        resumed = take(ip.create_split(data_config, 'train', batch_size=8, mode='train', seed=0,
                                        start_step=start), 10 - start)
         for want, got in zip(reference[start:], resumed):
             for key in want:
                 np.testing.assert_array_equal(want[key], got[key])
-    other_seed = next(ip.create_split(data_config, 'train', batch_size=8, mode='train', seed=4))
+    other_seed = next(ip.create_split(data_config, 'train', batch_size=8, mode='train', seed=1))
     assert not np.array_equal(other_seed['video_id'], reference[0]['video_id'])
 
 

@@ -484,7 +484,9 @@ class VideoFolder(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
             elif c.layout == 'hmdb51':
                 self._plan = read_hmdb51_splits(c.root, c.split_number, c.splits_dir or None)
             elif c.layout == 'kinetics':
-                annotations = c.annotations or sorted(pathlib.Path(c.root).glob('*.csv'))
+                # Relative CSV paths are taken from the video root unless they exist as given.
+                annotations = [a if os.path.exists(a) else os.path.join(c.root, a) for a in c.annotations]
+                annotations = annotations or sorted(pathlib.Path(c.root).glob('*.csv'))
                 if not annotations:
                     raise FileNotFoundError(f'no Kinetics CSV annotations given or in {c.root}')
                 self._plan = read_kinetics_csv(c.root, annotations)
@@ -628,22 +630,25 @@ def format_report(report: dict, data_dir, seconds: Optional[float] = None) -> st
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """The command line: `build` a dataset, or print the bad-video `report` of a built one."""
+    examples = ('examples:\n'
+                '  python -m vtn_jax.datasets build synthetic_actions --data_dir data_cache/tfds --config tiny\n'
+                '  python -m vtn_jax.datasets build video_folder --root /data/UCF-101 --layout ucf101 '
+                '--split 1 --data_dir data_cache/tfds\n'
+                '  python -m vtn_jax.datasets build video_folder --root /data/hmdb51 --layout hmdb51 '
+                '--split 2 --splits_dir /data/testTrainMulti_7030_splits --data_dir data_cache/tfds\n'
+                '  python -m vtn_jax.datasets build video_folder --root /data/kinetics400 --layout kinetics '
+                '--annotations train.csv validate.csv --data_dir data_cache/tfds\n'
+                '  python -m vtn_jax.datasets build video_folder --root my_videos --layout folder '
+                '--data_dir data_cache/tfds')
     parser = argparse.ArgumentParser(
         prog='python -m vtn_jax.datasets', description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='examples:\n'
-               '  python -m vtn_jax.datasets build synthetic_actions --data_dir data_cache/tfds --config tiny\n'
-               '  python -m vtn_jax.datasets build video_folder --root /data/UCF-101 --layout ucf101 '
-               '--split 1 --data_dir data_cache/tfds\n'
-               '  python -m vtn_jax.datasets build video_folder --root /data/hmdb51 --layout hmdb51 '
-               '--split 2 --splits_dir /data/testTrainMulti_7030_splits --data_dir data_cache/tfds\n'
-               '  python -m vtn_jax.datasets build video_folder --root /data/kinetics400 --layout kinetics '
-               '--annotations train.csv validate.csv --data_dir data_cache/tfds\n'
-               '  python -m vtn_jax.datasets build video_folder --root my_videos --layout folder '
-               '--data_dir data_cache/tfds')
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=examples)
     commands = parser.add_subparsers(dest='command', required=True)
-    for command in ('build', 'report'):
-        p = commands.add_parser(command, help=f'{command} a dataset')
+    helps = {'build': 'build a dataset (skipped if already built); prints progress and bad videos',
+             'report': 'print the bad-video report of a built dataset'}
+    for command, text in helps.items():
+        p = commands.add_parser(command, help=text, description=text, epilog=examples,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument('name', choices=sorted(_BUILDERS))
         p.add_argument('--data_dir', required=True, help='TFDS data directory')
         p.add_argument('--config', default='',
@@ -660,7 +665,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                        help='folder with the split files (default: ucfTrainTestlist/ or '
                             'testTrainMulti_7030_splits/ in root, else root)')
         p.add_argument('--annotations', nargs='*', default=(),
-                       help='kinetics: CSV files (default: every *.csv in root)')
+                       help='kinetics: CSV files, relative to --root unless they exist as given '
+                            '(default: every *.csv in root)')
         p.add_argument('--test_percent', type=int, default=20, help='folder layout: %% of videos in test')
         p.add_argument('--resize_short', type=int, default=256, help='stored shorter side in pixels')
         p.add_argument('--min_frames', type=int, default=1,
