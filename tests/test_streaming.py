@@ -182,10 +182,10 @@ def test_dense_equals_window_by_window_offline(tiny_config, modality):
     np.testing.assert_allclose(result.frame_logits[span:], expected, atol=1e-5, rtol=0)
     np.testing.assert_array_equal(result.frame_logits[span:].argmax(-1), expected.argmax(-1))
 
-    # Video@1: the non-overlapping T*s = 16-frame segments starting at 0, 16, 32, 48 (70 frames).
-    np.testing.assert_array_equal(result.segment_ends, [14, 30, 46, 62])
-    starts = [0, 16, 32, 48]
-    seg = offline_logits(model, variables, frames, starts, lambda a: np.arange(a, a + span + 1, stride))
+    # Video@1 as the input pipeline samples it: the full 16-frame segments starting at 0, 16, 32, 48 (70 frames).
+    np.testing.assert_array_equal(result.segment_starts, [0, 16, 32, 48])
+    seg = offline_logits(model, variables, frames, result.segment_starts,
+                         lambda a: np.arange(a, a + span + 1, stride))
     np.testing.assert_allclose(result.segment_logits, seg, atol=1e-5, rtol=0)
     np.testing.assert_allclose(result.video_logits, seg.mean(0), atol=1e-5, rtol=0)
 
@@ -194,22 +194,36 @@ def test_dense_equals_window_by_window_offline(tiny_config, modality):
     np.testing.assert_allclose(np.stack([online[t].logits for t in ends]), result.frame_logits[span:], atol=1e-5)
 
 
-def test_dense_repeat_and_short_videos(tiny_config):
-    config, model, variables = build(tiny_config, 'rgb')
+def test_dense_repeat_warmup_equals_streaming(tiny_config):
+    config, model, variables = build(tiny_config, 'stacked')
     backend = streaming.JaxBackend(model, variables)
-    video = make_video(9)  # shorter than one window (15 frames)
+    video = make_video(20)
     recognizer = streaming.OnlineRecognizer.from_config(backend, config, warmup='repeat')
     online = [recognizer.push(f) for f in video]
     frames = np.stack([recognizer.preprocess(f) for f in video])
-    kwargs = dict(num_frames=model.num_frames, stride=2, modality='rgb')
-    padded = dense.dense_video_logits(backend.encode, backend.decode, frames, warmup='repeat', **kwargs)
-    np.testing.assert_allclose(padded.frame_logits, np.stack([p.logits for p in online]), atol=1e-5)
-    waited = dense.dense_video_logits(backend.encode, backend.decode, frames, **kwargs)
-    assert np.isnan(waited.frame_logits).all()
-    # A video shorter than a clip still gets one segment: the padded window ending at its last frame.
-    for result in (padded, waited):
-        np.testing.assert_array_equal(result.segment_ends, [8])
-        np.testing.assert_allclose(result.segment_logits[0], online[-1].logits, atol=1e-5)
+    result = dense.dense_video_logits(backend.encode, backend.decode, frames, num_frames=model.num_frames,
+                                      stride=2, modality='stacked', warmup='repeat')
+    assert np.isnan(result.frame_logits[:2]).all() and online[0] is None and online[1] is None
+    np.testing.assert_allclose(result.frame_logits[2:], np.stack([p.logits for p in online[2:]]), atol=1e-5)
+    assert result.encoder_passes == recognizer.encoder_calls == 18
+
+
+@pytest.mark.parametrize('modality,num_video_frames', [('rgb', 9), ('rgbdiff', 9), ('stacked', 2)])
+def test_dense_short_video_gets_the_loop_padded_segment(tiny_config, modality, num_video_frames):
+    # Shorter than T*s = 16 frames: one segment, frames k*s mod n as input_pipeline.clip_indices samples it.
+    config, model, variables = build(tiny_config, modality)
+    backend = CountingBackend(streaming.JaxBackend(model, variables))
+    recognizer = streaming.OnlineRecognizer.from_config(backend, config)
+    video = make_video(num_video_frames)
+    frames = np.stack([recognizer.preprocess(f) for f in video])
+    result = dense.dense_video_logits(backend.encode, backend.decode, frames, num_frames=model.num_frames,
+                                      stride=2, modality=modality)
+    assert np.isnan(result.frame_logits).all()  # 'wait': no full window in 9 frames
+    np.testing.assert_array_equal(result.segment_starts, [0])
+    loop = (np.arange(model.num_frames) * 2) % num_video_frames
+    expected = offline_logits(model, variables, frames, [0], lambda _: loop)
+    np.testing.assert_allclose(result.segment_logits, expected, atol=1e-5, rtol=0)
+    assert result.encoder_passes == len(backend.encoded)
 
 
 def test_window_steps():
@@ -241,3 +255,21 @@ def test_timeline_json_and_csv(tiny_config, tmp_path):
     rows = (tmp_path / 't.csv').read_text().splitlines()
     assert rows[0] == 'frame,time_s,label1,prob1,label2,prob2' and len(rows) == 41
     assert rows[14].startswith('13,1.300,,') and rows[21].startswith(f'20,2.000,{names[best]},')
+
+
+@pytest.mark.parametrize('crop_size', [224, 32])
+def test_preprocessing_equals_the_eval_input_pipeline(crop_size):
+    # A frame as the dataset stores it (shorter side 256), through input_pipeline's central crop, resize and
+    # normalisation in TensorFlow, and through the recognizer's numpy preprocessing.
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from vtn_jax import input_pipeline  # pylint: disable=import-outside-toplevel
+    frame = make_video(1, 256, 341)[0]
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    top, left, side = input_pipeline.central_crop_window(256, 341).numpy()
+    crop = tf.cast(frame[top:top + side, left:left + side], tf.float32)
+    if side != crop_size:
+        crop = tf.image.resize(crop, (crop_size, crop_size), method='bilinear')
+    expected = input_pipeline.normalize(crop, mean, std).numpy()
+    got = streaming.preprocess_frame(frame, crop_size=crop_size, mean=mean, std=std)
+    assert got.shape == (crop_size, crop_size, 3)
+    np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)

@@ -5,11 +5,12 @@ every encoder input (see `vtn_jax.streaming`) is encoded once, in batches, and t
 embeddings of every window: per-frame logits for the window ending at each frame, identical to what
 `OnlineRecognizer` returns frame by frame (same warm-up policy), and to the offline model on each clip.
 
-Video@1 (SPEC "Evaluation"): the non-overlapping segments of T*s raw frames starting at 0, T*s, 2*T*s, ...
-whose T sampled frames all lie in the video; the segment starting at `a` is exactly the window ending at
-a + (T-1)s, so its logits are a row of the per-frame logits (no extra pass). Video logits = the mean over
-segments. A video too short for one clip gets one segment: the 'repeat'-padded window ending at its last
-frame (the reference loop-pads short videos too), or none for a difference modality with at most s frames.
+Video@1 (SPEC "Evaluation"), sampled exactly as `vtn_jax.input_pipeline` mode 'segments' does: the
+floor(N / (T*s)) full non-overlapping segments of T*s raw frames starting at 0, T*s, 2*T*s, ... (a partial
+tail is dropped). The segment starting at `a` is the window ending at a + (T-1)s, so it reuses the per-frame
+embeddings. Video logits = the mean over segments. A video shorter than T*s frames gets the pipeline's one
+loop-padded segment, frames k*s mod N for k < T (the reference's LoopPadding); for the difference modalities
+its steps that wrap around (two frames not s apart) cost one extra encoder pass each.
 
 The trainer's evaluator calls `dense_video_logits` with its own jitted functions; the command writes a
 per-frame timeline:
@@ -39,12 +40,13 @@ class DenseLogits(NamedTuple):
         frame_logits: [N, K] logits of the window ending at each frame; NaN rows where the warm-up policy gives
             no prediction (the first (T-1)s frames with 'wait').
         segment_logits: [M, K] logits of the non-overlapping segments (M may be 0, see the module docstring).
-        segment_ends: [M] the frame each segment's window ends at (its row in frame_logits).
+        segment_starts: [M] first frame of each segment: 0, T*s, 2*T*s, ... (the clip of the segment starting
+            at a is the window ending at a + (T-1)s), or [0] for a video shorter than T*s.
         encoder_passes: frames run through the encoder (N, or N - s for the difference modalities).
     """
     frame_logits: np.ndarray
     segment_logits: np.ndarray
-    segment_ends: np.ndarray
+    segment_starts: np.ndarray
     encoder_passes: int
 
     @property
@@ -108,7 +110,10 @@ def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NH
     if warmup not in streaming.WARMUP_POLICIES:
         raise ValueError(f'warmup must be one of {streaming.WARMUP_POLICIES}, got {warmup!r}')
     n = len(frames_NHWC)
+    if not n:
+        raise ValueError('dense_video_logits needs at least one frame')
     offset = 0 if modality == 'rgb' else stride  # embedding row e holds step frame e + offset
+    num_steps = num_frames if modality == 'rgb' else num_frames - 1
     passes = max(n - offset, 0)
 
     def encoder_inputs(start, stop):
@@ -119,26 +124,50 @@ def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NH
     steps = [window_steps(t, num_frames=num_frames, stride=stride, modality=modality, warmup=warmup)
              for t in range(n)]
     ends = [t for t in range(n) if steps[t] is not None]
-    segment_ends = list(range((num_frames - 1) * stride, n, num_frames * stride))
-    if not segment_ends and n:
-        # Shorter than one clip: one segment, the 'repeat'-padded window ending at the last frame.
-        last = window_steps(n - 1, num_frames=num_frames, stride=stride, modality=modality, warmup='repeat')
-        if last is not None:
-            segment_ends, steps[n - 1] = [n - 1], last
-    decoded = sorted(set(ends) | set(segment_ends))
-    if not decoded:  # nothing to predict (a difference modality and at most `stride` frames)
-        return DenseLogits(np.full((n, 0), np.nan, np.float32), np.zeros((0, 0), np.float32),
-                           np.zeros(0, np.int64), 0)
-
-    emb_ND = _apply_in_batches(apply_encode, encoder_inputs, passes, batch_size)
-    rows_WS = np.stack([steps[t] for t in decoded]) - offset
-    logits_WK = _apply_in_batches(apply_decode, lambda a, b: emb_ND[rows_WS[a:b]], len(decoded), batch_size)
-    by_frame = dict(zip(decoded, logits_WK))
+    span, length = (num_frames - 1) * stride, num_frames * stride
+    segment_starts = list(range(0, (n // length) * length, length))
+    segment_ends = [start + span for start in segment_starts]
+    emb_ND = _apply_in_batches(apply_encode, encoder_inputs, passes, batch_size) if passes else None
+    # Every full segment's window is a per-frame window (t >= (T-1)s has a full window under either policy).
+    rows_WS = np.stack([steps[t] - offset for t in ends]) if ends else np.zeros((0, num_steps), np.int64)
+    table_ND = emb_ND
+    if n < length:
+        # The single loop-padded segment of a short video, as the input pipeline samples it: frames k*s mod n.
+        rows, extra = _short_clip_rows(n, num_frames, stride, modality, offset)
+        if extra:
+            inputs = np.stack([streaming.encoder_input(frames_NHWC[cur], frames_NHWC[prev], modality)
+                               for cur, prev in extra]).astype(np.float32)
+            emb_extra = _apply_in_batches(apply_encode, lambda a, b: inputs[a:b], len(extra), batch_size)
+            table_ND = emb_extra if emb_ND is None else np.concatenate([emb_ND, emb_extra])
+            passes += len(extra)
+        rows_WS = np.concatenate([rows_WS, rows[None]])
+        segment_starts = [0]
+    logits_WK = _apply_in_batches(apply_decode, lambda a, b: table_ND[rows_WS[a:b]], len(rows_WS), batch_size)
     frame_logits = np.full((n, logits_WK.shape[1]), np.nan, np.float32)
-    for t in ends:
-        frame_logits[t] = by_frame[t]
-    segment_logits = np.stack([by_frame[t] for t in segment_ends]).astype(np.float32)
-    return DenseLogits(frame_logits, segment_logits, np.asarray(segment_ends, np.int64), passes)
+    frame_logits[ends] = logits_WK[:len(ends)]
+    segment_logits = frame_logits[segment_ends] if n >= length else logits_WK[len(ends):]
+    return DenseLogits(frame_logits, segment_logits, np.asarray(segment_starts, np.int64), passes)
+
+
+def _short_clip_rows(n: int, num_frames: int, stride: int, modality: str, offset: int):
+    """Embedding rows of the loop-padded clip of a video shorter than T*s (frames k*s mod n, k < T).
+
+    Returns (rows [S], extra): a step whose two frames are not `stride` apart (where the clip wraps around)
+    is not among the per-frame embeddings; it gets row N' + j for the j-th (current, previous) pair in
+    `extra`, which the caller encodes after the N' per-frame embeddings.
+    """
+    idx = (np.arange(num_frames) * stride) % n
+    if modality == 'rgb':
+        return idx, []
+    rows, extra = [], []
+    base = max(n - offset, 0)
+    for cur, prev in zip(idx[1:], idx[:-1]):
+        if cur - prev == stride:
+            rows.append(cur - offset)
+        else:
+            rows.append(base + len(extra))
+            extra.append((int(cur), int(prev)))
+    return np.asarray(rows), extra
 
 
 def timeline_header(k: int) -> list[str]:
@@ -182,8 +211,8 @@ def write_timeline(path, result: DenseLogits, class_names: Sequence[str], *, fps
     doc = {
         'fps': fps,
         'frames': [{'frame': t, 'time_s': round(time_s, 4), 'top': named(top)} for t, time_s, top in frames],
-        'segments': [{'end_frame': int(e), 'top': named(streaming.top_k(streaming.softmax(l), k))}
-                     for e, l in zip(result.segment_ends, result.segment_logits)],
+        'segments': [{'start_frame': int(a), 'top': named(streaming.top_k(streaming.softmax(l), k))}
+                     for a, l in zip(result.segment_starts, result.segment_logits)],
         'video_top': [] if np.isnan(video).any() else named(streaming.top_k(streaming.softmax(video), k)),
         'encoder_passes': result.encoder_passes,
     }

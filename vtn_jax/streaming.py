@@ -39,8 +39,10 @@ import cv2
 import numpy as np
 
 from vtn_jax import model as model_lib
+from vtn_jax import video_io
 
 WARMUP_POLICIES = ('wait', 'repeat')
+EVAL_CROP_FRACTION = 224 / 256  # central crop side / shorter side, as input_pipeline.EVAL_CROP_FRACTION
 
 
 class Backend(Protocol):
@@ -135,31 +137,31 @@ class OpenVinoBackend:
         return np.concatenate(out).reshape(len(emb), -1).astype(np.float32, copy=False)
 
 
-def default_resize_short(crop_size: int) -> int:
-    """The test-time resize before the central crop: 256 for a 224 crop (SPEC "Input"), same ratio otherwise."""
-    return int(round(crop_size * 256 / 224))
-
-
-def preprocess_frame(frame_HWC: np.ndarray, *, crop_size: int, resize_short: int, mean: Sequence[float],
-                     std: Sequence[float]) -> np.ndarray:
+def preprocess_frame(frame_HWC: np.ndarray, *, crop_size: int, mean: Sequence[float], std: Sequence[float],
+                     resize_short: Optional[int] = 256) -> np.ndarray:
     """RGB uint8 frame -> the normalised central crop the model sees: [crop_size, crop_size, 3] float32.
 
-    The shorter side is resized to `resize_short` (INTER_AREA, as `video_io.resize_short_side`), the central
-    crop_size square is cut, then (x / 255 - mean) / std.
+    The evaluation preprocessing of `vtn_jax.input_pipeline` on a dataset stored by `vtn_jax.datasets`: the
+    shorter side resized to `resize_short` (INTER_AREA, as stored; None keeps the frame's size), the central
+    square of side round(224/256 * shorter side), resized to crop_size (bilinear) when it differs, then
+    (x / 255 - mean) / std. With 256 and a 224 crop that is the paper's central 224 crop, no resampling.
+    (In numpy rather than the pipeline's TF ops: streaming must not pull in TensorFlow.)
     """
     if frame_HWC.ndim != 3 or frame_HWC.shape[-1] != 3:
         raise ValueError(f'expected an RGB frame [H, W, 3], got shape {frame_HWC.shape}')
-    if resize_short < crop_size:
-        raise ValueError(f'resize_short {resize_short} is smaller than the crop {crop_size}')
+    if resize_short:
+        frame_HWC = video_io.resize_short_side(frame_HWC, resize_short)
     height, width = frame_HWC.shape[:2]
-    if min(height, width) != resize_short:
-        scale = resize_short / min(height, width)
-        size = (max(resize_short, round(width * scale)), max(resize_short, round(height * scale)))
-        frame_HWC = cv2.resize(frame_HWC, size, interpolation=cv2.INTER_AREA)
-    height, width = frame_HWC.shape[:2]
-    top, left = (height - crop_size) // 2, (width - crop_size) // 2
-    crop = frame_HWC[top:top + crop_size, left:left + crop_size].astype(np.float32)
-    return (crop / 255.0 - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    short = min(height, width)
+    side = min(max(int(round(short * EVAL_CROP_FRACTION)), 1), short)
+    top, left = (height - side) // 2, (width - side) // 2
+    crop = frame_HWC[top:top + side, left:left + side].astype(np.float32)
+    if side != crop_size:
+        # On float values, as tf.image.resize: cv2 would round a uint8 result to integers.
+        crop = cv2.resize(crop, (crop_size, crop_size), interpolation=cv2.INTER_LINEAR)
+    std = np.asarray(std, np.float32)
+    # One multiply-add per value, the same arithmetic as input_pipeline.normalize.
+    return crop * (1.0 / (255.0 * std)) - np.asarray(mean, np.float32) / std
 
 
 def encoder_input(frame_HWC: np.ndarray, previous_HWC: Optional[np.ndarray], modality: str) -> np.ndarray:
@@ -216,7 +218,8 @@ class OnlineRecognizer:
         crop_size: side of the central crop the model sees.
         mean: RGB mean on the [0, 1] scale.
         std: RGB std on the [0, 1] scale.
-        resize_short: shorter side before the crop (default `default_resize_short(crop_size)`).
+        resize_short: shorter side the frames are first resized to (256: what `vtn_jax.datasets` stores and
+            the model was evaluated on; None: keep the frame's size). See `preprocess_frame`.
         warmup: 'wait' or 'repeat', the policy for frames before the first full window.
         smoothing: EMA factor a in [0, 1) on the probabilities, p_t = a p_{t-1} + (1 - a) softmax(logits_t);
             0 (default) is off. Logits are never smoothed.
@@ -228,7 +231,7 @@ class OnlineRecognizer:
     """
 
     def __init__(self, backend: Backend, *, num_frames: int, stride: int, modality: str, crop_size: int,
-                 mean: Sequence[float], std: Sequence[float], resize_short: Optional[int] = None,
+                 mean: Sequence[float], std: Sequence[float], resize_short: Optional[int] = 256,
                  warmup: str = 'wait', smoothing: float = 0.0, k: int = 5):
         if modality not in model_lib.MODALITIES:
             raise ValueError(f'modality must be one of {model_lib.MODALITIES}, got {modality!r}')
@@ -252,7 +255,7 @@ class OnlineRecognizer:
         self.num_frames, self.stride, self.modality = num_frames, stride, modality
         self.num_steps = steps
         self.crop_size = crop_size
-        self.resize_short = resize_short or default_resize_short(crop_size)
+        self.resize_short = resize_short
         self.mean, self.std = tuple(mean), tuple(std)
         self.warmup, self.smoothing, self.k = warmup, smoothing, min(k, backend.num_classes)
         self.encoder_calls = 0
@@ -283,8 +286,8 @@ class OnlineRecognizer:
 
     def preprocess(self, frame_HWC: np.ndarray) -> np.ndarray:
         """RGB uint8 [H, W, 3] -> the normalised central crop [crop, crop, 3] float32."""
-        return preprocess_frame(frame_HWC, crop_size=self.crop_size, resize_short=self.resize_short,
-                                mean=self.mean, std=self.std)
+        return preprocess_frame(frame_HWC, crop_size=self.crop_size, mean=self.mean, std=self.std,
+                                resize_short=self.resize_short)
 
     def push(self, frame_HWC: np.ndarray) -> Optional[Prediction]:
         """Adds the next raw frame (RGB uint8 [H, W, 3]); returns the prediction for the window ending at it.
