@@ -81,6 +81,7 @@ def test_synthetic_tiny_build(tiny_synthetic):
     assert [len(e['video']) for e in examples] == lengths
     assert min(lengths) >= 20 and max(lengths) <= 48 and min(lengths) < 32  # some shorter than 32
     assert examples[0]['video'].shape[1:] == (40, 40, 3)
+    assert builder.info.metadata['mirror_labels'] == [1, 0, 2, 3, 4, 5, 7, 6]
 
 
 def test_synthetic_frames_match_the_generator(tiny_synthetic):
@@ -132,6 +133,7 @@ def test_ucf101_reopens_by_config_name(ucf_build):
     _, data_dir, builder, _ = ucf_build
     again = datasets.build('video_folder', data_dir, 'ucf101_split1')  # no root needed once built
     assert again.info.features['label'].names == list(CLASSES)
+    assert again.info.metadata['mirror_labels'] == [0, 1, 2]  # real actions keep their label
     assert again.info.splits['test'].num_examples == 3
     with pytest.raises(FileNotFoundError, match='build it first'):
         datasets.build('video_folder', data_dir, 'ucf101_split2')

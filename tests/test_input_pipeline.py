@@ -160,6 +160,27 @@ def test_preprocess_train_is_deterministic_in_its_key():
     assert not np.array_equal(a['video'], b['video'])
 
 
+def test_flipped_clips_take_the_mirrored_label():
+    frames = np.random.default_rng(3).integers(0, 256, (20, 36, 36, 3), np.uint8)
+    jpegs = encode(frames)
+    kwargs = dict(num_frames=4, stride=2, crop_size=24, train_scales=(0.75,), mean=MEAN, std=STD)
+    mirror = tf.constant([1, 0, 2, 3, 4, 5, 7, 6])
+    flipped_seen = kept_seen = False
+    for k in range(8):
+        key = tf.constant([9, k], tf.int64)
+        plain = ip.preprocess_train(jpegs, 6, 0, key, horizontal_flip=False, **kwargs)
+        aug = both_ways(lambda j, kk: ip.preprocess_train(j, 6, 0, kk, horizontal_flip=True,
+                                                          mirror_labels=mirror, **kwargs), jpegs, key)
+        if aug['label'] == 7:  # rotate_clockwise mirrored is rotate_anticlockwise
+            np.testing.assert_array_equal(aug['video'], plain['video'].numpy()[:, :, ::-1])
+            flipped_seen = True
+        else:
+            assert aug['label'] == 6
+            np.testing.assert_array_equal(aug['video'], plain['video'].numpy())
+            kept_seen = True
+    assert flipped_seen and kept_seen
+
+
 # ---- create_split ---------------------------------------------------------------------------
 
 @pytest.fixture(scope='session')

@@ -66,7 +66,16 @@ def test_lengths_vary_and_classes_are_balanced():
     assert np.bincount(labels).tolist() == [8] * 6
 
 
-@pytest.mark.parametrize('num_classes, difficulty', [(1, 0.0), (9, 0.0), (8, 1.5)])
+def test_mirroring_swaps_horizontal_directions():
+    spec = synthetic.sample_video_spec(0, seed=4, num_frames=30, height=SIZE, width=SIZE)  # move_right
+    frames = shape_only(spec)
+    assert motion_class(frames) == 0
+    assert motion_class(frames[:, :, ::-1]) == synthetic.MIRROR_CLASSES[0] == 1
+    spec = synthetic.sample_video_spec(6, seed=4, num_frames=30, height=SIZE, width=SIZE)  # clockwise
+    assert motion_class(shape_only(spec)[:, :, ::-1]) == synthetic.MIRROR_CLASSES[6] == 7
+
+
+@pytest.mark.parametrize('num_classes, difficulty', [(1, 0.0), (7, 0.0), (9, 0.0), (8, 1.5)])
 def test_rejects_bad_arguments(num_classes, difficulty):
     with pytest.raises(ValueError):
         synthetic.make_video(0, seed=0, num_frames=4, height=8, width=8, num_classes=num_classes,

@@ -16,6 +16,10 @@ Examples are stored in a fixed pseudo-random order (`disable_shuffling` with a s
 of the videos), so position i of a split is video_id i and `info.metadata['num_frames'][split][i]`
 is its length: the evaluation pipeline uses it to count segments per process without reading data.
 
+`info.metadata['mirror_labels'][k]` is the class a left-right mirrored video of class k shows:
+itself for real datasets, the opposite direction for synthetic_actions' right/left and
+clockwise/anticlockwise classes; the training pipeline relabels flipped clips with it.
+
 Bad videos (cannot be opened, truncated or corrupt, zero frames, fewer than `min_frames`) never
 stop the build and are never skipped silently: each is printed, listed in `bad_videos.json` in the
 dataset directory and in `info.metadata['bad_videos']`; `load_report` returns them. Videos shorter
@@ -216,7 +220,8 @@ class SyntheticActions(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
                         'shrinks or rotates clockwise/anticlockwise; only motion tells the class.',
             features=self._features(synthetic.class_names(c.num_classes), (c.height, c.width)),
             supervised_keys=('video', 'label'),
-            metadata=tfds.core.MetadataDict(),
+            # A mirrored clip of class k shows class mirror_labels[k] (right <-> left, ...).
+            metadata=tfds.core.MetadataDict(mirror_labels=list(synthetic.MIRROR_CLASSES[:c.num_classes])),
             # Keep the generation order (a seeded permutation): video_id == position in the split.
             disable_shuffling=True,
         )
@@ -504,7 +509,8 @@ class VideoFolder(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
                         f'frames stored as JPEG with the shorter side {self.builder_config.resize_short}.',
             features=self._features(class_names, (None, None)),
             supervised_keys=('video', 'label'),
-            metadata=tfds.core.MetadataDict(),
+            # Real actions keep their label when mirrored left-right.
+            metadata=tfds.core.MetadataDict(mirror_labels=list(range(len(class_names)))),
             # Keep the generation order (a seeded permutation): video_id == position in the split.
             disable_shuffling=True,
         )

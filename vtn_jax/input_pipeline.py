@@ -17,7 +17,9 @@ Sampling rules (L = num_frames * stride, 32 frames in the paper):
 Spatial rules (frames are stored with the shorter side resized, 256 for real data):
   * train: a square crop of side = shorter side * s, s drawn from `train_scales`, at a uniform
     random position, resized (bilinear) to crop_size, flipped left-right with probability 0.5
-    when `horizontal_flip`; never flipped vertically. One crop and flip per clip.
+    when `horizontal_flip`; never flipped vertically. One crop and flip per clip. A flipped
+    clip of class k is labelled info.metadata['mirror_labels'][k]: k for real actions, the
+    opposite direction for synthetic_actions' move_right/left and rotate_(anti)clockwise.
   * clip / segments: the central square of side round(0.875 * shorter side) resized to
     crop_size; with 256-pixel frames and crop_size 224 that is the paper's central 224 crop,
     with no resampling.
@@ -195,17 +197,24 @@ def _frame_hw(jpegs: tf.Tensor):
 
 
 def preprocess_train(jpegs, label, video_id, key, *, num_frames, stride, crop_size, train_scales,
-                     horizontal_flip, mean, std) -> dict:
-    """Samples and augments one training clip; randomness is stateless, from `key` (int64 [2])."""
+                     horizontal_flip, mean, std, mirror_labels=None) -> dict:
+    """Samples and augments one training clip; randomness is stateless, from `key` (int64 [2]).
+
+    `mirror_labels` (int [num_classes], default identity) gives the label of a flipped clip.
+    """
     u = tf.random.stateless_uniform([5], seed=key)
     offset = tf.cast(u[4] * 2 ** 24, tf.int32)  # float32 has 24 mantissa bits
     indices = train_indices(tf.shape(jpegs)[0], num_frames, stride, offset)
     height, width = _frame_hw(jpegs)
     window = random_crop_window(height, width, train_scales, u[0], u[1], u[2])
     video = decode_crop_resize(tf.gather(jpegs, indices), window, crop_size)
+    label = tf.cast(label, tf.int32)
     if horizontal_flip:
-        video = flip_left_right(video, u[3] < 0.5)
-    return {'video': normalize(video, mean, std), 'label': tf.cast(label, tf.int32), 'mask': tf.constant(True),
+        flip = u[3] < 0.5
+        video = flip_left_right(video, flip)
+        if mirror_labels is not None:
+            label = tf.where(flip, tf.gather(tf.cast(mirror_labels, tf.int32), label), label)
+    return {'video': normalize(video, mean, std), 'label': label, 'mask': tf.constant(True),
             'video_id': tf.cast(video_id, tf.int32), 'segment': tf.constant(0, tf.int32)}
 
 
@@ -299,6 +308,7 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
         # Data order and augmentation depend on (seed, epoch, position) only, so resuming at
         # start_step rebuilds the same stream; `skip` drops records before they are decoded.
         stream = tf.constant(seed * 65_537 + process_index, tf.int64)  # one random stream per process
+        mirror_labels = tf.constant(builder.info.metadata['mirror_labels'], tf.int32)
 
         def epoch_examples(epoch):
             ds = base.shuffle(c.shuffle_buffer, seed=seed * 1_000_003 + epoch)
@@ -311,7 +321,7 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
                 ex['video'], ex['label'], ex['video_id'], tf.stack([stream, counter]),
                 num_frames=c.num_frames, stride=c.stride, crop_size=c.crop_size,
                 train_scales=tuple(c.train_scales), horizontal_flip=c.horizontal_flip,
-                mean=tuple(c.mean), std=tuple(c.std))
+                mean=tuple(c.mean), std=tuple(c.std), mirror_labels=mirror_labels)
 
         ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(epoch_examples)
         ds = ds.map(preprocess, num_parallel_calls=autotune)

@@ -28,12 +28,16 @@ CLASS_NAMES = (
     'grow', 'shrink', 'rotate_clockwise', 'rotate_anticlockwise',
 )
 MAX_CLASSES = len(CLASS_NAMES)
+# The class of a left-right mirrored video: mirroring swaps right/left and clockwise/anticlockwise.
+# The input pipeline relabels horizontally flipped training clips with it (datasets.py stores it).
+MIRROR_CLASSES = (1, 0, 2, 3, 4, 5, 7, 6)
 
 
 def class_names(num_classes: int = MAX_CLASSES) -> Tuple[str, ...]:
-    """Returns the names of the first `num_classes` synthetic classes."""
-    if not 2 <= num_classes <= MAX_CLASSES:
-        raise ValueError(f'num_classes must be in [2, {MAX_CLASSES}], got {num_classes}')
+    """Returns the names of the first `num_classes` synthetic classes (an even number: the
+    classes come in time-reversed pairs)."""
+    if not 2 <= num_classes <= MAX_CLASSES or num_classes % 2:
+        raise ValueError(f'num_classes must be even and in [2, {MAX_CLASSES}], got {num_classes}')
     return CLASS_NAMES[:num_classes]
 
 
@@ -209,7 +213,7 @@ def make_video(index: int, *, seed: int, num_frames: Union[int, Tuple[int, int]]
         num_frames: fixed length, or an inclusive (min, max) range to draw the length from.
         height: frame height.
         width: frame width.
-        num_classes: number of classes in [2, 8]; the first num_classes of CLASS_NAMES.
+        num_classes: even number of classes in [2, 8]; the first num_classes of CLASS_NAMES.
         difficulty: in [0, 1], see `sample_scene` and `sample_trajectory`.
 
     Returns:
