@@ -139,7 +139,17 @@ def parse_source(text: str):
 
 
 def open_frames(source):
-    """(frame iterator, fps, container frame count or 0) of a video file or camera; DemoError if unreadable."""
+    """Opens a video file or camera.
+
+    Args:
+        source: a file path, or an int camera index.
+
+    Returns:
+        (RGB uint8 frame iterator, frame rate (30 when unknown, e.g. a camera), the container's frame count or 0).
+
+    Raises:
+        DemoError: the file cannot be opened as a video.
+    """
     if isinstance(source, str):
         try:
             info = video_io.video_info(source)
@@ -172,27 +182,37 @@ def draw_prediction(frame_BGR: np.ndarray, top: Sequence[tuple[int, float]], cla
     return frame_BGR
 
 
-def create_writer(path: str, fps: float, width: int, height: int) -> cv2.VideoWriter:
-    """An OpenCV writer: MJPG for .avi, mp4v for .mp4 / .mov."""
-    suffix = pathlib.Path(path).suffix.lower()
+def output_codec(path: str) -> str:
+    """The OpenCV codec for an annotated video: MJPG for .avi, mp4v for .mp4 / .mov."""
     codecs = {'.avi': 'MJPG', '.mp4': 'mp4v', '.mov': 'mp4v'}
+    suffix = pathlib.Path(path).suffix.lower()
     if suffix not in codecs:
         raise DemoError(f'--output {path} must end in .avi (MJPG) or .mp4 (mp4v)')
+    return codecs[suffix]
+
+
+def create_writer(path: str, fps: float, width: int, height: int) -> cv2.VideoWriter:
+    """An OpenCV writer for `path` (see `output_codec`); DemoError if OpenCV cannot write it."""
+    codec = output_codec(path)
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codecs[suffix]), fps, (width, height))
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codec), fps, (width, height))
     if not writer.isOpened():
-        raise DemoError(f'OpenCV cannot write {path} with codec {codecs[suffix]}')
+        raise DemoError(f'OpenCV cannot write {path} with codec {codec}')
     return writer
 
 
 def format_top(top: Sequence[tuple[int, float]], class_names: Sequence[str]) -> str:
+    """'label 0.531 | label 0.212 | ...' for printing."""
     return ' | '.join(f'{class_names[c]} {p:.3f}' for c, p in top)
 
 
 def run_demo(args) -> dict:
     """Runs the demo for parsed command-line `args`; returns a summary. Raises DemoError on bad input."""
     config = load_config(args.config, args.config_overrides)
-    frames, fps, expected = open_frames(parse_source(args.input))  # a bad file fails before the model loads
+    if args.output:
+        output_codec(args.output)  # a bad name fails now, not after the model has loaded
+    source = parse_source(args.input)
+    frames, fps, expected = open_frames(source)  # a bad file fails before the model loads
     if not args.encoder_ir:
         read_class_names(args.class_names, config.model.num_classes)  # likewise
     backend = create_backend(args, config)
@@ -225,7 +245,8 @@ def run_demo(args) -> dict:
             prediction = recognizer.push(frame)
             elapsed = time.perf_counter() - start
             rate = (count + 1) / elapsed if elapsed > 0 else 0.0
-            time_s = count / fps
+            # A file's timestamp is its frame's place in the video; a camera's is the time it arrived.
+            time_s = count / fps if isinstance(source, str) else elapsed
             top = prediction.top if prediction is not None else ()
             predicted += prediction is not None
             if timeline:
