@@ -1,5 +1,7 @@
 """Streaming and dense inference equal the offline model window by window; each frame is encoded once."""
 import functools
+import os
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -273,3 +275,70 @@ def test_preprocessing_equals_the_eval_input_pipeline(crop_size):
     got = streaming.preprocess_frame(frame, crop_size=crop_size, mean=mean, std=std)
     assert got.shape == (crop_size, crop_size, 3)
     np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+    """Exports the tiny encoder and decoder of a modality once per module (vtn_jax.export, float32 IR)."""
+    from vtn_jax import export  # pylint: disable=import-outside-toplevel
+    from configs import tiny  # pylint: disable=import-outside-toplevel
+    done = {}
+
+    def get(modality):
+        if modality not in done:
+            config, _, variables = build(tiny.get_config(), modality)
+            out = tmp_path_factory.mktemp(f'ir_{modality}')
+            export.export(config, variables, out, export.ExportOptions(parts=('encoder', 'decoder')),
+                          verify_exports=False)
+            done[modality] = out
+        return done[modality]
+    return get
+
+
+@pytest.mark.parametrize('modality', ['rgb', 'stacked'])
+def test_openvino_streaming_equals_offline_for_every_window(tiny_config, exported, modality):
+    config, model, variables = build(tiny_config, modality)
+    out = exported(modality)
+    backend = CountingBackend(streaming.OpenVinoBackend(out / 'encoder.xml', out / 'decoder.xml', precision='f32'))
+    assert backend.backend.inference_precision == 'f32'
+    assert (backend.backend.image_size, backend.num_steps) == (32, model.num_steps)
+    recognizer = streaming.OnlineRecognizer.from_config(backend, config)
+    video = make_video()
+    predictions = [recognizer.push(frame) for frame in video]
+    span = recognizer.first_full_frame
+    frames = np.stack([recognizer.preprocess(f) for f in video])
+    ends = np.arange(span, len(video))
+    expected = offline_logits(model, variables, frames, ends, lambda t: np.arange(t - span, t + 1, 2))
+    np.testing.assert_allclose(np.stack([predictions[t].logits for t in ends]), expected, atol=1e-4, rtol=0)
+    assert all(p is None for p in predictions[:span])
+    assert recognizer.encoder_calls == len(backend.encoded) == len(video) - (0 if modality == 'rgb' else 2)
+
+
+def test_openvino_backend_refuses_a_model_that_does_not_fit_the_config(tiny_config, exported):
+    config, _, _ = build(tiny_config, 'rgb')
+    out = exported('rgb')
+    backend = streaming.OpenVinoBackend(out / 'encoder.xml', out / 'decoder.xml', precision='f32')
+    config.model.modality = 'stacked'
+    with pytest.raises(ValueError, match='6-channel frames'):
+        streaming.OnlineRecognizer.from_config(backend, config)
+    config.model.modality, config.data.crop_size = 'rgb', 48
+    with pytest.raises(ValueError, match='32x32'):
+        streaming.OnlineRecognizer.from_config(backend, config)
+
+
+def test_demo_with_the_exported_pair(tmp_path, exported):
+    from vtn_jax import demo  # pylint: disable=import-outside-toplevel
+    out = exported('rgb')
+    shared = pathlib.Path(os.environ.get('VTN_SHARED_DIR', pathlib.Path(__file__).resolve().parents[2] / 'shared'))
+    timeline = tmp_path / 't.csv'
+    argv = ['--input', str(shared / 'data' / 'videos' / 'Megamind.avi'),
+            '--config', str(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'tiny.py'),
+            '--encoder_ir', str(out / 'encoder.xml'), '--decoder_ir', str(out / 'decoder.xml'), '--precision', 'f32',
+            '--timeline', str(timeline), '--max_frames', '40', '--print_every', '0']
+    demo.main(argv)
+    rows = [r.split(',') for r in timeline.read_text().splitlines()]
+    assert len(rows) == 41 and rows[14][2] == '' and rows[15][2].startswith('class ')
+    names = tmp_path / 'names.txt'
+    names.write_text('a\nb\n')
+    with pytest.raises(SystemExit, match='has 2 names but the model has 8 classes'):
+        demo.main(argv + ['--class_names', str(names)])
