@@ -56,6 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -148,13 +149,21 @@ def save_flat_npz(variables, path) -> None:
     np.savez(path, **{k: np.asarray(v) for k, v in flat.items()})
 
 
-def _read_flat_npz(path, template) -> dict:
-    """Reads our own flattened .npz strictly against `template` (every key, every shape)."""
+# What np.load raises on a file that is not a readable .npz (truncated, not a zip, pickled objects).
+_NPZ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile)
+
+
+def _read_npz(path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as data:
-            given = {k: data[k] for k in data.files}
-    except (ValueError, OSError) as e:
-        raise checkpoints.CheckpointMismatchError(f'cannot read {path} as an .npz of arrays: {e}') from e
+            return {k: data[k] for k in data.files}
+    except _NPZ_ERRORS as e:
+        raise checkpoints.CheckpointMismatchError(f'cannot read {path} as an .npz of arrays: '
+                                                  f'{type(e).__name__}: {e}') from e
+
+
+def _read_flat_npz(given: dict, path, template) -> dict:
+    """Checks our own flattened .npz strictly against `template` (every key, every shape)."""
     expected = flax.traverse_util.flatten_dict(flax.core.unfreeze(template), sep='/')
     problems = [f'missing key {k} (model expects shape {tuple(v.shape)})' for k, v in expected.items()
                 if k not in given]
@@ -164,14 +173,6 @@ def _read_flat_npz(path, template) -> dict:
     if problems:
         raise checkpoints.CheckpointMismatchError(f'{path} does not match the model:\n  ' + '\n  '.join(problems[:20]))
     return flax.traverse_util.unflatten_dict({k: given[k].astype(np.float32) for k in expected}, sep='/')
-
-
-def _is_flat_npz(path: pathlib.Path) -> bool:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return any(k.startswith(('params/', 'batch_stats/')) for k in data.files)
-    except (ValueError, OSError):
-        return False  # let the reference reader produce its own message
 
 
 def load_variables(checkpoint, model: model_lib.VTN, *, image_size: int, seed: int = 0) -> tuple[dict, str]:
@@ -210,8 +211,10 @@ def load_variables(checkpoint, model: model_lib.VTN, *, image_size: int, seed: i
     if not path.is_file():
         raise FileNotFoundError(f'checkpoint {path} does not exist')
     template = _template(model, image_size)
-    if path.suffix == '.npz' and _is_flat_npz(path):
-        return _read_flat_npz(path, template), f'flat npz {path}'
+    if path.suffix == '.npz':
+        given = _read_npz(path)  # a corrupt file fails here, with its name, whatever its keys
+        if any(k.startswith(('params/', 'batch_stats/')) for k in given):
+            return _read_flat_npz(given, path, template), f'flat npz {path}'
     return checkpoints.load_checkpoint(path, model, template), f'reference checkpoint {path}'
 
 
@@ -958,24 +961,35 @@ def measure(path, *, precision: Optional[str], hint: str, threads: int, seconds:
 
 
 def run_benchmark_app(path, *, precision: Optional[str], hint: str, threads: int, seconds: float) -> dict:
-    """OpenVINO's own benchmark_app on the same file and settings: its FPS and median latency."""
+    """OpenVINO's own benchmark_app on the same file and settings: its FPS, median latency and precision.
+
+    The settings go through -load_config: benchmark_app refuses -nthreads together with -hint.
+    """
     exe = shutil.which('benchmark_app') or str(pathlib.Path(sys.executable).with_name('benchmark_app'))
-    cmd = [exe, '-m', str(path), '-d', 'CPU', '-hint', hint.lower(), '-t', str(max(1, round(seconds)))]
+    properties = {'PERFORMANCE_HINT': hint}
     if threads:
-        cmd += ['-nthreads', str(threads)]
+        properties['INFERENCE_NUM_THREADS'] = str(threads)
     if precision:
-        cmd += ['-infer_precision', precision]
-    if hint == 'LATENCY':
-        cmd += ['-api', 'sync']
+        properties['INFERENCE_PRECISION_HINT'] = precision
+    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as f:
+        json.dump({'CPU': properties}, f)
+    cmd = [exe, '-m', str(path), '-d', 'CPU', '-t', str(max(1, round(seconds))), '-load_config', f.name,
+           '-api', 'sync' if hint == 'LATENCY' else 'async']
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120 + 2 * seconds, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
         return {'error': str(e)}
+    finally:
+        os.unlink(f.name)
     fps = re.search(r'Throughput:\s+([\d.]+)\s+FPS', proc.stdout)
-    median = re.search(r'Median:\s+([\d.]+)\s+ms', proc.stdout)
+    median = re.search(r'Median:\s+([\d.]+)\s+(ms|us)', proc.stdout)
+    used = re.search(r"INFERENCE_PRECISION_HINT: <Type: '(\w+)'>", proc.stdout)
     if proc.returncode or not fps:
-        return {'error': (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f'rc {proc.returncode}']}
-    return {'fps': float(fps.group(1)), 'median_ms': float(median.group(1)) if median else None}
+        tail = (proc.stderr or proc.stdout).strip().splitlines()
+        return {'error': tail[-1] if tail else f'exit status {proc.returncode}'}
+    return {'fps': float(fps.group(1)),
+            'median_ms': float(median.group(1)) / (1e3 if median.group(2) == 'us' else 1) if median else None,
+            'precision_hint': used.group(1) if used else None}
 
 
 def benchmark(out_dir, *, threads: int = 0, seconds: float = 3.0, hints: Sequence[str] = ('LATENCY', 'THROUGHPUT'),
@@ -1077,11 +1091,13 @@ def format_benchmark(result: dict) -> str:
              f'{s["threads"] or "auto"}, {s["seconds"]:g} s per row. FPS = inferences/s (whole: clips/s, '
              'encoder: frames/s, decoder: windows/s).',
              '| model | variant | hint | precision used | requests x streams | FPS | median ms | p10-p90 ms |'
-             ' benchmark_app FPS |',
+             ' benchmark_app FPS (median) |',
              '|---|---|---|---|---|---|---|---|---|']
     for r in result['rows']:
         app = r.get('benchmark_app')
         app_text = '-' if app is None else (f'{app["fps"]:.1f}' if 'fps' in app else f'error: {app["error"]}')
+        if app and 'fps' in app and app['median_ms']:
+            app_text += f' ({app["median_ms"]:.2f} ms)'
         lines.append(f'| {r["model"]} | {r["variant"]} | {r["hint"]} | {r["precision"]} | '
                      f'{r["requests"]} x {r["streams"]} | {r["fps"]:.1f} | {r["median_ms"]:.2f} | '
                      f'{r["p10_ms"]:.2f}-{r["p90_ms"]:.2f} | {app_text} |')
@@ -1120,3 +1136,65 @@ def read_sidecar(out_dir) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f'{path} does not exist: {out_dir} holds no export (run without --verify_only)')
     return json.loads(path.read_text())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The command line's one call
+
+
+def read_class_names(path) -> list:
+    """One class name per line (blank lines ignored)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'class names file {path} does not exist')
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def run(config, *, checkpoint: str, out_dir, options: ExportOptions, verify_only: bool = False,
+        class_names_file: str = '', benchmark_args: Optional[dict] = None, echo: Callable = print) -> dict:
+    """What `export.py` does: load weights, export (or only verify), print the reports, optionally benchmark.
+
+    Args:
+        config: the full config.
+        checkpoint: see `load_variables`.
+        out_dir: the export directory.
+        options: export options (with verify_only only verify_clips, verify_split and tolerance matter).
+        verify_only: verify the files already in `out_dir` instead of exporting.
+        class_names_file: optional label file, one name per line.
+        benchmark_args: keyword arguments of `benchmark` to time the artifacts afterwards; None = no timing.
+        echo: where the reports go.
+
+    Returns:
+        {'sidecar': ..., 'benchmark': ... or None}.
+
+    Raises:
+        VerificationError, CheckpointMismatchError, FileNotFoundError, OSError, KeyError, ValueError: each
+        with a message that names the thing at fault.
+    """
+    options.validate()
+    model = create_checked_model(config.model)  # an unknown encoder fails before any loading
+    out_dir = pathlib.Path(out_dir)
+    if verify_only:
+        read_sidecar(out_dir)  # fail before the (slow) weight loading
+    else:
+        check_writable(out_dir)
+    class_names = read_class_names(class_names_file) if class_names_file else None
+    variables, weights = load_variables(checkpoint, model, image_size=config.data.crop_size, seed=options.seed)
+    if verify_only:
+        report = verify(out_dir, config, variables, num_clips=options.verify_clips,
+                        split=options.verify_split or None, tolerance=options.tolerance)
+        sidecar = read_sidecar(out_dir)
+    else:
+        sidecar = export(config, variables, out_dir, options, weights=weights, class_names=class_names)
+        report = sidecar['verification']
+        echo(f'wrote {", ".join(sorted(p.name for p in out_dir.iterdir() if p.suffix in (".onnx", ".xml")))} '
+             f'and {SIDECAR} to {out_dir}')
+    echo(format_verification(report))
+    result = None
+    if benchmark_args is not None:
+        result = benchmark(out_dir, **benchmark_args)
+        echo(format_benchmark(result))
+        sidecar = read_sidecar(out_dir)
+        sidecar['benchmark'] = result
+        write_sidecar(out_dir, sidecar)
+    return {'sidecar': sidecar, 'benchmark': result}

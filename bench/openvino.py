@@ -1,0 +1,46 @@
+r"""OpenVINO CPU latency of exported VTN artifacts: LATENCY (sync, batch 1) and THROUGHPUT (AsyncInferQueue)
+for the whole model per clip, the encoder per frame and the decoder per window, in one table with the CPU
+model, its ISA flags and the precision OpenVINO actually ran (vtn_jax.export.benchmark).
+
+    python export.py --config configs/default.py --out_dir artifacts/r34 --int8 --calib_clips 32
+    python bench/openvino.py --artifacts artifacts/r34 --threads 2 --benchmark_app
+    python bench/openvino.py --artifacts artifacts/r34 --threads 2 --compare_onnx reference_r34.onnx
+"""
+import json
+import pathlib
+import sys
+
+from absl import app, flags
+
+# This file is called openvino.py: with its own folder first on sys.path, `import openvino` would import it.
+# Put the repository root there instead (so `vtn_jax` imports from anywhere in the checkout).
+_HERE = pathlib.Path(__file__).resolve().parent
+sys.path = [str(_HERE.parent)] + [p for p in sys.path if pathlib.Path(p or '.').resolve() != _HERE]
+
+from vtn_jax import export as export_lib  # noqa: E402
+
+_ARTIFACTS = flags.DEFINE_string('artifacts', None, 'An export directory (with export.json).', required=True)
+_THREADS = flags.DEFINE_integer('threads', 0, 'INFERENCE_NUM_THREADS (0 = all).')
+_SECONDS = flags.DEFINE_float('seconds', 3.0, 'Seconds per row.')
+_HINTS = flags.DEFINE_list('hints', ['LATENCY', 'THROUGHPUT'], 'OpenVINO performance hints.')
+_VARIANTS = flags.DEFINE_list('variants', [], f'Any of {list(export_lib.VARIANTS)} (default: all present '
+                              'but fp16).')
+_PARTS = flags.DEFINE_list('parts', [], 'Any of whole, encoder, decoder (default: all exported).')
+_APP = flags.DEFINE_bool('benchmark_app', False, "Also run OpenVINO's benchmark_app on every row.")
+_COMPARE = flags.DEFINE_string('compare_onnx', '', 'Another whole-clip ONNX to time in the same run.')
+_JSON = flags.DEFINE_string('json_out', '', 'Also write the result as JSON here.')
+
+
+def main(argv):
+    del argv
+    result = export_lib.benchmark(_ARTIFACTS.value, threads=_THREADS.value, seconds=_SECONDS.value,
+                                  hints=_HINTS.value, variants=_VARIANTS.value or None,
+                                  parts=_PARTS.value or None, with_benchmark_app=_APP.value,
+                                  compare_onnx=_COMPARE.value or None)
+    print(export_lib.format_benchmark(result))
+    if _JSON.value:
+        pathlib.Path(_JSON.value).write_text(json.dumps(result, indent=1, default=str) + '\n')
+
+
+if __name__ == '__main__':
+    app.run(main)
