@@ -94,7 +94,7 @@ def test_streaming_equals_offline_for_every_window(tiny_config, modality, stride
     prev = [None] * stride + list(frames)
     for k, x in enumerate(backend.encoded):
         t = first + k
-        np.testing.assert_array_equal(x, streaming.encoder_input(frames[t], prev[t], modality))
+        np.testing.assert_array_equal(x, streaming.make_encoder_input(frames[t], prev[t], modality))
     assert backend.decode_calls == len(ends)
 
 
@@ -230,12 +230,12 @@ def test_dense_short_video_gets_the_loop_padded_segment(tiny_config, modality, n
 
 def test_window_steps():
     kwargs = dict(num_frames=4, stride=2)
-    np.testing.assert_array_equal(dense.window_steps(9, modality='rgb', warmup='wait', **kwargs), [3, 5, 7, 9])
-    np.testing.assert_array_equal(dense.window_steps(9, modality='rgbdiff', warmup='wait', **kwargs), [5, 7, 9])
-    assert dense.window_steps(5, modality='rgb', warmup='wait', **kwargs) is None
-    np.testing.assert_array_equal(dense.window_steps(5, modality='rgb', warmup='repeat', **kwargs), [1, 3, 5, 1])
-    np.testing.assert_array_equal(dense.window_steps(4, modality='stacked', warmup='repeat', **kwargs), [2, 4, 2])
-    assert dense.window_steps(1, modality='stacked', warmup='repeat', **kwargs) is None
+    np.testing.assert_array_equal(dense.find_window_steps(9, modality='rgb', warmup='wait', **kwargs), [3, 5, 7, 9])
+    np.testing.assert_array_equal(dense.find_window_steps(9, modality='rgbdiff', warmup='wait', **kwargs), [5, 7, 9])
+    assert dense.find_window_steps(5, modality='rgb', warmup='wait', **kwargs) is None
+    np.testing.assert_array_equal(dense.find_window_steps(5, modality='rgb', warmup='repeat', **kwargs), [1, 3, 5, 1])
+    np.testing.assert_array_equal(dense.find_window_steps(4, modality='stacked', warmup='repeat', **kwargs), [2, 4, 2])
+    assert dense.find_window_steps(1, modality='stacked', warmup='repeat', **kwargs) is None
 
 
 def test_timeline_json_and_csv(tiny_config, tmp_path):

@@ -182,7 +182,7 @@ def draw_prediction(frame_BGR: np.ndarray, top: Sequence[tuple[int, float]], cla
     return frame_BGR
 
 
-def output_codec(path: str) -> str:
+def choose_codec(path: str) -> str:
     """The OpenCV codec for an annotated video: MJPG for .avi, mp4v for .mp4 / .mov."""
     codecs = {'.avi': 'MJPG', '.mp4': 'mp4v', '.mov': 'mp4v'}
     suffix = pathlib.Path(path).suffix.lower()
@@ -193,7 +193,7 @@ def output_codec(path: str) -> str:
 
 def create_writer(path: str, fps: float, width: int, height: int) -> cv2.VideoWriter:
     """An OpenCV writer for `path` (see `output_codec`); DemoError if OpenCV cannot write it."""
-    codec = output_codec(path)
+    codec = choose_codec(path)
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codec), fps, (width, height))
     if not writer.isOpened():
@@ -210,7 +210,7 @@ def run_demo(args) -> dict:
     """Runs the demo for parsed command-line `args`; returns a summary. Raises DemoError on bad input."""
     config = load_config(args.config, args.config_overrides)
     if args.output:
-        output_codec(args.output)  # a bad name fails now, not after the model has loaded
+        choose_codec(args.output)  # a bad name fails now, not after the model has loaded
     source = parse_source(args.input)
     frames, fps, expected = open_frames(source)  # a bad file fails before the model loads
     if not args.encoder_ir:
@@ -228,7 +228,7 @@ def run_demo(args) -> dict:
         pathlib.Path(args.timeline).parent.mkdir(parents=True, exist_ok=True)
         timeline_file = open(args.timeline, 'w', newline='', encoding='utf-8')  # pylint: disable=consider-using-with
         timeline = csv.writer(timeline_file)
-        timeline.writerow(dense.timeline_header(k))
+        timeline.writerow(dense.format_timeline_header(k))
     count, predicted, size = 0, 0, None
     start = time.perf_counter()
     error = None
@@ -250,7 +250,7 @@ def run_demo(args) -> dict:
             top = prediction.top if prediction is not None else ()
             predicted += prediction is not None
             if timeline:
-                timeline.writerow(dense.timeline_row(count, time_s, top, class_names, k))
+                timeline.writerow(dense.format_timeline_row(count, time_s, top, class_names, k))
             if top:
                 status = f'frame {count}  {time_s:.2f} s  {rate:.1f} FPS'
             else:
@@ -313,7 +313,7 @@ def run_dense(args) -> dense.DenseLogits:
                                       stride=recognizer.stride, modality=recognizer.modality, warmup=args.warmup)
     dense.write_timeline(args.output, result, class_names, fps=fps, k=min(args.top_k, len(class_names)))
     video_logits = result.video_logits
-    top = () if np.isnan(video_logits).any() else streaming.top_k(streaming.softmax(video_logits), args.top_k)
+    top = () if np.isnan(video_logits).any() else streaming.select_top_k(streaming.softmax(video_logits), args.top_k)
     print(f'{len(frames)} frames, {result.encoder_passes} encoder passes, {len(result.segment_starts)} segments; '
           f'video: {format_top(top, class_names) or "no prediction (video shorter than one clip)"}')
     print(f'timeline written to {args.output}')

@@ -71,7 +71,7 @@ def _apply_in_batches(fn: Callable[[np.ndarray], np.ndarray], make_inputs: Calla
     return np.concatenate(outputs)
 
 
-def window_steps(t: int, *, num_frames: int, stride: int, modality: str, warmup: str) -> Optional[np.ndarray]:
+def find_window_steps(t: int, *, num_frames: int, stride: int, modality: str, warmup: str) -> Optional[np.ndarray]:
     """Raw frame indices of the decoder steps of the window ending at frame t (None: no prediction).
 
     A step is named by its later frame: for the difference modalities step f encodes f and f - stride.
@@ -119,9 +119,9 @@ def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NH
     def encoder_inputs(start, stop):
         frames = frames_NHWC[start + offset:stop + offset]
         previous = frames_NHWC[start:stop] if offset else None
-        return streaming.encoder_input(frames, previous, modality).astype(np.float32, copy=False)
+        return streaming.make_encoder_input(frames, previous, modality).astype(np.float32, copy=False)
 
-    steps = [window_steps(t, num_frames=num_frames, stride=stride, modality=modality, warmup=warmup)
+    steps = [find_window_steps(t, num_frames=num_frames, stride=stride, modality=modality, warmup=warmup)
              for t in range(n)]
     ends = [t for t in range(n) if steps[t] is not None]
     span, length = (num_frames - 1) * stride, num_frames * stride
@@ -135,7 +135,7 @@ def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NH
         # The single loop-padded segment of a short video, as the input pipeline samples it: frames k*s mod n.
         rows, extra = _short_clip_rows(n, num_frames, stride, modality, offset)
         if extra:
-            inputs = np.stack([streaming.encoder_input(frames_NHWC[cur], frames_NHWC[prev], modality)
+            inputs = np.stack([streaming.make_encoder_input(frames_NHWC[cur], frames_NHWC[prev], modality)
                                for cur, prev in extra]).astype(np.float32)
             emb_extra = _apply_in_batches(apply_encode, lambda a, b: inputs[a:b], len(extra), batch_size)
             table_ND = emb_extra if emb_ND is None else np.concatenate([emb_ND, emb_extra])
@@ -170,12 +170,12 @@ def _short_clip_rows(n: int, num_frames: int, stride: int, modality: str, offset
     return np.asarray(rows), extra
 
 
-def timeline_header(k: int) -> list[str]:
+def format_timeline_header(k: int) -> list[str]:
     """CSV columns of a per-frame timeline: frame, time_s, then label_i and prob_i for the top k."""
     return ['frame', 'time_s'] + [f'{name}{i}' for i in range(1, k + 1) for name in ('label', 'prob')]
 
 
-def timeline_row(frame_index: int, time_s: float, top: Sequence[tuple[int, float]], class_names: Sequence[str],
+def format_timeline_row(frame_index: int, time_s: float, top: Sequence[tuple[int, float]], class_names: Sequence[str],
                  k: int) -> list:
     """One CSV row; the label and probability cells are empty for a frame without a prediction."""
     cells = [frame_index, f'{time_s:.3f}']
@@ -193,13 +193,13 @@ def write_timeline(path, result: DenseLogits, class_names: Sequence[str], *, fps
     k = min(k, len(class_names))
     frames = []
     for t, logits in enumerate(result.frame_logits):
-        top = () if np.isnan(logits).any() else streaming.top_k(streaming.softmax(logits), k)
+        top = () if np.isnan(logits).any() else streaming.select_top_k(streaming.softmax(logits), k)
         frames.append((t, t / fps, top))
     if path.suffix == '.csv':
         with path.open('w', newline='') as f:
             writer = csv.writer(f)
-            writer.writerow(timeline_header(k))
-            writer.writerows(timeline_row(t, time_s, top, class_names, k) for t, time_s, top in frames)
+            writer.writerow(format_timeline_header(k))
+            writer.writerows(format_timeline_row(t, time_s, top, class_names, k) for t, time_s, top in frames)
         return
     if path.suffix != '.json':
         raise ValueError(f'timeline {path} must end in .csv or .json')
@@ -211,9 +211,9 @@ def write_timeline(path, result: DenseLogits, class_names: Sequence[str], *, fps
     doc = {
         'fps': fps,
         'frames': [{'frame': t, 'time_s': round(time_s, 4), 'top': named(top)} for t, time_s, top in frames],
-        'segments': [{'start_frame': int(a), 'top': named(streaming.top_k(streaming.softmax(l), k))}
+        'segments': [{'start_frame': int(a), 'top': named(streaming.select_top_k(streaming.softmax(l), k))}
                      for a, l in zip(result.segment_starts, result.segment_logits)],
-        'video_top': [] if np.isnan(video).any() else named(streaming.top_k(streaming.softmax(video), k)),
+        'video_top': [] if np.isnan(video).any() else named(streaming.select_top_k(streaming.softmax(video), k)),
         'encoder_passes': result.encoder_passes,
     }
     path.write_text(json.dumps(doc, indent=1))

@@ -174,7 +174,7 @@ def preprocess_frame(frame_HWC: np.ndarray, *, crop_size: int, mean: Sequence[fl
     return crop * scale - offset
 
 
-def encoder_input(frame_HWC: np.ndarray, previous_HWC: Optional[np.ndarray], modality: str) -> np.ndarray:
+def make_encoder_input(frame_HWC: np.ndarray, previous_HWC: Optional[np.ndarray], modality: str) -> np.ndarray:
     """What the encoder sees for one normalised frame, given the frame `stride` earlier (see model_frames)."""
     if modality == 'rgb':
         return frame_HWC
@@ -193,7 +193,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=-1, keepdims=True)
 
 
-def top_k(probs: np.ndarray, k: int) -> tuple[tuple[int, float], ...]:
+def select_top_k(probs: np.ndarray, k: int) -> tuple[tuple[int, float], ...]:
     """The k most probable (class, probability) pairs, best first (ties: lower class first)."""
     order = np.argsort(-probs, kind='stable')[:k]
     return tuple((int(i), float(probs[i])) for i in order)
@@ -314,7 +314,7 @@ class OnlineRecognizer:
         previous, self._previous[phase] = self._previous[phase], frame_HWC
         if self.modality != 'rgb' and previous is None:
             return None  # frames 0 .. s-1 have no earlier frame: no difference, no encoder input
-        x = encoder_input(frame_HWC, previous, self.modality)
+        x = make_encoder_input(frame_HWC, previous, self.modality)
         emb_D = self.backend.encode(x[None].astype(np.float32, copy=False))[0]
         self.encoder_calls += 1
         count = self._count[phase]
@@ -335,4 +335,4 @@ class OnlineRecognizer:
             if self._smoothed is not None:
                 probs = self.smoothing * self._smoothed + (1.0 - self.smoothing) * probs
             self._smoothed = probs
-        return Prediction(t, logits, probs, top_k(probs, self.k), padded)
+        return Prediction(t, logits, probs, select_top_k(probs, self.k), padded)
