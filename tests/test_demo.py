@@ -1,6 +1,7 @@
 """The demo and dense commands: annotated video and timeline on a shared AVI, and every bad-input message."""
 import csv
 import functools
+import itertools
 import json
 import os
 import pathlib
@@ -184,3 +185,27 @@ def test_dense_command_writes_a_json_timeline(tmp_path, names_file, capsys):
     assert [s['start_frame'] for s in doc['segments']] == [16 * i for i in range(270 // 16)]
     assert len(doc['video_top']) == 2 and doc['video_top'][0]['label'].startswith('action ')
     assert '270 frames, 270 encoder passes, 16 segments' in capsys.readouterr().out
+
+
+def test_demo_uses_the_checkpoint(tmp_path, names_file):
+    import jax  # pylint: disable=import-outside-toplevel
+    from configs import tiny  # pylint: disable=import-outside-toplevel
+    from vtn_jax import export, streaming  # pylint: disable=import-outside-toplevel
+    config = tiny.get_config()
+    model = model_lib.create_model(config.model)
+    variables = _REAL_INIT(model, jax.random.key(7), image_size=32)  # not the weights a run without one gets
+    checkpoint = tmp_path / 'weights.npz'
+    export.save_flat_npz(variables, checkpoint)
+    timeline = tmp_path / 't.csv'
+    assert run(['--input', MEGAMIND, '--config', TINY, '--class_names', names_file, '--checkpoint', checkpoint,
+                '--timeline', timeline, '--max_frames', 30, '--print_every', 0, '--top_k', 1]) is None
+    recognizer = streaming.OnlineRecognizer.from_config(streaming.JaxBackend(model, variables), config, k=1)
+    expected = [p for p in map(recognizer.push, itertools.islice(video_io.iter_frames(MEGAMIND), 30)) if p is not None]
+    rows = read_timeline(timeline)[15:]
+    assert [r[2] for r in rows] == [f'action {p.top[0][0]}' for p in expected]
+    np.testing.assert_allclose([float(r[3]) for r in rows], [p.top[0][1] for p in expected], atol=1e-4)
+
+    garbage = tmp_path / 'garbage.npz'
+    garbage.write_bytes(b'not a zip file')
+    message = run(['--input', MEGAMIND, '--config', TINY, '--checkpoint', garbage])
+    assert message.startswith(f'error: cannot load --checkpoint {garbage}')

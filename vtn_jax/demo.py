@@ -111,25 +111,19 @@ def create_backend(args, config):
         return backend
     import jax  # pylint: disable=import-outside-toplevel
     model = model_lib.create_model(config.model)
-    variables = model_lib.init_variables(model, jax.random.key(config.train.seed), image_size=config.data.crop_size)
     if not args.checkpoint:
         print('\n' + '!' * 78 + '\nWARNING: no --checkpoint and no --encoder_ir/--decoder_ir: the model has RANDOM '
               'weights,\nso its predictions are meaningless (use this only to try the pipeline).\n' + '!' * 78,
               file=sys.stderr)
-    elif os.path.isdir(args.checkpoint):
-        try:
-            from vtn_jax import trainer  # pylint: disable=import-outside-toplevel
-            restore = trainer.restore_variables
-        except (ImportError, AttributeError) as e:
-            raise DemoError(f'{args.checkpoint} is a directory (a training workdir), but restoring one needs '
-                            f'vtn_jax.trainer.restore_variables: {e}') from e
-        variables = restore(args.checkpoint, model)
+        variables = model_lib.init_variables(model, jax.random.key(config.train.seed),
+                                             image_size=config.data.crop_size)
     else:
-        from vtn_jax import checkpoints  # pylint: disable=import-outside-toplevel
+        # Every checkpoint kind the export accepts: a training workdir, our flat .npz, a reference .pth/.npz.
+        from vtn_jax import export  # pylint: disable=import-outside-toplevel
         try:
-            variables = checkpoints.load_checkpoint(args.checkpoint, model, variables)
-        except (FileNotFoundError, ValueError) as e:
-            raise DemoError(str(e)) from e
+            variables, _ = export.load_variables(args.checkpoint, model, image_size=config.data.crop_size)
+        except (FileNotFoundError, ValueError, ImportError, NotImplementedError) as e:
+            raise DemoError(f'cannot load --checkpoint {args.checkpoint}: {e}') from e
     return streaming.JaxBackend(model, variables)
 
 
@@ -344,7 +338,8 @@ def build_parser(description: str = __doc__.split('\n', 1)[0], *, dense: bool = 
     model.add_argument('--config', default='configs/default.py',
                        help='config file: model, num_frames, stride, crop and normalisation')
     model.add_argument('--checkpoint', default='',
-                       help='reference .pth/.npz checkpoint, or a training workdir; none: random weights')
+                       help='training workdir, flat .npz (vtn_jax.export.save_flat_npz) or reference .pth/.npz '
+                            'checkpoint; none: random weights')
     model.add_argument('--encoder_ir', default='', help='exported encoder ([1,H,W,C] -> [1,D]), for OpenVINO')
     model.add_argument('--decoder_ir', default='', help='exported decoder ([1,S,D] -> [1,K]), for OpenVINO')
     model.add_argument('--precision', default='auto', choices=('auto', 'f32', 'bf16', 'f16'),
