@@ -52,7 +52,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.optim.eps = 1e-8  # Adam epsilon (PyTorch default)
     config.optim.weight_decay = 1e-4  # L2 added to the gradient before Adam, as torch.optim.Adam(weight_decay=...)
     config.optim.plateau_factor = 0.1  # LR multiplier when the validation loss plateaus
-    config.optim.plateau_patience = 5  # evaluations without improvement before the cut (reference default 5)
+    config.optim.plateau_patience = 10  # evaluations without improvement before the cut (reference default 10)
     config.optim.plateau_rtol = 1e-4  # relative improvement that counts as progress
     config.optim.plateau_cooldown = 0  # evaluations to wait after a cut
     config.optim.grad_clip_norm = 0.0  # global-norm gradient clipping; 0 disables
@@ -68,6 +68,16 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.max_to_keep = 2  # periodic checkpoints kept (the best one is kept separately)
     config.train.seed = 0  # parameter init, dropout and data order
     config.train.init_checkpoint = ''  # reference .pth / .npz / torchvision ResNet to start from ('' = random init)
-    config.train.eval_max_videos = 0  # cap on videos per evaluation; 0 = the whole split
+    config.train.init_new_head = False  # with init_checkpoint: keep a fresh classifier (another class count)
+    config.train.max_data_errors = 100  # data errors tolerated (each counted and reported) before the run stops
+
+    # ---- Knowledge distillation from the frozen two-stream (RGB + RGB-diff) teacher. ----
+    config.distill = ml_collections.ConfigDict()
+    config.distill.enabled = False  # add the KD term to the loss
+    config.distill.temperature = 8.0  # T (reference)
+    config.distill.weight = 0.4  # w: loss = CE + w * T^2 * KL(teacher || student) (reference)
+    config.distill.teacher_encoder = ''  # teacher trunk ('' = the student's model.encoder)
+    config.distill.rgb_checkpoint = ''  # trained RGB teacher stream: workdir or reference .pth/.npz
+    config.distill.motion_checkpoint = ''  # trained RGB-diff teacher stream: workdir or reference .pth/.npz
 
     return config
