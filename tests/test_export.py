@@ -30,11 +30,12 @@ TOL = 1e-4
 @functools.lru_cache(maxsize=None)
 def _base_variables():
     model = export_lib.create_checked_model(tiny.get_config().model)
-    return jax.tree.map(np.asarray, model_lib.init_variables(model, jax.random.key(0), image_size=32))
+    # What `export.py` without --checkpoint exports (the CLI test relies on the same weights).
+    return export_lib.load_variables('', model, image_size=32)[0]
 
 
 def tiny_setup(**model_overrides):
-    """Tiny config, model and variables. Initialising compiles the model (about 10 s on 2 busy cores), so it
+    """Tiny config, model and variables. Initialising compiles the model (about 10 s on 2 cores), so it
     happens once; other variants take the base leaves where the shapes agree and seeded noise elsewhere."""
     config = tiny.get_config()
     config.model.update(model_overrides)
@@ -297,3 +298,13 @@ def test_benchmark_reports_rows_precision_and_ratios(rgb):
     assert any(r['what'].startswith('online per-frame rate') for r in result['ratios'])
     table = export_lib.format_benchmark(result)
     assert 'CPU:' in table and '| encoder | int8 | LATENCY |' in table
+
+
+def test_random_weights_get_batch_statistics_of_real_scale():
+    config, model, variables = tiny_setup()
+    frames = normalized(uint8_clips(1, seed=13)[0], config)
+    emb = np.asarray(model.apply(variables, frames, method=model_lib.VTN.encode))
+    # Fresh running statistics (0, 1) shrink activations layer by layer; batch statistics keep unit scale.
+    assert 0.2 < emb.std() < 5.0
+    stem_mean = variables['batch_stats']['encoder']['stem_bn']['mean']
+    assert np.abs(stem_mean).max() > 1e-3

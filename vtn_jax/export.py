@@ -78,6 +78,8 @@ ONNX_OPSET = 17
 # Output tensor names of the parts (the ONNX and IR outputs are renamed to these).
 OUTPUT_NAMES = {'whole': 'logits', 'encoder': 'embedding', 'decoder': 'logits'}
 INPUT_NAMES = {'whole': 'video', 'encoder': 'frame', 'decoder': 'embeddings'}
+# ImageNet statistics (config.data.mean / std defaults), only to shape the random clips of `load_variables`.
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # Heavy layer types whose runtime precision tells what OpenVINO actually computed in.
 _COMPUTE_LAYERS = ('Convolution', 'GroupConvolution', 'FullyConnected', 'MatMul')
 
@@ -196,7 +198,9 @@ def load_variables(checkpoint, model: model_lib.VTN, *, image_size: int, seed: i
                         'compute nothing useful; they are only good for tests and timing.', seed)
         logging.warning('=' * 78)
         variables = model_lib.init_variables(model, jax.random.key(seed), image_size=image_size)
-        return jax.tree.map(np.asarray, variables), f'RANDOM INITIALISATION (seed {seed})'
+        clips = normalize_uint8(random_clips(2, model.num_frames, image_size, seed + 2), IMAGENET_MEAN, IMAGENET_STD)
+        variables = set_batch_stats(model, variables, clips)
+        return variables, f'RANDOM INITIALISATION (seed {seed}; batch statistics of 2 random clips)'
     path = pathlib.Path(checkpoint)
     if path.is_dir():
         try:
@@ -216,6 +220,23 @@ def load_variables(checkpoint, model: model_lib.VTN, *, image_size: int, seed: i
         if any(k.startswith(('params/', 'batch_stats/')) for k in given):
             return _read_flat_npz(given, path, template), f'flat npz {path}'
     return checkpoints.load_checkpoint(path, model, template), f'reference checkpoint {path}'
+
+
+def set_batch_stats(model: model_lib.VTN, variables, video_BTHWC) -> dict:
+    """Replaces the BatchNorm running statistics by the statistics of `video` (one train-mode pass).
+
+    Freshly initialised running statistics (mean 0, variance 1) let activations shrink layer after layer:
+    a random MobileNetV2's embeddings come out around 1e-14, so comparing exported embeddings with JAX's
+    proves nothing and INT8 calibration sees zeros. With batch statistics every layer's output has unit
+    scale, as in a trained network. Flax updates r' = m r + (1 - m) b, so b = (r' - m r) / (1 - m).
+    """
+    momentum = encoders.BatchNorm.keywords['momentum']
+    variables = jax.tree.map(jnp.asarray, variables)
+    _, updated = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=['batch_stats'],
+                                                  rngs={'dropout': jax.random.key(0)}))(variables, video_BTHWC)
+    stats = jax.tree.map(lambda new, old: (new - momentum * old) / (1.0 - momentum),
+                         updated['batch_stats'], variables['batch_stats'])
+    return jax.tree.map(np.asarray, {**variables, 'batch_stats': stats})
 
 
 @dataclasses.dataclass(frozen=True)
