@@ -12,11 +12,17 @@ embeddings. Video logits = the mean over segments. A video shorter than T*s fram
 loop-padded segment, frames k*s mod N for k < T (the reference's LoopPadding); for the difference modalities
 its steps that wrap around (two frames not s apart) cost one extra encoder pass each.
 
-The trainer's evaluator calls `dense_video_logits` with its own jitted functions; the command writes a
-per-frame timeline:
+An evaluator passes any batched encode / decode pair, e.g. `streaming.JaxBackend(model, variables)`'s, and the
+whole video's normalised frames (`streaming.preprocess_frame`, the eval pipeline's crop):
 
-    python -m vtn_jax.dense --config configs/tiny.py --video ../shared/data/videos/Megamind.avi \
-        --output timeline.json [--checkpoint ckpt.npz] [--class_names names.txt]
+    result = dense_video_logits(backend.encode, backend.decode, frames, num_frames=16, stride=2, modality='rgb')
+    video_top1 = result.video_logits.argmax()          # Video@1
+    frame_labels = result.frame_logits.argmax(-1)      # rows before frame (T-1)s are NaN with warmup='wait'
+
+The command writes a per-frame timeline (CSV: frame, time_s, top-k; JSON: also segments and the video top-k):
+
+    python -m vtn_jax.dense --config configs/tiny.py --input ../shared/data/videos/Megamind.avi \
+        --output timeline.json [--checkpoint weights.npz] [--class_names names.txt]
 """
 import csv
 import json
