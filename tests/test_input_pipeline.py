@@ -1,5 +1,6 @@
 """Tests for vtn_jax.input_pipeline: every op eagerly and inside tf.data.Dataset.map, exact frame
 indices, crop bounds, normalisation, and create_split's resume, sharding, padding and masking."""
+import itertools
 import collections
 
 import cv2
@@ -294,5 +295,16 @@ def test_eval_clip_content_is_the_central_crop(data_config):
 def test_rejects_unknown_mode_and_too_large_batch(data_config):
     with pytest.raises(ValueError, match='mode'):
         ip.create_split(data_config, 'test', batch_size=4, mode='video')
-    with pytest.raises(ValueError, match='fewer than batch_size'):
+    with pytest.raises(ValueError, match='fewer than the global batch'):
         ip.create_split(data_config, 'train', batch_size=64, mode='train')
+
+
+def test_many_processes_assemble_the_single_process_global_batch(data_config):
+    # Process p's batch k holds rows [4p, 4p + 4) of the single-process global batch k (same clips, same crops).
+    single = list(itertools.islice(ip.create_split(data_config, 'train', batch_size=8, mode='train', seed=3), 3))
+    shards = [list(itertools.islice(ip.create_split(data_config, 'train', batch_size=4, mode='train', seed=3,
+                                                    process_index=p, process_count=2), 3)) for p in range(2)]
+    for k in range(3):
+        for p in range(2):
+            np.testing.assert_array_equal(shards[p][k]['video_id'], single[k]['video_id'][4 * p:4 * p + 4])
+            np.testing.assert_allclose(shards[p][k]['video'], single[k]['video'][4 * p:4 * p + 4], atol=1e-6)

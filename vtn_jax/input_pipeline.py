@@ -297,23 +297,26 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
     autotune = tf.data.AUTOTUNE
 
     if mode == 'train':
-        start, stop = _process_range(n, process_index, process_count, drop_remainder=True)
-        per_epoch = stop - start
-        if per_epoch < batch_size:
-            raise ValueError(f'{split} has {per_epoch} videos per process, fewer than batch_size={batch_size}')
-        first_example = start_step * batch_size
-        first_epoch, skip = divmod(first_example, per_epoch)
+        # Every process walks the same seeded global order and keeps its rows of each global batch
+        # (the filter drops the others before decoding): together the processes read each example once
+        # per epoch, and the global batch is the same whatever the process count (a single-process run
+        # and a many-process run of the same global batch train identically, up to row order).
+        global_batch = batch_size * process_count
+        if n < global_batch:
+            raise ValueError(f'{split} has {n} videos, fewer than the global batch {global_batch}')
+        first_example = start_step * global_batch
+        first_epoch, skip = divmod(first_example, n)
         last_epoch = num_epochs if num_epochs is not None else np.iinfo(np.int64).max
-        base = _read(builder, split, start, stop)
-        # Data order and augmentation depend on (seed, epoch, position) only, so resuming at
+        base = _read(builder, split, 0, n)
+        # Data order and augmentation depend on (seed, epoch, global position) only, so resuming at
         # start_step rebuilds the same stream; `skip` drops records before they are decoded.
-        stream = tf.constant(seed * 65_537 + process_index, tf.int64)  # one random stream per process
+        stream = tf.constant(seed * 65_537, tf.int64)
         mirror_labels = tf.constant(builder.info.metadata['mirror_labels'], tf.int32)
 
         def epoch_examples(epoch):
             ds = base.shuffle(c.shuffle_buffer, seed=seed * 1_000_003 + epoch)
             ds = ds.enumerate().map(
-                lambda pos, ex: (ex, epoch * per_epoch + pos))
+                lambda pos, ex: (ex, epoch * n + pos))
             return ds.skip(tf.where(epoch == first_epoch, tf.constant(skip, tf.int64), 0))
 
         def preprocess(ex, counter):
@@ -324,6 +327,10 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
                 mean=tuple(c.mean), std=tuple(c.std), mirror_labels=mirror_labels)
 
         ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(epoch_examples)
+        # Process p keeps rows [p * batch_size, (p + 1) * batch_size) of every global batch, so the
+        # global array assembled from the processes' batches has the single-process row order.
+        ds = ds.enumerate(start=first_example).filter(
+            lambda i, item: (i % global_batch) // batch_size == process_index).map(lambda i, item: item)
         ds = ds.map(preprocess, num_parallel_calls=autotune)
         ds = ds.batch(batch_size, drop_remainder=True)
         return ds.with_options(options).prefetch(autotune)

@@ -268,10 +268,14 @@ def restore_variables(workdir, model=None, *, which: str = 'best') -> dict:
             step = manager.latest_step()
             if step is None:
                 continue
-            restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+            # Restore onto this run's devices (replicated), whatever topology saved it: a checkpoint
+            # written by many processes loads in one, and the other way round.
+            meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+            run_config = ml_collections.ConfigDict(json.loads(meta['config']))
+            target = abstract_train_state(run_config, model_lib.create_model(run_config.model), create_mesh())
+            restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
         state = restored.state
-        variables = {'params': state['params'], 'batch_stats': state.get('batch_stats', {})}
-        variables = jax.tree.map(np.asarray, variables)
+        variables = fetch(state.variables)
         if model is not None:
             _check_shapes(variables, model, f'{directory}/{step}')
         return variables
@@ -358,8 +362,9 @@ def _load_teacher(config, mesh):
     return teacher, jax.device_put(variables, replicated(mesh))
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict[str, float]:
-    """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the final eval metrics."""
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_state: bool = False):
+    """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the final eval metrics
+    (and the final TrainState with `return_state`)."""
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     is_main = jax.process_index() == 0
@@ -467,7 +472,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict[str, 
     writer.flush()
     if errors.count and is_main:
         print(f'{errors.count} data error(s) during training; last: {errors.last}', flush=True)
-    return {**last_eval, 'data_errors': float(errors.count), 'step': float(step)}
+    result = {**last_eval, 'data_errors': float(errors.count), 'step': float(step)}
+    return (result, state) if return_state else result
 
 
 def flatten_config(config, prefix: str = '') -> dict[str, Any]:

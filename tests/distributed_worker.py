@@ -1,0 +1,48 @@
+"""One process of the multi-process tests (tests/test_distributed.py); not a test module itself.
+
+    python tests/distributed_worker.py train|eval WORKDIR OUT_PREFIX STEPS DATA_DIR
+Environment: VTN_COORDINATOR / VTN_NUM_PROCESSES / VTN_PROCESS_ID (vtn_jax.distributed), WORKER_DEVICES.
+"""
+import json
+import os
+import pathlib
+import sys
+
+import jax
+
+jax.config.update('jax_num_cpu_devices', int(os.environ.get('WORKER_DEVICES', '1')))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from vtn_jax import distributed  # noqa: E402
+
+distributed.initialize()
+
+import flax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from configs import tiny  # noqa: E402
+from vtn_jax import trainer  # noqa: E402
+
+
+def main():
+    mode, workdir, out, steps, data_dir = sys.argv[1:6]
+    config = tiny.get_config()
+    config.data.data_dir = data_dir
+    config.train.num_train_steps = int(steps)
+    config.train.eval_every_steps = 1000
+    config.train.checkpoint_every_steps = 1000
+    config.train.log_every_steps = 1
+    pid = jax.process_index()
+    if mode == 'train':
+        result, state = trainer.train_and_evaluate(config, workdir, return_state=True)
+        flat = flax.traverse_util.flatten_dict(trainer.fetch(state.params), sep='/')
+        np.savez(f'{out}_params_{pid}.npz', **flat)
+    else:
+        result = trainer.evaluate_checkpoint(config, workdir)
+    result['process_count'] = jax.process_count()
+    result['device_count'] = jax.device_count()
+    pathlib.Path(f'{out}_{mode}_{pid}.json').write_text(json.dumps(result))
+
+
+if __name__ == '__main__':
+    main()
