@@ -41,7 +41,8 @@ _CLASS_NAMES = flags.DEFINE_string('class_names', '', 'Text file, one class name
 _SEED = flags.DEFINE_integer('seed', 0, 'Random init (no --checkpoint) and random clips.')
 _BENCHMARK = flags.DEFINE_bool('benchmark', False, 'Time the IRs with OpenVINO afterwards.')
 _THREADS = flags.DEFINE_integer('threads', 0, 'OpenVINO INFERENCE_NUM_THREADS (0 = all).')
-_SECONDS = flags.DEFINE_float('bench_seconds', 3.0, 'Seconds per benchmark row.')
+_SECONDS = flags.DEFINE_float('bench_seconds', 3.0, 'Seconds per benchmark row and round.')
+_ROUNDS = flags.DEFINE_integer('bench_rounds', 3, 'Benchmark rounds (rows timed round-robin, median FPS).')
 _APP = flags.DEFINE_bool('benchmark_app', False, "Also run OpenVINO's benchmark_app on every row.")
 _COMPARE = flags.DEFINE_string('compare_onnx', '', 'Another whole-clip ONNX to time in the same run.')
 
@@ -55,7 +56,8 @@ def main(argv):
         tolerance=_TOLERANCE.value, seed=_SEED.value)
     bench = None
     if _BENCHMARK.value or _COMPARE.value:
-        bench = {'threads': _THREADS.value, 'seconds': _SECONDS.value, 'with_benchmark_app': _APP.value,
+        bench = {'threads': _THREADS.value, 'seconds': _SECONDS.value, 'rounds': _ROUNDS.value,
+                 'with_benchmark_app': _APP.value,
                  'compare_onnx': _COMPARE.value or None}
     try:
         export_lib.run(_CONFIG.value, checkpoint=_CHECKPOINT.value, out_dir=_OUT_DIR.value, options=options,

@@ -21,7 +21,8 @@ from vtn_jax import export as export_lib  # noqa: E402
 
 _ARTIFACTS = flags.DEFINE_string('artifacts', None, 'An export directory (with export.json).', required=True)
 _THREADS = flags.DEFINE_integer('threads', 0, 'INFERENCE_NUM_THREADS (0 = all).')
-_SECONDS = flags.DEFINE_float('seconds', 3.0, 'Seconds per row.')
+_SECONDS = flags.DEFINE_float('seconds', 3.0, 'Seconds per row and round.')
+_ROUNDS = flags.DEFINE_integer('rounds', 3, 'Rounds; all rows are timed round-robin, FPS = median over rounds.')
 _HINTS = flags.DEFINE_list('hints', ['LATENCY', 'THROUGHPUT'], 'OpenVINO performance hints.')
 _VARIANTS = flags.DEFINE_list('variants', [], f'Any of {list(export_lib.VARIANTS)} (default: all present '
                               'but fp16).')
@@ -34,7 +35,7 @@ _JSON = flags.DEFINE_string('json_out', '', 'Also write the result as JSON here.
 def main(argv):
     del argv
     result = export_lib.benchmark(_ARTIFACTS.value, threads=_THREADS.value, seconds=_SECONDS.value,
-                                  hints=_HINTS.value, variants=_VARIANTS.value or None,
+                                  rounds=_ROUNDS.value, hints=_HINTS.value, variants=_VARIANTS.value or None,
                                   parts=_PARTS.value or None, with_benchmark_app=_APP.value,
                                   compare_onnx=_COMPARE.value or None)
     print(export_lib.format_benchmark(result))

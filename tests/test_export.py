@@ -289,11 +289,12 @@ def test_cli_verify_only_exits_nonzero_on_divergence(perturbed):
 
 def test_benchmark_reports_rows_precision_and_ratios(rgb):
     _, _, _, out, _ = rgb
-    result = export_lib.benchmark(out, threads=1, seconds=0.1, hints=('LATENCY',), variants=('f32', 'int8'),
-                                  parts=('encoder', 'decoder'))
+    result = export_lib.benchmark(out, threads=1, seconds=0.1, rounds=2, hints=('LATENCY',),
+                                  variants=('f32', 'int8'), parts=('encoder', 'decoder'))
     assert {(r['model'], r['variant']) for r in result['rows']} == {
         ('encoder', 'f32'), ('encoder', 'int8'), ('decoder', 'f32'), ('decoder', 'int8')}
     assert all(r['fps'] > 0 and r['p10_ms'] <= r['median_ms'] <= r['p90_ms'] for r in result['rows'])
+    assert all(len(r['fps_rounds']) == 2 for r in result['rows'])
     assert next(r for r in result['rows'] if r['variant'] == 'f32')['precision'] == 'f32'
     assert any(r['what'].startswith('online per-frame rate') for r in result['ratios'])
     table = export_lib.format_benchmark(result)

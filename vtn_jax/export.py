@@ -1006,49 +1006,61 @@ def _random_input(port) -> np.ndarray:
     return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
 
 
-def measure(path, *, precision: Optional[str], hint: str, threads: int, seconds: float, core=None) -> dict:
-    """Times one model on the CPU with random input.
+class Timer:
+    """One compiled model under one performance hint, timed in rounds (see `benchmark`).
 
     LATENCY: one synchronous request at a time (batch 1); THROUGHPUT: an AsyncInferQueue with OpenVINO's
-    optimal number of requests kept full. FPS counts inferences per second of wall time; the latency figures
-    are per inference (median, 10th and 90th percentile).
+    optimal number of requests kept full. FPS counts inferences per second of wall time; latencies are per
+    inference.
     """
-    import openvino as ov  # pylint: disable=import-outside-toplevel
-    compiled = compile_openvino(path, precision, hint=hint, threads=threads, core=core)
-    inputs = [_random_input(p) for p in compiled.inputs]
-    latencies = []
-    if hint == 'LATENCY':
-        request = compiled.create_infer_request()
-        for _ in range(3):
-            request.infer(inputs)
+
+    def __init__(self, path, *, precision: Optional[str], hint: str, threads: int, core=None):
+        import openvino as ov  # pylint: disable=import-outside-toplevel
+        self.hint = hint
+        self.compiled = compile_openvino(path, precision, hint=hint, threads=threads, core=core)
+        self.inputs = [_random_input(p) for p in self.compiled.inputs]
+        self.fps_rounds, self.latencies = [], []
+        if hint == 'LATENCY':
+            self.request, self.num_requests = self.compiled.create_infer_request(), 1
+        else:
+            self.num_requests = int(self.compiled.get_property('OPTIMAL_NUMBER_OF_INFER_REQUESTS'))
+            self.queue = ov.AsyncInferQueue(self.compiled, self.num_requests)
+            self.queue.set_callback(lambda request, _: self.latencies.append(request.latency))
+        self.time_round(0.0)  # warm-up (first inferences allocate and tune); its numbers are dropped
+        self.fps_rounds, self.latencies = [], []
+
+    def time_round(self, seconds: float) -> None:
         count, start = 0, time.perf_counter()
-        while (time.perf_counter() - start < seconds or count < 5):
-            t0 = time.perf_counter()
-            request.infer(inputs)
-            latencies.append(1e3 * (time.perf_counter() - t0))
-            count += 1
-        elapsed = time.perf_counter() - start
-        num_requests = 1
-    else:
-        num_requests = compiled.get_property('OPTIMAL_NUMBER_OF_INFER_REQUESTS')
-        queue = ov.AsyncInferQueue(compiled, num_requests)
-        queue.set_callback(lambda request, _: latencies.append(request.latency))
-        for _ in range(num_requests):  # warm-up
-            queue.start_async(inputs)
-        queue.wait_all()
-        latencies.clear()
-        count, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds or count < 5:
-            queue.start_async(inputs)
-            count += 1
-        queue.wait_all()
-        elapsed = time.perf_counter() - start
-    p10, p90 = np.percentile(latencies, [10, 90])
-    return {'fps': count / elapsed, 'median_ms': statistics.median(latencies), 'p10_ms': float(p10),
-            'p90_ms': float(p90), 'runs': count, 'requests': int(num_requests),
-            'precision': runtime_precision(compiled),
-            'streams': int(compiled.get_property('NUM_STREAMS')),
-            'threads': int(compiled.get_property('INFERENCE_NUM_THREADS'))}
+        if self.hint == 'LATENCY':
+            while time.perf_counter() - start < seconds or count < 3:
+                t0 = time.perf_counter()
+                self.request.infer(self.inputs)
+                self.latencies.append(1e3 * (time.perf_counter() - t0))
+                count += 1
+        else:
+            while time.perf_counter() - start < seconds or count < 2 * self.num_requests:
+                self.queue.start_async(self.inputs)
+                count += 1
+            self.queue.wait_all()
+        self.fps_rounds.append(count / (time.perf_counter() - start))
+
+    def result(self) -> dict:
+        p10, p90 = np.percentile(self.latencies, [10, 90])
+        return {'fps': statistics.median(self.fps_rounds), 'fps_rounds': [round(f, 2) for f in self.fps_rounds],
+                'median_ms': statistics.median(self.latencies), 'p10_ms': float(p10), 'p90_ms': float(p90),
+                'runs': len(self.latencies), 'requests': self.num_requests,
+                'precision': runtime_precision(self.compiled),
+                'streams': int(self.compiled.get_property('NUM_STREAMS')),
+                'threads': int(self.compiled.get_property('INFERENCE_NUM_THREADS'))}
+
+
+def measure(path, *, precision: Optional[str], hint: str, threads: int, seconds: float, rounds: int = 1,
+            core=None) -> dict:
+    """Times one model alone: `rounds` rounds of `seconds` each (see `Timer`)."""
+    timer = Timer(path, precision=precision, hint=hint, threads=threads, core=core)
+    for _ in range(rounds):
+        timer.time_round(seconds)
+    return timer.result()
 
 
 def run_benchmark_app(path, *, precision: Optional[str], hint: str, threads: int, seconds: float) -> dict:
@@ -1083,20 +1095,26 @@ def run_benchmark_app(path, *, precision: Optional[str], hint: str, threads: int
             'precision_hint': used.group(1) if used else None}
 
 
-def benchmark(out_dir, *, threads: int = 0, seconds: float = 3.0, hints: Sequence[str] = ('LATENCY', 'THROUGHPUT'),
-              variants: Optional[Sequence[str]] = None, parts: Optional[Sequence[str]] = None,
-              with_benchmark_app: bool = False, compare_onnx: Optional[str] = None) -> dict:
+def benchmark(out_dir, *, threads: int = 0, seconds: float = 3.0, rounds: int = 3,
+              hints: Sequence[str] = ('LATENCY', 'THROUGHPUT'), variants: Optional[Sequence[str]] = None,
+              parts: Optional[Sequence[str]] = None, with_benchmark_app: bool = False,
+              compare_onnx: Optional[str] = None) -> dict:
     """Times the exported IRs (and optionally another ONNX) side by side in one run.
+
+    Every row is compiled first, then all rows are timed round-robin, `rounds` times `seconds` each, and a
+    row's FPS is the median over its rounds: a burst of load from another process then hits every row alike
+    instead of one, which keeps the ratios honest on shared cores.
 
     Args:
         out_dir: an export directory.
         threads: INFERENCE_NUM_THREADS (0 = OpenVINO's choice).
-        seconds: time per measurement.
+        seconds: time per row and round.
+        rounds: interleaved rounds.
         hints: OpenVINO performance hints to run.
         variants: IR variants (keys of VARIANTS) to time; default every one present except 'fp16' (its
             weights are decompressed to f32 at load time: same kernels as 'f32').
         parts: parts to time (default: all exported).
-        with_benchmark_app: also run benchmark_app on every row and report its FPS.
+        with_benchmark_app: also run benchmark_app on every row (once, after the rounds) and report its FPS.
         compare_onnx: another ONNX model of a whole clip (e.g. the authors' PyTorch export), timed with the
             same settings; ratios are ours / theirs.
 
@@ -1108,37 +1126,46 @@ def benchmark(out_dir, *, threads: int = 0, seconds: float = 3.0, hints: Sequenc
     sidecar = read_sidecar(out_dir)
     core = ov.Core()
     parts = [p for p in (parts or PARTS) if p in sidecar['artifacts']]
-    rows = []
+    plan = []  # (row fields, path, precision)
     for part in parts:
         record = sidecar['artifacts'][part]
         for variant in (variants or [v for v in VARIANTS if v != 'fp16']):
             key, precision = VARIANTS[variant]
-            if key not in record:
-                continue
-            for hint in hints:
-                row = {'model': part, 'variant': variant, 'hint': hint, 'file': record[key],
-                       **measure(out_dir / record[key], precision=precision, hint=hint, threads=threads,
-                                 seconds=seconds, core=core)}
-                if with_benchmark_app:
-                    row['benchmark_app'] = run_benchmark_app(out_dir / record[key], precision=precision, hint=hint,
-                                                             threads=threads, seconds=seconds)
-                rows.append(row)
-                logging.info('%s %s %s: %.1f FPS, median %.2f ms (%s)', part, variant, hint, row['fps'],
-                             row['median_ms'], row['precision'])
+            if key in record:
+                plan += [({'model': part, 'variant': variant, 'hint': hint, 'file': record[key]},
+                          out_dir / record[key], precision) for hint in hints]
     if compare_onnx:
-        for variant in ('f32', 'default'):
-            for hint in hints:
-                row = {'model': f'compare: {pathlib.Path(compare_onnx).name}', 'variant': variant, 'hint': hint,
-                       'file': str(compare_onnx),
-                       **measure(compare_onnx, precision=VARIANTS[variant][1], hint=hint, threads=threads,
-                                 seconds=seconds, core=core)}
-                if with_benchmark_app:
-                    row['benchmark_app'] = run_benchmark_app(compare_onnx, precision=VARIANTS[variant][1],
-                                                             hint=hint, threads=threads, seconds=seconds)
-                rows.append(row)
+        plan += [({'model': f'compare: {pathlib.Path(compare_onnx).name}', 'variant': variant, 'hint': hint,
+                   'file': str(compare_onnx)}, compare_onnx, VARIANTS[variant][1])
+                 for variant in ('f32', 'default') for hint in hints]
+    timers = [Timer(path, precision=precision, hint=row['hint'], threads=threads, core=core)
+              for row, path, precision in plan]
+    load_start = _load_average()
+    for r in range(rounds):
+        for (row, _, _), timer in zip(plan, timers):
+            timer.time_round(seconds)
+        logging.info('benchmark round %d of %d done', r + 1, rounds)
+    load_end = _load_average()
+    rows = []
+    for (row, path, precision), timer in zip(plan, timers):
+        row = {**row, **timer.result()}
+        if with_benchmark_app:
+            row['benchmark_app'] = run_benchmark_app(path, precision=precision, hint=row['hint'], threads=threads,
+                                                     seconds=seconds)
+        rows.append(row)
+    del timers
     return {'cpu': cpu_info(), 'rows': rows, 'ratios': _ratios(rows),
-            'settings': {'threads': threads, 'seconds': seconds, 'model': sidecar['model'],
+            'settings': {'threads': threads, 'seconds': seconds, 'rounds': rounds, 'model': sidecar['model'],
+                         'load_average': [load_start, load_end],
                          'image_size': sidecar['data']['crop_size'], 'num_steps': sidecar['num_steps']}}
+
+
+def _load_average() -> Optional[float]:
+    """The 1-minute load average: other processes on the same cores distort every timing."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _ratios(rows: Sequence[dict]) -> list:
@@ -1179,18 +1206,21 @@ def format_benchmark(result: dict) -> str:
     lines = [f'CPU: {result["cpu"]["summary"]}',
              f'Model: {m["encoder"]}-VTN {m["modality"]}, {m["num_frames"]} frames ({s["num_steps"]} decoder steps) '
              f'at {s["image_size"]}x{s["image_size"]}, {m["num_classes"]} classes; threads '
-             f'{s["threads"] or "auto"}, {s["seconds"]:g} s per row. FPS = inferences/s (whole: clips/s, '
-             'encoder: frames/s, decoder: windows/s).',
-             '| model | variant | hint | precision used | requests x streams | FPS | median ms | p10-p90 ms |'
-             ' benchmark_app FPS (median) |',
-             '|---|---|---|---|---|---|---|---|---|']
+             f'{s["threads"] or "auto"}; rows timed round-robin, {s["rounds"]} rounds x {s["seconds"]:g} s, FPS = '
+             f'median over rounds; 1-min load average {s["load_average"][0]} at start, {s["load_average"][1]} at '
+             'end (other processes distort timings). FPS = inferences/s (whole: clips/s, encoder: frames/s, '
+             'decoder: windows/s).',
+             '| model | variant | hint | precision used | requests x streams | FPS | FPS per round | median ms |'
+             ' p10-p90 ms | benchmark_app FPS (median) |',
+             '|---|---|---|---|---|---|---|---|---|---|']
     for r in result['rows']:
         app = r.get('benchmark_app')
         app_text = '-' if app is None else (f'{app["fps"]:.1f}' if 'fps' in app else f'error: {app["error"]}')
         if app and 'fps' in app and app['median_ms']:
             app_text += f' ({app["median_ms"]:.2f} ms)'
         lines.append(f'| {r["model"]} | {r["variant"]} | {r["hint"]} | {r["precision"]} | '
-                     f'{r["requests"]} x {r["streams"]} | {r["fps"]:.1f} | {r["median_ms"]:.2f} | '
+                     f'{r["requests"]} x {r["streams"]} | {r["fps"]:.1f} | '
+                     f'{" ".join(f"{f:.1f}" for f in r["fps_rounds"])} | {r["median_ms"]:.2f} | '
                      f'{r["p10_ms"]:.2f}-{r["p90_ms"]:.2f} | {app_text} |')
     if result['ratios']:
         lines += ['', '| ratio | value | detail |', '|---|---|---|']
