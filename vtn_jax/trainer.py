@@ -437,39 +437,43 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
                   flush=True)
         pending, window_start = [], time.time()
 
-    while step < total:
-        batch = next(batches, None)
-        if batch is None:
-            raise RuntimeError(f'the training split {config.data.train_split!r} ran out of batches at step {step}')
-        state, step_metrics = step_fn(state, to_global(batch, mesh), teacher_variables)
-        step += 1
-        pending.append(step_metrics)
-        is_eval = step % config.train.eval_every_steps == 0 or step == total
-        is_ckpt = step % config.train.checkpoint_every_steps == 0 or step == total
-        if step % config.train.log_every_steps == 0 or is_eval or is_ckpt:
-            flush()  # also the NaN check: nothing non-finite reaches a checkpoint
-        if is_eval:
-            last_eval = evaluate(model, state.variables, config.data, batch_size=config.train.eval_batch_size,
-                                 mesh=mesh, mode='segments', eval_fn=eval_fn)
-            state = state.replace(plateau_state=plateau_fn(state.plateau_state, jnp.float32(last_eval['loss'])))
-            writer.write_scalars(step, {f'eval_{k}': v for k, v in last_eval.items()})
-            if is_main:
-                print(f"eval at step {step}: loss {last_eval['loss']:.4f} Clip@1 {last_eval['clip_top1']:.3f} "
-                      f"Video@1 {last_eval['video_top1']:.3f} ({int(last_eval['num_videos'])} videos, "
-                      f"{int(last_eval['num_clips'])} clips)", flush=True)
-            if meta['best_val_loss'] is None or last_eval['loss'] < meta['best_val_loss']:
-                meta['best_val_loss'] = last_eval['loss']
-                _save(best, step, state, {**meta, 'step': step, 'eval': last_eval,
-                                          'config': config.to_json()})
-        if is_ckpt:
-            meta['data_errors'] = errors.count
-            _save(periodic, step, state, {**meta, 'step': step, 'config': config.to_json()})
-    flush()
-    periodic.wait_until_finished()
-    best.wait_until_finished()
-    periodic.close()
-    best.close()
-    writer.flush()
+    try:
+        while step < total:
+            batch = next(batches, None)
+            if batch is None:
+                raise RuntimeError(f'the training split {config.data.train_split!r} ran out of batches at step {step}')
+            state, step_metrics = step_fn(state, to_global(batch, mesh), teacher_variables)
+            step += 1
+            pending.append(step_metrics)
+            is_eval = step % config.train.eval_every_steps == 0 or step == total
+            is_ckpt = step % config.train.checkpoint_every_steps == 0 or step == total
+            if step % config.train.log_every_steps == 0 or is_eval or is_ckpt:
+                flush()  # also the NaN check: nothing non-finite reaches a checkpoint
+            if is_eval:
+                last_eval = evaluate(model, state.variables, config.data, batch_size=config.train.eval_batch_size,
+                                     mesh=mesh, mode='segments', eval_fn=eval_fn)
+                state = state.replace(plateau_state=plateau_fn(state.plateau_state, jnp.float32(last_eval['loss'])))
+                writer.write_scalars(step, {f'eval_{k}': v for k, v in last_eval.items()})
+                if is_main:
+                    print(f"eval at step {step}: loss {last_eval['loss']:.4f} Clip@1 {last_eval['clip_top1']:.3f} "
+                          f"Video@1 {last_eval['video_top1']:.3f} ({int(last_eval['num_videos'])} videos, "
+                          f"{int(last_eval['num_clips'])} clips)", flush=True)
+                if meta['best_val_loss'] is None or last_eval['loss'] < meta['best_val_loss']:
+                    meta['best_val_loss'] = last_eval['loss']
+                    _save(best, step, state, {**meta, 'step': step, 'eval': last_eval,
+                                              'config': config.to_json()})
+            if is_ckpt:
+                meta['data_errors'] = errors.count
+                _save(periodic, step, state, {**meta, 'step': step, 'config': config.to_json()})
+        flush()
+    finally:
+        # Also on a NaN stop or an interrupt: finish the saves under way (their states were checked), so the
+        # last good checkpoint is complete on disk rather than a temporary directory.
+        periodic.wait_until_finished()
+        best.wait_until_finished()
+        periodic.close()
+        best.close()
+        writer.flush()
     if errors.count and is_main:
         print(f'{errors.count} data error(s) during training; last: {errors.last}', flush=True)
     result = {**last_eval, 'data_errors': float(errors.count), 'step': float(step)}
