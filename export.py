@@ -42,7 +42,7 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Random init (no --checkpoint) and rando
 _BENCHMARK = flags.DEFINE_bool('benchmark', False, 'Time the IRs with OpenVINO afterwards.')
 _THREADS = flags.DEFINE_integer('threads', 0, 'OpenVINO INFERENCE_NUM_THREADS (0 = all).')
 _SECONDS = flags.DEFINE_float('bench_seconds', 3.0, 'Seconds per benchmark row and round.')
-_ROUNDS = flags.DEFINE_integer('bench_rounds', 3, 'Benchmark rounds (rows timed round-robin, median FPS).')
+_ROUNDS = flags.DEFINE_integer('bench_rounds', 3, 'Benchmark rounds (rows timed round-robin, best round).')
 _APP = flags.DEFINE_bool('benchmark_app', False, "Also run OpenVINO's benchmark_app on every row.")
 _COMPARE = flags.DEFINE_string('compare_onnx', '', 'Another whole-clip ONNX to time in the same run.')
 

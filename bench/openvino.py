@@ -22,7 +22,7 @@ from vtn_jax import export as export_lib  # noqa: E402
 _ARTIFACTS = flags.DEFINE_string('artifacts', None, 'An export directory (with export.json).', required=True)
 _THREADS = flags.DEFINE_integer('threads', 0, 'INFERENCE_NUM_THREADS (0 = all).')
 _SECONDS = flags.DEFINE_float('seconds', 3.0, 'Seconds per row and round.')
-_ROUNDS = flags.DEFINE_integer('rounds', 3, 'Rounds; all rows are timed round-robin, FPS = median over rounds.')
+_ROUNDS = flags.DEFINE_integer('rounds', 3, 'Rounds; all rows are timed round-robin, each reports its best round.')
 _HINTS = flags.DEFINE_list('hints', ['LATENCY', 'THROUGHPUT'], 'OpenVINO performance hints.')
 _VARIANTS = flags.DEFINE_list('variants', [], f'Any of {list(export_lib.VARIANTS)} (default: all present '
                               'but fp16).')
