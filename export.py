@@ -45,6 +45,8 @@ _SECONDS = flags.DEFINE_float('bench_seconds', 3.0, 'Seconds per benchmark row a
 _ROUNDS = flags.DEFINE_integer('bench_rounds', 3, 'Benchmark rounds (rows timed round-robin, best round).')
 _APP = flags.DEFINE_bool('benchmark_app', False, "Also run OpenVINO's benchmark_app on every row.")
 _COMPARE = flags.DEFINE_string('compare_onnx', '', 'Another whole-clip ONNX to time in the same run.')
+_PROBE = flags.DEFINE_bool('probe_routes', False, 'Only try the direct export routes (scratch files in --out_dir) '
+                           'and print why they fail.')
 
 
 def main(argv):
@@ -54,6 +56,13 @@ def main(argv):
         fp16=_FP16.value, int8=_INT8.value, calib_clips=_CALIB_CLIPS.value, calib_split=_CALIB_SPLIT.value,
         int8_float_depthwise=_FLOAT_DW.value, verify_clips=_VERIFY_CLIPS.value, verify_split=_VERIFY_SPLIT.value,
         tolerance=_TOLERANCE.value, seed=_SEED.value)
+    if _PROBE.value:
+        config = _CONFIG.value
+        model = export_lib.create_checked_model(config.model)
+        variables, _ = export_lib.load_variables(_CHECKPOINT.value, model, image_size=config.data.crop_size)
+        for route, outcome in export_lib.probe_routes(config, variables, _OUT_DIR.value):
+            print(f'| {route} | {outcome} |')
+        return
     bench = None
     if _BENCHMARK.value or _COMPARE.value:
         bench = {'threads': _THREADS.value, 'seconds': _SECONDS.value, 'rounds': _ROUNDS.value,

@@ -1323,3 +1323,81 @@ def run(config, *, checkpoint: str, out_dir, options: ExportOptions, verify_only
         sidecar['benchmark'] = result
         write_sidecar(out_dir, sidecar)
     return {'sidecar': sidecar, 'benchmark': result}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Why this route: the direct ones, tried on the configured model
+
+
+def probe_routes(config, variables, work_dir) -> list:
+    """Tries the shorter export routes on the configured model and returns (route, outcome) pairs.
+
+    Documents, on the installed versions, why `export` goes through TFLite: jax2tf emits one XlaCallModule
+    op, which neither tf2onnx nor OpenVINO's TF frontend converts; OpenVINO's JAX frontend takes only a
+    jaxpr and fails on VTN's; a polymorphic batch dies in tf2onnx and in OpenVINO's TFLite frontend.
+    """
+    import onnxruntime as ort  # pylint: disable=import-outside-toplevel
+    import openvino as ov  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tf2onnx  # pylint: disable=import-outside-toplevel
+    from jax.experimental import jax2tf  # pylint: disable=import-outside-toplevel
+    model = create_checked_model(config.model)
+    spec = create_parts(model, variables, config.data.crop_size)['whole']
+    x = np.zeros(spec.input_shape, np.float32)
+    work_dir = pathlib.Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+
+    def attempt(route, fn):
+        try:
+            outcome = fn()
+            results.append((route, f'OK{": " + outcome if outcome else ""}'))
+        except Exception as e:  # pylint: disable=broad-except  # recording the failure is the point
+            lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+            key = [line for line in lines if re.search(r'Error|No conversion|No translator|Non-zero', line)]
+            line = (key or lines or [''])[-1]
+            line = line if len(line) <= 240 else f'{line[:90]} ... {line[-150:]}'  # ORT puts the cause last
+            results.append((route, f'FAIL {type(e).__name__}: {line}'))
+
+    signature = [tf.TensorSpec(spec.input_shape, tf.float32, name='video')]
+    tf_fn = tf.function(jax2tf.convert(spec.fn, with_gradient=False), autograph=False, input_signature=signature)
+    ops = sorted({op.type for op in tf_fn.get_concrete_function().graph.get_operations()})
+    results.append(('jax2tf.convert -> tf.function: graph ops', ', '.join(ops)))
+    with _quiet_converters():
+        attempt('tf2onnx.convert.from_function(jax2tf function)',
+                lambda: tf2onnx.convert.from_function(tf_fn, input_signature=signature, opset=ONNX_OPSET) and '')
+
+    def saved_model():
+        module = tf.Module()
+        module.f = tf_fn
+        tf.saved_model.save(module, str(work_dir / 'saved_model'), signatures=tf_fn.get_concrete_function())
+        ov.convert_model(str(work_dir / 'saved_model'))
+
+    attempt('openvino.convert_model(TF SavedModel of the jax2tf function)', saved_model)
+    attempt('openvino.convert_model(python function)', lambda: ov.convert_model(spec.fn, example_input=x))
+    attempt('openvino.convert_model(jax.jit(function))', lambda: ov.convert_model(jax.jit(spec.fn), example_input=x))
+    attempt('openvino.convert_model(jax.make_jaxpr(function)(x))', lambda: ov.convert_model(jax.make_jaxpr(spec.fn)(x)))
+
+    def polymorphic():
+        shape = ['b'] + [str(d) for d in spec.input_shape[1:]]
+        poly = tf.function(jax2tf.convert(spec.fn, with_gradient=False, polymorphic_shapes=[f'({", ".join(shape)})']),
+                           autograph=False,
+                           input_signature=[tf.TensorSpec((None,) + spec.input_shape[1:], tf.float32, name='video')])
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([poly.get_concrete_function()], poly)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        (work_dir / 'poly.tflite').write_bytes(converter.convert())
+        with _quiet_converters():
+            tf2onnx.convert.from_tflite(str(work_dir / 'poly.tflite'), opset=ONNX_OPSET,
+                                        output_path=str(work_dir / 'poly.onnx'))
+        session = ort.InferenceSession(str(work_dir / 'poly.onnx'), providers=['CPUExecutionProvider'])
+        return f'ONNX input shape {session.get_inputs()[0].shape}'
+
+    attempt('polymorphic batch: jax2tf -> TFLite -> tf2onnx', polymorphic)
+    if (work_dir / 'poly.onnx').is_file():
+        session = ort.InferenceSession(str(work_dir / 'poly.onnx'), providers=['CPUExecutionProvider'])
+        for batch in (1, 2):
+            attempt(f'polymorphic ONNX in ONNX Runtime, batch {batch}',
+                    lambda b=batch: str(session.run(None, {'video': np.repeat(x, b, 0)})[0].shape))
+        attempt('polymorphic .tflite in OpenVINO', lambda: ov.Core().compile_model(str(work_dir / 'poly.tflite'),
+                                                                                   'CPU') and '')
+    return results
