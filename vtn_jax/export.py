@@ -6,7 +6,7 @@ Route (the only one measured to work end to end with JAX 0.10; see README "Expor
       -> jax2tf.convert -> tf.function                   (one XlaCallModule op holding StableHLO)
       -> tf.lite.TFLiteConverter.from_concrete_functions  (TFLITE_BUILTINS, float32: StableHLO is
                                                            legalised to TFLite builtin ops here)
-      -> tf2onnx.convert.from_tflite(opset=17)            -> <part>.onnx
+      -> tf2onnx.convert.from_tflite(opset=17) -> fold_pads -> <part>.onnx
       -> openvino.convert_model -> [NNCF INT8] -> [PrePostProcessor] -> openvino.save_model -> <part>.xml/.bin
 
 Why not a shorter route (measured with JAX 0.10.2, tf2onnx 1.17, OpenVINO 2026.4):
@@ -24,8 +24,9 @@ Artifacts (in `out_dir`, described by `export.json`, the sidecar):
   encoder  frame [1, H, W, C] (NCHW: [1, C, H, W]) -> embedding [1, D]; C = 3, or 6 for 'stacked'
   decoder  embeddings [1, S, D] -> logits [1, classes]; S = T (rgb) or T - 1 (rgbdiff, stacked)
 Every part has `<part>.onnx` (float32, normalised RGB input) and `<part>.xml` (float32 weights, plus the
-uint8 PrePostProcessor input when asked), and optionally `<part>_fp16.xml` (FP16-compressed weights) and
-`<part>_int8.xml` (NNCF post-training quantisation).
+uint8 PrePostProcessor input when asked), and optionally `<part>_fp16.xml` (FP16-compressed weights),
+`<part>_int8.xml` (NNCF post-training quantisation) and `<part>_int8_fdw.xml` (INT8 with the depthwise
+convolutions left in float; MobileNetV2 only).
 
 uint8 input: OpenVINO's PrePostProcessor folds u8 -> f32, BGR -> RGB and (x - 255 mean) / (255 std) into
 the IR of every part whose input is a raw frame: the whole model (any modality; rgbdiff and stacked take
@@ -57,7 +58,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
