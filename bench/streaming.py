@@ -29,8 +29,7 @@ import time
 import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-# Python puts this script's folder first on the path, where bench/openvino.py would shadow the package.
-sys.path = [str(REPO)] + [p for p in sys.path if pathlib.Path(p or '.').resolve() != REPO / 'bench']
+sys.path.insert(0, str(REPO))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from configs import default  # noqa: E402  pylint: disable=wrong-import-position

@@ -8,6 +8,7 @@ run code); torch is optional and `.npz` files of the same keys need no torch at 
 """
 import pathlib
 import re
+import zipfile
 from typing import Mapping
 
 import flax
@@ -37,7 +38,7 @@ def read_state_dict(path) -> dict[str, np.ndarray]:
         try:
             with np.load(path, allow_pickle=False) as data:
                 return {k: data[k] for k in data.files}
-        except (ValueError, OSError) as e:  # not a zip archive, truncated, or holding pickled objects
+        except (ValueError, OSError, zipfile.BadZipFile) as e:  # not a zip, truncated, or pickled objects
             raise CheckpointMismatchError(f'cannot read {path} as an .npz of arrays: {e}') from e
     try:
         import torch  # pylint: disable=import-outside-toplevel

@@ -3,8 +3,8 @@ for the whole model per clip, the encoder per frame and the decoder per window, 
 model, its ISA flags and the precision OpenVINO actually ran (vtn_jax.export.benchmark).
 
     python export.py --config configs/default.py --out_dir artifacts/r34 --int8 --calib_clips 32
-    python bench/openvino.py --artifacts artifacts/r34 --threads 2 --benchmark_app
-    python bench/openvino.py --artifacts artifacts/r34 --threads 2 --compare_onnx reference_r34.onnx
+    python bench/openvino_latency.py --artifacts artifacts/r34 --threads 2 --benchmark_app
+    python bench/openvino_latency.py --artifacts artifacts/r34 --threads 2 --compare_onnx reference_r34.onnx
 """
 import json
 import pathlib
@@ -12,10 +12,7 @@ import sys
 
 from absl import app, flags
 
-# This file is called openvino.py: with its own folder first on sys.path, `import openvino` would import it.
-# Put the repository root there instead (so `vtn_jax` imports from anywhere in the checkout).
-_HERE = pathlib.Path(__file__).resolve().parent
-sys.path = [str(_HERE.parent)] + [p for p in sys.path if pathlib.Path(p or '.').resolve() != _HERE]
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo root, for `vtn_jax`
 
 from vtn_jax import export as export_lib  # noqa: E402
 
