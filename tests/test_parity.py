@@ -39,25 +39,28 @@ def test_every_reference_model_matches_its_fixture(shared, reference_tool):
             assert result[name] <= TOLERANCE, f'{path.name}: {name} differ by {result[name]:.3g}'
 
 
-def test_batch_of_one_matches_clip_zero(shared, reference_tool):
-    path = parity_dir(shared) / 'resnet34_vtn.npz'
-    fixture = np.load(path)
+@pytest.fixture(scope='module')
+def resnet34_reference(shared, reference_tool):
+    """(fixture arrays, model, variables) of the ResNet-34 RGB fixture, weights built once for the module."""
+    fixture = np.load(parity_dir(shared) / 'resnet34_vtn.npz')
     model = parity.model_for(str(fixture['model']))
     variables = parity.reference_variables(model, str(fixture['model']), int(fixture['weight_seed']),
                                            reference_tool.make_state_dict)
+    return fixture, model, variables
+
+
+def test_batch_of_one_matches_clip_zero(resnet34_reference, reference_tool):
+    fixture, model, variables = resnet34_reference
     shape = (1,) + tuple(int(d) for d in fixture['input_shape'][1:])
     clip = reference_tool.make_clip(int(fixture['input_seed']), shape).transpose(0, 1, 3, 4, 2)
     logits = jax.jit(model.apply)(variables, jnp.asarray(clip))
     assert np.abs(np.asarray(logits)[0] - fixture['logits'][0]).max() <= TOLERANCE
 
 
-def test_parity_catches_a_wrong_layer_norm(shared, reference_tool):
+def test_parity_catches_a_wrong_layer_norm(resnet34_reference, reference_tool):
     # The gate is meaningful: perturbing one LayerNorm scale by 1% moves the logits past it.
-    path = parity_dir(shared) / 'resnet34_vtn.npz'
-    fixture = np.load(path)
-    model = parity.model_for(str(fixture['model']))
-    variables = parity.reference_variables(model, str(fixture['model']), int(fixture['weight_seed']),
-                                           reference_tool.make_state_dict)
+    fixture, model, reference = resnet34_reference
+    variables = jax.tree.map(lambda x: x, reference)  # a new tree: the module fixture stays intact
     ln = variables['params']['decoder']['block3']['ffn']['layer_norm']
     ln['scale'] = ln['scale'] * 1.01
     clip = reference_tool.make_clip(int(fixture['input_seed']), tuple(fixture['input_shape']))
