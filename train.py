@@ -20,8 +20,10 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, Tens
 _EVAL_ONLY = flags.DEFINE_bool('eval_only', False, 'Only evaluate: --checkpoint, else the best checkpoint in '
                                '--workdir.')
 _CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'With --eval_only: a workdir or a reference .pth/.npz.')
-_EVAL_MODE = flags.DEFINE_enum('eval_mode', 'segments', ['segments', 'clip'], 'With --eval_only: all '
-                               'non-overlapping segments per video (Video@1, paper) or the central clip.')
+_EVAL_MODE = flags.DEFINE_enum('eval_mode', 'segments', ['segments', 'clip', 'dense'], 'With --eval_only: all '
+                               'non-overlapping segments per video (Video@1, paper), the central clip, or '
+                               'dense (whole videos, every frame encoded once: the segments metrics plus '
+                               'per-frame top-1).')
 _SPLIT = flags.DEFINE_string('split', '', 'With --eval_only: the split (default config.data.eval_split).')
 flags.mark_flags_as_required(['config'])
 

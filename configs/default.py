@@ -63,6 +63,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.eval_batch_size = 32  # global evaluation batch
     config.train.num_train_steps = 100_000  # total optimisation steps
     config.train.eval_every_steps = 2_000  # validation (and plateau update) period
+    config.train.eval_mode = 'segments'  # 'segments' (batched clips) | 'dense' (each frame encoded once, same metrics)
     config.train.log_every_steps = 50  # metrics fetched from the device this often
     config.train.checkpoint_every_steps = 1_000  # periodic checkpoint
     config.train.max_to_keep = 2  # periodic checkpoints kept (the best one is kept separately)

@@ -1,6 +1,6 @@
 """One process of the multi-process tests (tests/test_distributed.py); not a test module itself.
 
-    python tests/distributed_worker.py train|eval WORKDIR OUT_PREFIX STEPS DATA_DIR
+    python tests/distributed_worker.py train|eval|dense WORKDIR OUT_PREFIX STEPS DATA_DIR
 Environment: VTN_COORDINATOR / VTN_NUM_PROCESSES / VTN_PROCESS_ID (vtn_jax.distributed), WORKER_DEVICES.
 """
 import json
@@ -37,8 +37,8 @@ def main():
         result, state = trainer.train_and_evaluate(config, workdir, return_state=True)
         flat = flax.traverse_util.flatten_dict(trainer.fetch(state.params), sep='/')
         np.savez(f'{out}_params_{pid}.npz', **flat)
-    else:
-        result = trainer.evaluate_checkpoint(config, workdir)
+    else:  # 'eval': segments mode; 'dense': whole videos, gathered over the processes
+        result = trainer.evaluate_checkpoint(config, workdir, mode='segments' if mode == 'eval' else mode)
     result['process_count'] = jax.process_count()
     result['device_count'] = jax.device_count()
     pathlib.Path(f'{out}_{mode}_{pid}.json').write_text(json.dumps(result))

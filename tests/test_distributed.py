@@ -54,6 +54,7 @@ def runs(tmp_path_factory):
     datasets.build('synthetic_actions', data_dir, 'tiny')
     launch('train', root / 'two_proc', root / 'p2', 3, data_dir, processes=2)
     launch('eval', root / 'two_proc', root / 'p2', 3, data_dir, processes=2)
+    launch('dense', root / 'two_proc', root / 'p2', 3, data_dir, processes=2)
     launch('train', root / 'one_proc', root / 'p1', 3, data_dir)
     launch('eval', root / 'two_proc', root / 'p1', 3, data_dir)
     launch('train', root / 'two_dev', root / 'd2', 3, data_dir, devices=2)
@@ -84,6 +85,17 @@ def test_evaluation_over_two_processes_equals_one(runs):
     for key in ('clip_top1', 'video_top1', 'num_clips', 'num_videos'):
         assert two[0][key] == two[1][key] == one[key], key
     assert abs(two[0]['loss'] - one['loss']) < 1e-5
+
+
+def test_dense_evaluation_over_two_processes_gathers_every_video(runs):
+    root, _ = runs
+    dense = [json.loads((root / f'p2_dense_{i}.json').read_text()) for i in range(2)]
+    one = json.loads((root / 'p1_eval_0.json').read_text())  # segments mode, one process
+    assert dense[0]['process_count'] == 2
+    assert dense[0] == dense[1]
+    for key in ('clip_top1', 'video_top1', 'num_clips', 'num_videos'):
+        assert dense[0][key] == one[key], key
+    assert abs(dense[0]['loss'] - one['loss']) < 1e-5
 
 
 def test_two_process_checkpoint_resumes_in_one_process(runs):

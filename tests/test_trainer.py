@@ -110,3 +110,32 @@ def test_tiny_model_learns_synthetic_actions(data_dir, tmp_path):
     config.train.checkpoint_every_steps = 600
     result = trainer.train_and_evaluate(config, tmp_path)
     assert result['video_top1'] >= 0.3, result
+
+
+@pytest.mark.parametrize('modality', ['rgb', 'rgbdiff', 'stacked'])
+def test_dense_evaluation_gives_the_segments_metrics(config, modality):
+    """Whole videos, each frame encoded once, give the 'segments' clips and metrics, plus per-frame labels."""
+    from vtn_jax import model as model_lib  # pylint: disable=import-outside-toplevel
+    config.model.modality = modality
+    model = model_lib.create_model(config.model)
+    variables = model_lib.init_variables(model, jax.random.key(3), image_size=config.data.crop_size)
+    mesh = trainer.create_mesh()
+    kwargs = dict(batch_size=config.train.eval_batch_size, mesh=mesh)
+    segments = trainer.evaluate(model, variables, config.data, mode='segments', **kwargs)
+    dense = trainer.evaluate(model, variables, config.data, mode='dense', **kwargs)
+    for key in ('num_clips', 'num_videos', 'clip_top1', 'clip_top5', 'video_top1', 'video_top5'):
+        assert dense[key] == segments[key], key
+    assert dense['loss'] == pytest.approx(segments['loss'], abs=1e-5)
+    lengths = input_pipeline.load_builder(config.data).info.metadata['num_frames'][config.data.eval_split]
+    first = (config.data.num_frames - 1) * config.data.stride  # 'wait': no label before the first full window
+    assert dense['num_predicted_frames'] == sum(max(n - first, 0) for n in lengths)
+    offset = 0 if modality == 'rgb' else config.data.stride
+    assert dense['encoder_passes'] == sum(n - offset for n in lengths)
+    assert dense['window_encoder_passes'] == dense['num_predicted_frames'] * model.num_steps
+    assert 0.0 <= dense['frame_top1'] <= 1.0
+
+
+def test_training_can_evaluate_densely(config, tmp_path):
+    config.train.eval_mode = 'dense'
+    result = trainer.train_and_evaluate(config, tmp_path / 'dense')
+    assert result['step'] == 2 and 0.0 <= result['frame_top1'] <= 1.0 and result['encoder_passes'] > 0

@@ -64,14 +64,15 @@ class DenseLogits(NamedTuple):
 
 
 def _apply_in_batches(fn: Callable[[np.ndarray], np.ndarray], make_inputs: Callable[[int, int], np.ndarray],
-                      total: int, batch_size: int) -> np.ndarray:
+                      total: int, batch_size: int, fixed_batch: bool = False) -> np.ndarray:
     """Runs fn over inputs [0, total) built batch by batch; the last batch is padded to batch_size so a
-    jitted fn compiles once (the padded rows are dropped)."""
+    jitted fn compiles once (the padded rows are dropped). A single short batch is padded only with
+    `fixed_batch` (an evaluator over many videos of different lengths)."""
     outputs = []
     for start in range(0, total, batch_size):
         stop = min(start + batch_size, total)
         x = make_inputs(start, stop)
-        if stop - start < batch_size and total > batch_size:
+        if stop - start < batch_size and (total > batch_size or fixed_batch):
             x = np.concatenate([x, np.zeros((batch_size - (stop - start),) + x.shape[1:], x.dtype)])
         outputs.append(np.asarray(fn(x))[:stop - start])
     return np.concatenate(outputs)
@@ -95,7 +96,7 @@ def find_window_steps(t: int, *, num_frames: int, stride: int, modality: str, wa
 
 def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NHWC: np.ndarray, *,
                        num_frames: int, stride: int, modality: str, warmup: str = 'wait',
-                       batch_size: int = 32) -> DenseLogits:
+                       batch_size: int = 32, fixed_batch: bool = False) -> DenseLogits:
     """Per-frame and per-segment logits of a whole video, encoding every frame once.
 
     Args:
@@ -107,6 +108,8 @@ def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NH
         modality: 'rgb', 'rgbdiff' or 'stacked'.
         warmup: 'wait' or 'repeat' for the first (T-1)s frames (see `vtn_jax.streaming`).
         batch_size: encoder and decoder batch.
+        fixed_batch: pad every batch to batch_size, so a jitted backend compiles once for videos of any
+            length (without it, a video shorter than a batch runs at its own size).
 
     Returns:
         A `DenseLogits`.
@@ -133,7 +136,7 @@ def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NH
     span, length = (num_frames - 1) * stride, num_frames * stride
     segment_starts = list(range(0, (n // length) * length, length))
     segment_ends = [start + span for start in segment_starts]
-    emb_ND = _apply_in_batches(apply_encode, encoder_inputs, passes, batch_size) if passes else None
+    emb_ND = _apply_in_batches(apply_encode, encoder_inputs, passes, batch_size, fixed_batch) if passes else None
     # Every full segment's window is a per-frame window (t >= (T-1)s has a full window under either policy).
     rows_WS = np.stack([steps[t] - offset for t in ends]) if ends else np.zeros((0, num_steps), np.int64)
     table_ND = emb_ND
@@ -143,12 +146,14 @@ def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NH
         if extra:
             inputs = np.stack([streaming.make_encoder_input(frames_NHWC[cur], frames_NHWC[prev], modality)
                                for cur, prev in extra]).astype(np.float32)
-            emb_extra = _apply_in_batches(apply_encode, lambda a, b: inputs[a:b], len(extra), batch_size)
+            emb_extra = _apply_in_batches(apply_encode, lambda a, b: inputs[a:b], len(extra), batch_size,
+                                              fixed_batch)
             table_ND = emb_extra if emb_ND is None else np.concatenate([emb_ND, emb_extra])
             passes += len(extra)
         rows_WS = np.concatenate([rows_WS, rows[None]])
         segment_starts = [0]
-    logits_WK = _apply_in_batches(apply_decode, lambda a, b: table_ND[rows_WS[a:b]], len(rows_WS), batch_size)
+    logits_WK = _apply_in_batches(apply_decode, lambda a, b: table_ND[rows_WS[a:b]], len(rows_WS), batch_size,
+                                  fixed_batch)
     frame_logits = np.full((n, logits_WK.shape[1]), np.nan, np.float32)
     frame_logits[ends] = logits_WK[:len(ends)]
     segment_logits = frame_logits[segment_ends] if n >= length else logits_WK[len(ends):]
@@ -174,6 +179,83 @@ def _short_clip_rows(n: int, num_frames: int, stride: int, modality: str, offset
             rows.append(base + len(extra))
             extra.append((int(cur), int(prev)))
     return np.asarray(rows), extra
+
+
+def _gather_rows(x: np.ndarray) -> np.ndarray:
+    """Concatenates every process's rows of x (their counts may differ); x itself with one process."""
+    import jax  # pylint: disable=import-outside-toplevel
+    if jax.process_count() == 1:
+        return x
+    from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+    counts = np.asarray(multihost_utils.process_allgather(np.int64(len(x)))).reshape(-1)
+    padded = np.zeros((int(counts.max()),) + x.shape[1:], x.dtype)
+    padded[:len(x)] = x
+    gathered = np.asarray(multihost_utils.process_allgather(padded))
+    return np.concatenate([gathered[p, :counts[p]] for p in range(len(counts))])
+
+
+def evaluate_split(backend, data_config, split: str, *, modality: str, warmup: str = 'wait',
+                   batch_size: int = 32, verbose: bool = False) -> dict[str, float]:
+    """Dense evaluation of a split: the paper's metrics from every frame encoded once, plus per-frame ones.
+
+    Every video is decoded whole with the evaluation crop (`input_pipeline.create_video_split`), encoded
+    once per frame and decoded over its non-overlapping segments and over the window ending at every frame.
+    The clip and video metrics are those of `trainer.evaluate` in 'segments' mode (same clips, same
+    logits up to float rounding); the extra ones are:
+        frame_top1: top-1 accuracy over every frame that has a prediction (its window's label).
+        num_predicted_frames: frames with a prediction.
+        encoder_passes: frames run through the encoder.
+        window_encoder_passes: what running the offline model window by window would cost (windows * T).
+
+    Many processes: each evaluates its share of the videos and the results are gathered, so every
+    process returns the same numbers.
+
+    Args:
+        backend: batched encode / decode, e.g. `streaming.JaxBackend(model, variables)`.
+        data_config: `config.data`.
+        split: TFDS split name.
+        modality: the model's modality ('rgb', 'rgbdiff', 'stacked'; config.model.modality).
+        warmup: 'wait' or 'repeat' for the per-frame labels of the first (T-1)s frames.
+        batch_size: encoder and decoder batch (every batch padded to it: one compilation).
+        verbose: print progress every 20 videos (process 0).
+    """
+    import jax  # pylint: disable=import-outside-toplevel
+    from vtn_jax import input_pipeline  # pylint: disable=import-outside-toplevel  (TF only for evaluation)
+    from vtn_jax import metrics as metrics_lib  # pylint: disable=import-outside-toplevel
+    c = data_config
+    clips, clip_labels, clip_videos, frame_hits = [], [], [], []
+    passes = window_passes = 0
+    videos = input_pipeline.create_video_split(c, split, process_index=jax.process_index(),
+                                               process_count=jax.process_count())
+    for i, video in enumerate(videos):
+        result = dense_video_logits(backend.encode, backend.decode, video['frames'], num_frames=c.num_frames,
+                                    stride=c.stride, modality=modality, warmup=warmup, batch_size=batch_size,
+                                    fixed_batch=True)
+        label = int(video['label'])
+        clips.append(result.segment_logits)
+        clip_labels.append(np.full(len(result.segment_logits), label, np.int64))
+        clip_videos.append(np.full(len(result.segment_logits), int(video['video_id']), np.int64))
+        predicted = result.frame_logits[~np.isnan(result.frame_logits).any(axis=1)]
+        frame_hits.append(predicted.argmax(axis=1) == label)
+        passes += result.encoder_passes
+        window_passes += len(predicted) * backend.num_steps
+        if verbose and jax.process_index() == 0 and (i + 1) % 20 == 0:
+            print(f'  dense: evaluated {i + 1} videos', flush=True)
+    if not clips:  # a process with no videos (more processes than videos) still joins the gathers
+        clips, clip_labels, clip_videos = [np.zeros((0, backend.num_classes), np.float32)], [np.zeros(0, np.int64)], \
+            [np.zeros(0, np.int64)]
+        frame_hits = [np.zeros(0, bool)]
+    logits = _gather_rows(np.concatenate(clips).astype(np.float32))
+    accumulator = metrics_lib.EvalAccumulator()
+    accumulator.add(logits, _gather_rows(np.concatenate(clip_labels)), _gather_rows(np.concatenate(clip_videos)),
+                    np.ones(len(logits), bool))
+    hits = _gather_rows(np.concatenate(frame_hits))
+    counts = _gather_rows(np.asarray([[passes, window_passes]], np.int64)).sum(axis=0)
+    out = accumulator.compute()
+    out.update({'frame_top1': float(hits.mean()) if len(hits) else float('nan'),
+                'num_predicted_frames': float(len(hits)),
+                'encoder_passes': float(counts[0]), 'window_encoder_passes': float(counts[1])})
+    return out
 
 
 def format_timeline_header(k: int) -> list[str]:

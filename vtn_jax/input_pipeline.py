@@ -365,6 +365,35 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
     return ds.with_options(options).prefetch(autotune)
 
 
+def create_video_split(data_config, split: str, *, process_index: int = 0,
+                       process_count: int = 1) -> Iterator[dict]:
+    """Yields whole videos of a split, every frame with the evaluation crop (for dense evaluation).
+
+    Each process reads its contiguous share of the videos (together each video exactly once), in the
+    same order and with the same decode, crop, resize and normalisation as the 'clip' / 'segments' modes.
+
+    Returns:
+        Iterator of dicts: frames float32 [N, S, S, 3] (all N frames of the video), label int32 scalar,
+        video_id int32 scalar.
+    """
+    c = data_config
+    builder = load_builder(c)
+    n = len(builder.info.metadata['num_frames'][split])
+    start, stop = _process_range(n, process_index, process_count, drop_remainder=False)
+
+    def decode(ex):
+        jpegs = ex['video']
+        height, width = _frame_hw(jpegs)
+        frames = decode_crop_resize(jpegs, central_crop_window(height, width), c.crop_size)
+        return {'frames': normalize(frames, tuple(c.mean), tuple(c.std)),
+                'label': tf.cast(ex['label'], tf.int32), 'video_id': tf.cast(ex['video_id'], tf.int32)}
+
+    options = tf.data.Options()
+    options.deterministic = True
+    ds = _read(builder, split, start, stop).map(decode, num_parallel_calls=2).prefetch(2)
+    return iter(tfds.as_numpy(ds.with_options(options)))
+
+
 def create_split(data_config, split: str, *, batch_size: int, mode: str, seed: int = 0,
                  process_index: int = 0, process_count: int = 1, start_step: int = 0,
                  num_epochs: Optional[int] = None) -> Iterator[dict]:

@@ -215,13 +215,25 @@ class Progress:
                f'{rate:.2f} {self.what}s/s ETA {eta_text}'
 
 
+EVAL_MODES = ('segments', 'clip', 'dense')
+
+
 def evaluate(model, variables, data_config, *, batch_size: int, mesh, mode: str = 'segments',
              split: Optional[str] = None, eval_fn=None, verbose: bool = False) -> dict[str, float]:
     """Evaluates on a split: loss, Clip@1/5 and Video@1/5, every clip and video counted exactly once.
 
     In 'segments' mode (the paper's protocol) every non-overlapping segment of every video is a clip and a
-    video's clip logits are averaged; in 'clip' mode each video contributes its central clip.
+    video's clip logits are averaged; in 'clip' mode each video contributes its central clip. 'dense' gives
+    the 'segments' metrics from whole videos, each frame encoded once, plus per-frame top-1
+    (`vtn_jax.dense.evaluate_split`).
     """
+    if mode not in EVAL_MODES:
+        raise ValueError(f'evaluation mode must be one of {EVAL_MODES}, got {mode!r}')
+    if mode == 'dense':
+        from vtn_jax import dense, streaming  # pylint: disable=import-outside-toplevel
+        backend = streaming.JaxBackend(model, fetch(variables))
+        return dense.evaluate_split(backend, data_config, split or data_config.eval_split, modality=model.modality,
+                                    batch_size=batch_size, verbose=verbose)
     local_batch = check_batch_size(batch_size, 'train.eval_batch_size')
     eval_fn = eval_fn or jax.jit(functools.partial(eval_step, model=model), out_shardings=replicated(mesh))
     accumulator = metrics_lib.EvalAccumulator()
@@ -451,7 +463,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
                 flush()  # also the NaN check: nothing non-finite reaches a checkpoint
             if is_eval:
                 last_eval = evaluate(model, state.variables, config.data, batch_size=config.train.eval_batch_size,
-                                     mesh=mesh, mode='segments', eval_fn=eval_fn)
+                                     mesh=mesh, mode=config.train.eval_mode, eval_fn=eval_fn)
                 state = state.replace(plateau_state=plateau_fn(state.plateau_state, jnp.float32(last_eval['loss'])))
                 writer.write_scalars(step, {f'eval_{k}': v for k, v in last_eval.items()})
                 if is_main:
