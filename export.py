@@ -11,7 +11,7 @@ message naming the stage, key or path at fault when verification, loading or wri
 """
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from vtn_jax import checkpoints
@@ -51,6 +51,8 @@ _PROBE = flags.DEFINE_bool('probe_routes', False, 'Only try the direct export ro
 
 def main(argv):
     del argv
+    if not flags.FLAGS['verbosity'].present:
+        logging.set_verbosity(logging.WARNING)  # orbax logs every restore step at INFO; -v 0 brings it back
     options = export_lib.ExportOptions(
         parts=tuple(_PARTS.value), layout=_LAYOUT.value, uint8_input=_UINT8.value, color=_COLOR.value,
         fp16=_FP16.value, int8=_INT8.value, calib_clips=_CALIB_CLIPS.value, calib_split=_CALIB_SPLIT.value,

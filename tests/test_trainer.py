@@ -51,6 +51,13 @@ def test_two_steps_checkpoint_and_exact_resume(config, tmp_path):
     assert trainer.read_run_config(tmp_path / 'b').model.encoder == 'resnet_tiny'
 
 
+def test_a_relative_workdir_trains_and_restores(config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # orbax refuses relative paths; the trainer resolves them
+    result = trainer.train_and_evaluate(config, 'runs/relative')
+    assert result['step'] == 2 and (tmp_path / 'runs/relative/checkpoints/2').is_dir()
+    assert trainer.restore_variables('runs/relative')['params']
+
+
 def test_nan_loss_stops_the_run_naming_the_step(config, tmp_path, monkeypatch):
     real = input_pipeline.create_split
 

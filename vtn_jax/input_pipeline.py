@@ -42,6 +42,9 @@ import tensorflow_datasets as tfds  # noqa: E402
 from vtn_jax import datasets  # noqa: E402
 
 MODES = ('train', 'clip', 'segments')
+# The functions given to tf.data and map_fn here are plain TF ops (tf.cond where they branch): tracing them
+# without AutoGraph avoids its "could not transform ... will run it as-is" warning on every lambda.
+_graph_fn = tf.autograph.experimental.do_not_convert
 EVAL_CROP_FRACTION = 224 / 256  # central crop side / shorter side at evaluation
 
 
@@ -164,7 +167,7 @@ def decode_crop_resize(jpegs: tf.Tensor, window: tf.Tensor, crop_size: int) -> t
     crop = tf.stack([window[0], window[1], window[2], window[2]])
     frames = tf.map_fn(
         # decode_and_crop skips the IDCT of rows outside the window: faster than decode-then-crop.
-        lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, crop, channels=3),
+        _graph_fn(lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, crop, channels=3)),
         jpegs, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
     frames = tf.cond(
         tf.equal(window[2], crop_size),
@@ -315,8 +318,7 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
 
         def epoch_examples(epoch):
             ds = base.shuffle(c.shuffle_buffer, seed=seed * 1_000_003 + epoch)
-            ds = ds.enumerate().map(
-                lambda pos, ex: (ex, epoch * n + pos))
+            ds = ds.enumerate().map(_graph_fn(lambda pos, ex: (ex, epoch * n + pos)))
             return ds.skip(tf.where(epoch == first_epoch, tf.constant(skip, tf.int64), 0))
 
         def preprocess(ex, counter):
@@ -326,12 +328,19 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
                 train_scales=tuple(c.train_scales), horizontal_flip=c.horizontal_flip,
                 mean=tuple(c.mean), std=tuple(c.std), mirror_labels=mirror_labels)
 
-        ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(epoch_examples)
+        ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(_graph_fn(epoch_examples))
         # Process p keeps rows [p * batch_size, (p + 1) * batch_size) of every global batch, so the
         # global array assembled from the processes' batches has the single-process row order.
-        ds = ds.enumerate(start=first_example).filter(
-            lambda i, item: (i % global_batch) // batch_size == process_index).map(lambda i, item: item)
-        ds = ds.map(preprocess, num_parallel_calls=autotune)
+        def is_mine(i, item):
+            del item
+            return (i % global_batch) // batch_size == process_index
+
+        def drop_position(i, item):
+            del i
+            return item
+
+        ds = ds.enumerate(start=first_example).filter(_graph_fn(is_mine)).map(_graph_fn(drop_position))
+        ds = ds.map(_graph_fn(preprocess), num_parallel_calls=autotune)
         ds = ds.batch(batch_size, drop_remainder=True)
         return ds.with_options(options).prefetch(autotune)
 
@@ -342,17 +351,17 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
     num_padding = total_batches * batch_size - counts[process_index]
     ds = _read(builder, split, start, stop)
     if mode == 'clip':
-        ds = ds.map(lambda ex: (ex['video'], central_indices(tf.shape(ex['video'])[0], c.num_frames, c.stride),
-                                ex['label'], ex['video_id'], 0))
+        ds = ds.map(_graph_fn(lambda ex: (ex['video'], central_indices(tf.shape(ex['video'])[0], c.num_frames,
+                                                                        c.stride), ex['label'], ex['video_id'], 0)))
     else:
         def segments_of(ex):
             starts = segment_starts(tf.shape(ex['video'])[0], c.num_frames, c.stride)
-            return tf.data.Dataset.from_tensor_slices((starts, tf.range(tf.shape(starts)[0]))).map(
+            return tf.data.Dataset.from_tensor_slices((starts, tf.range(tf.shape(starts)[0]))).map(_graph_fn(
                 lambda s, i: (ex['video'], clip_indices(tf.shape(ex['video'])[0], s, c.num_frames, c.stride),
-                              ex['label'], ex['video_id'], i))
-        ds = ds.flat_map(segments_of)
-    ds = ds.map(lambda jpegs, indices, label, video_id, segment: preprocess_eval(
-        jpegs, indices, label, video_id, segment, crop_size=c.crop_size, mean=tuple(c.mean), std=tuple(c.std)),
+                              ex['label'], ex['video_id'], i)))
+        ds = ds.flat_map(_graph_fn(segments_of))
+    ds = ds.map(_graph_fn(lambda jpegs, indices, label, video_id, segment: preprocess_eval(
+        jpegs, indices, label, video_id, segment, crop_size=c.crop_size, mean=tuple(c.mean), std=tuple(c.std))),
         num_parallel_calls=autotune)
     padding = {
         'video': tf.zeros([c.num_frames, c.crop_size, c.crop_size, 3], tf.float32),
@@ -390,7 +399,7 @@ def create_video_split(data_config, split: str, *, process_index: int = 0,
 
     options = tf.data.Options()
     options.deterministic = True
-    ds = _read(builder, split, start, stop).map(decode, num_parallel_calls=2).prefetch(2)
+    ds = _read(builder, split, start, stop).map(_graph_fn(decode), num_parallel_calls=2).prefetch(2)
     return iter(tfds.as_numpy(ds.with_options(options)))
 
 

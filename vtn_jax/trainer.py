@@ -270,7 +270,7 @@ def restore_variables(workdir, model=None, *, which: str = 'best') -> dict:
         model: if given, the restored shapes are checked against it (a mismatch names the leaf and shapes).
         which: 'best' (falls back to the latest periodic checkpoint) or 'latest'.
     """
-    workdir = pathlib.Path(workdir)
+    workdir = pathlib.Path(workdir).resolve()  # orbax wants absolute paths
     candidates = (['best', 'checkpoints'] if which == 'best' else ['checkpoints'])
     for sub in candidates:
         directory = workdir / sub
@@ -377,7 +377,7 @@ def _load_teacher(config, mesh):
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_state: bool = False):
     """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the final eval metrics
     (and the final TrainState with `return_state`)."""
-    workdir = pathlib.Path(workdir)
+    workdir = pathlib.Path(workdir).resolve()  # orbax wants absolute paths
     workdir.mkdir(parents=True, exist_ok=True)
     is_main = jax.process_index() == 0
     mesh = create_mesh()
@@ -504,7 +504,7 @@ def flatten_config(config, prefix: str = '') -> dict[str, Any]:
 
 def read_run_config(workdir) -> ml_collections.ConfigDict:
     """The config a workdir was trained with (stored in each checkpoint's metadata)."""
-    workdir = pathlib.Path(workdir)
+    workdir = pathlib.Path(workdir).resolve()
     for sub in ('best', 'checkpoints'):
         directory = workdir / sub
         if not directory.is_dir():
