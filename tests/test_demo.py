@@ -209,3 +209,63 @@ def test_demo_uses_the_checkpoint(tmp_path, names_file):
     garbage.write_bytes(b'not a zip file')
     message = run(['--input', MEGAMIND, '--config', TINY, '--checkpoint', garbage])
     assert message.startswith(f'error: cannot load --checkpoint {garbage}')
+
+
+_REAL_CAPTURE = cv2.VideoCapture
+
+
+class FakeCamera:
+    """A cv2.VideoCapture stand-in for camera indices: delivers the first `frames` frames of Megamind, then
+    stops as an unplugged camera does; reports no frame rate or count (as many cameras)."""
+
+    def __init__(self, frames):
+        self._capture = _REAL_CAPTURE(str(MEGAMIND))
+        self._left = frames
+
+    def isOpened(self):  # pylint: disable=invalid-name  (cv2's API)
+        return True
+
+    def read(self):
+        if self._left <= 0:
+            return False, None
+        self._left -= 1
+        return self._capture.read()
+
+    def get(self, prop):
+        del prop
+        return 0.0
+
+    def release(self):
+        self._capture.release()
+
+
+def test_camera_index_is_read_like_a_stream(tmp_path, names_file, monkeypatch, capsys):
+    opened = []
+
+    def capture(source, *args):
+        if isinstance(source, int):
+            opened.append(source)
+            return FakeCamera(frames=40)
+        return _REAL_CAPTURE(source, *args)
+
+    monkeypatch.setattr(video_io.cv2, 'VideoCapture', capture)
+    out, timeline = tmp_path / 'camera.avi', tmp_path / 't.csv'
+    assert run(['--input', '1', '--config', TINY, '--class_names', names_file, '--output', out,
+                '--timeline', timeline, '--print_every', 10]) is None
+    assert opened == [1]  # '1' is a camera index, not a file name
+    rows = read_timeline(timeline)[1:]
+    assert len(rows) == 40 and all(r[2] == '' for r in rows[:14]) and all(r[2] for r in rows[14:])
+    times = [float(r[1]) for r in rows]
+    assert times == sorted(times) and times[-1] > 0  # a camera's timestamps: arrival times, increasing
+    assert count_frames(out) == ((40, 720, 528), 40)  # written at the 30 FPS default: the camera reports none
+    assert '40 frames, 26 predictions, 40 encoder passes' in capsys.readouterr().err
+
+
+def test_a_camera_that_cannot_be_opened_is_named(tmp_path, names_file, monkeypatch):
+    class Closed(FakeCamera):
+        def isOpened(self):  # pylint: disable=invalid-name
+            return False
+
+    monkeypatch.setattr(video_io.cv2, 'VideoCapture', lambda source, *args: Closed(0))
+    message = run(['--input', '3', '--config', TINY, '--class_names', names_file])
+    assert message == 'error: cannot read video camera 3: camera cannot be opened'

@@ -273,7 +273,7 @@ def run_demo(args) -> dict:
     print(f'{count} frames, {predicted} predictions, {recognizer.encoder_calls} encoder passes, '
           f'{summary["fps"]:.1f} FPS end to end', file=sys.stderr)
     if count == 0:
-        raise DemoError(f'{args.input}: no frame could be decoded (not a video, or a corrupt stream)')
+        raise DemoError(error or f'{args.input}: no frame could be decoded (not a video, or a corrupt stream)')
     if error is None and not args.max_frames and expected and count < expected * (1 - _TRUNCATION_TOLERANCE):
         error = (f'{args.input}: the stream broke at frame {count} of the {expected} its header announces '
                  f'(truncated or corrupt); frames 0..{count - 1} were processed and written')
