@@ -5,7 +5,10 @@ model, its ISA flags and the precision OpenVINO actually ran (vtn_jax.export.ben
     python export.py --config configs/default.py --out_dir artifacts/r34 --int8 --calib_clips 32
     python bench/openvino_latency.py --artifacts artifacts/r34 --threads 2 --benchmark_app
     python bench/openvino_latency.py --artifacts artifacts/r34 --threads 2 --compare_onnx reference_r34.onnx
+    python bench/openvino_latency.py --artifacts artifacts/mnv2 --threads 2 --profile --parts encoder \
+        --variants default,int8                       # where the time goes: per layer type and kernel
 """
+import collections
 import json
 import pathlib
 import sys
@@ -27,10 +30,57 @@ _PARTS = flags.DEFINE_list('parts', [], 'Any of whole, encoder, decoder (default
 _APP = flags.DEFINE_bool('benchmark_app', False, "Also run OpenVINO's benchmark_app on every row.")
 _COMPARE = flags.DEFINE_string('compare_onnx', '', 'Another whole-clip ONNX to time in the same run.')
 _JSON = flags.DEFINE_string('json_out', '', 'Also write the result as JSON here.')
+_PROFILE = flags.DEFINE_bool('profile', False, "Instead of the timing table: OpenVINO's per-layer counters "
+                             '(PERF_COUNT), summed per layer type and kernel, for each part and variant.')
+
+
+def profile(out_dir: pathlib.Path, parts, variants, threads: int, runs: int = 50) -> str:
+    """Markdown tables of the time per (layer type, kernel), the mean over `runs` LATENCY inferences."""
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    import openvino as ov  # pylint: disable=import-outside-toplevel
+    sidecar = export_lib.read_sidecar(out_dir)
+    lines = [f'CPU: {export_lib.cpu_info()["summary"]}; {threads or "all"} threads, LATENCY hint, mean of {runs} runs']
+    for part, record in sidecar['artifacts'].items():
+        if parts and part not in parts:
+            continue
+        for variant, (key, precision) in export_lib.VARIANTS.items():
+            if key not in record or (variants and variant not in variants):
+                continue
+            config = {'PERFORMANCE_HINT': 'LATENCY', 'PERF_COUNT': 'YES'}
+            if precision:
+                config['INFERENCE_PRECISION_HINT'] = precision
+            if threads:
+                config['INFERENCE_NUM_THREADS'] = threads
+            compiled = ov.Core().compile_model(str(out_dir / record[key]), 'CPU', config)
+            request = compiled.create_infer_request()
+            port = compiled.input(0)
+            rng = np.random.default_rng(0)
+            x = (rng.integers(0, 256, tuple(port.get_shape()), np.uint8)
+                 if port.get_element_type().get_type_name() == 'u8'
+                 else rng.standard_normal(tuple(port.get_shape())).astype(np.float32))
+            for _ in range(10):
+                request.infer([x])
+            totals, counts = collections.Counter(), collections.Counter()
+            for _ in range(runs):
+                request.infer([x])
+                for info in request.profiling_info:
+                    if info.real_time.total_seconds() > 0:
+                        key_ = (info.node_type, info.exec_type)
+                        totals[key_] += info.real_time.total_seconds() * 1e3 / runs
+                        counts[key_] += 1
+            total = sum(totals.values())
+            lines += ['', f'{part} / {variant} ({export_lib.runtime_precision(compiled)}): {total:.3f} ms in layers',
+                      '| layer type | kernel | layers | ms | share |', '|---|---|---|---|---|']
+            lines += [f'| {t} | {k} | {counts[(t, k)] // runs} | {ms:.3f} | {100 * ms / total:.0f}% |'
+                      for (t, k), ms in totals.most_common(12)]
+    return '\n'.join(lines)
 
 
 def main(argv):
     del argv
+    if _PROFILE.value:
+        print(profile(pathlib.Path(_ARTIFACTS.value), _PARTS.value, _VARIANTS.value, _THREADS.value))
+        return
     result = export_lib.benchmark(_ARTIFACTS.value, threads=_THREADS.value, seconds=_SECONDS.value,
                                   rounds=_ROUNDS.value, hints=_HINTS.value, variants=_VARIANTS.value or None,
                                   parts=_PARTS.value or None, with_benchmark_app=_APP.value,
