@@ -19,6 +19,9 @@ whole video's normalised frames (`streaming.preprocess_frame`, the eval pipeline
     video_top1 = result.video_logits.argmax()          # Video@1
     frame_labels = result.frame_logits.argmax(-1)      # rows before frame (T-1)s are NaN with warmup='wait'
 
+Over a whole TFDS split (the evaluator's 'dense' mode: `train.py --eval_only --eval_mode=dense`),
+`evaluate_split(backend, config.data, 'test', modality=...)` gives the 'segments' metrics plus per-frame top-1.
+
 The command writes a per-frame timeline (CSV: frame, time_s, top-k; JSON: also segments and the video top-k):
 
     python -m vtn_jax.dense --config configs/tiny.py --input ../shared/data/videos/Megamind.avi \
