@@ -11,11 +11,12 @@ message naming the stage, key or path at fault when verification, loading or wri
 """
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
 from vtn_jax import checkpoints
 from vtn_jax import export as export_lib
+from vtn_jax import logs
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/default.py', 'Model config file.', lock_config=True)
 _CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'Workdir, flat .npz or reference .pth/.npz; empty: RANDOM '
@@ -51,8 +52,7 @@ _PROBE = flags.DEFINE_bool('probe_routes', False, 'Only try the direct export ro
 
 def main(argv):
     del argv
-    if not flags.FLAGS['verbosity'].present:
-        logging.set_verbosity(logging.WARNING)  # orbax logs every restore step at INFO; -v 0 brings it back
+    logs.configure_cli_logging()  # WARNING, without the libraries' routine notices; -v 0 shows everything
     options = export_lib.ExportOptions(
         parts=tuple(_PARTS.value), layout=_LAYOUT.value, uint8_input=_UINT8.value, color=_COLOR.value,
         fp16=_FP16.value, int8=_INT8.value, calib_clips=_CALIB_CLIPS.value, calib_split=_CALIB_SPLIT.value,

@@ -10,10 +10,11 @@ A run resumes from the latest checkpoint in --workdir by itself. Many processes:
 import json
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
 from vtn_jax import distributed
+from vtn_jax import logs
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (configs/<name>.py).', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, TensorBoard events and logs.')
@@ -31,8 +32,7 @@ flags.mark_flags_as_required(['config'])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-    if not flags.FLAGS['verbosity'].present:
-        logging.set_verbosity(logging.WARNING)  # orbax logs every save step at INFO; -v 0 brings it back
+    logs.configure_cli_logging()  # WARNING, without the libraries' routine notices; -v 0 shows everything
     distributed.initialize()  # no-op for one process; see vtn_jax/distributed.py
     from vtn_jax import trainer  # pylint: disable=import-outside-toplevel  (after jax.distributed)
     config = _CONFIG.value

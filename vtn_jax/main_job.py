@@ -16,8 +16,10 @@ import sys
 import time
 from typing import Optional
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
+
+from vtn_jax import logs
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = REPO.parent / 'shared' / 'data' / 'videos' / 'vtest.avi'
@@ -142,8 +144,7 @@ def format_summary(summary: dict) -> str:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-    if not flags.FLAGS['verbosity'].present:
-        logging.set_verbosity(logging.WARNING)
+    logs.configure_cli_logging()  # WARNING, without the libraries' routine notices; -v 0 shows everything
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     t = time.time()
     summary = run(_CONFIG.value, _WORKDIR.value, video=_VIDEO.value or None, benchmark_seconds=_BENCH_SECONDS.value)
