@@ -211,7 +211,7 @@ def evaluate_split(backend, data_config, split: str, *, modality: str, warmup: s
         window_encoder_passes: what running the offline model window by window would cost (windows * T).
 
     Many processes: each evaluates its share of the videos and the results are gathered, so every
-    process returns the same numbers.
+    process returns the same numbers. One video's frames are held in memory at a time (N x S x S x 3 float32).
 
     Args:
         backend: batched encode / decode, e.g. `streaming.JaxBackend(model, variables)`.
