@@ -142,6 +142,13 @@ def test_dense_evaluation_gives_the_segments_metrics(config, modality):
     assert 0.0 <= dense['frame_top1'] <= 1.0
 
 
+def test_an_unknown_eval_mode_fails_before_training(config, tmp_path):
+    config.train.eval_mode = 'sparse'
+    with pytest.raises(ValueError, match="eval_mode must be one of .*'sparse'"):
+        trainer.train_and_evaluate(config, tmp_path / 'bad')
+    assert not (tmp_path / 'bad').exists()
+
+
 def test_training_can_evaluate_densely(config, tmp_path):
     config.train.eval_mode = 'dense'
     result = trainer.train_and_evaluate(config, tmp_path / 'dense')

@@ -377,6 +377,8 @@ def _load_teacher(config, mesh):
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_state: bool = False):
     """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the final eval metrics
     (and the final TrainState with `return_state`)."""
+    if config.train.eval_mode not in EVAL_MODES:  # fail now, not at the first evaluation
+        raise ValueError(f'config.train.eval_mode must be one of {EVAL_MODES}, got {config.train.eval_mode!r}')
     workdir = pathlib.Path(workdir).resolve()  # orbax wants absolute paths
     workdir.mkdir(parents=True, exist_ok=True)
     is_main = jax.process_index() == 0
