@@ -36,8 +36,6 @@ _PROFILE = flags.DEFINE_bool('profile', False, "Instead of the timing table: Ope
 
 def profile(out_dir: pathlib.Path, parts, variants, threads: int, runs: int = 50) -> str:
     """Markdown tables of the time per (layer type, kernel), the mean over `runs` LATENCY inferences."""
-    import numpy as np  # pylint: disable=import-outside-toplevel
-    import openvino as ov  # pylint: disable=import-outside-toplevel
     sidecar = export_lib.read_sidecar(out_dir)
     lines = [f'CPU: {export_lib.cpu_info()["summary"]}; {threads or "all"} threads, LATENCY hint, mean of {runs} runs']
     for part, record in sidecar['artifacts'].items():
@@ -46,18 +44,10 @@ def profile(out_dir: pathlib.Path, parts, variants, threads: int, runs: int = 50
         for variant, (key, precision) in export_lib.VARIANTS.items():
             if key not in record or (variants and variant not in variants):
                 continue
-            config = {'PERFORMANCE_HINT': 'LATENCY', 'PERF_COUNT': 'YES'}
-            if precision:
-                config['INFERENCE_PRECISION_HINT'] = precision
-            if threads:
-                config['INFERENCE_NUM_THREADS'] = threads
-            compiled = ov.Core().compile_model(str(out_dir / record[key]), 'CPU', config)
+            compiled = export_lib.compile_openvino(out_dir / record[key], precision, hint='LATENCY', threads=threads,
+                                                   perf_count=True)
             request = compiled.create_infer_request()
-            port = compiled.input(0)
-            rng = np.random.default_rng(0)
-            x = (rng.integers(0, 256, tuple(port.get_shape()), np.uint8)
-                 if port.get_element_type().get_type_name() == 'u8'
-                 else rng.standard_normal(tuple(port.get_shape())).astype(np.float32))
+            x = export_lib.random_input(compiled.input(0))
             for _ in range(10):
                 request.infer([x])
             totals, counts = collections.Counter(), collections.Counter()

@@ -205,18 +205,10 @@ def bench_dense(model_dir: pathlib.Path, config, video: str, num_frames: int) ->
 
 def scaled_copy(video: str, short: int, work_dir: pathlib.Path) -> pathlib.Path:
     """Writes `video` with its shorter side resized to `short` (XVID AVI, same frame rate) into work_dir."""
-    import cv2  # pylint: disable=import-outside-toplevel
     out_path = work_dir / f'{pathlib.Path(video).stem}_{short}p.avi'
     work_dir.mkdir(parents=True, exist_ok=True)
-    fps = video_io.video_info(video)['fps']
-    writer = None
-    for frame in video_io.iter_frames(video):  # RGB
-        frame = cv2.cvtColor(video_io.resize_short_side(frame, short), cv2.COLOR_RGB2BGR)
-        if writer is None:
-            writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*'XVID'), fps,
-                                     (frame.shape[1], frame.shape[0]))
-        writer.write(frame)
-    writer.release()
+    frames = np.stack([video_io.resize_short_side(f, short) for f in video_io.iter_frames(video)])
+    video_io.write_video(out_path, frames, fps=video_io.video_info(video)['fps'], fourcc='XVID')
     return out_path
 
 

@@ -99,14 +99,8 @@ def bench_jax(config, batch_size, dtype, steps):
 
 def bench_reference(reference_dir, batch_size, steps, *, use_compile):
     import torch  # pylint: disable=import-outside-toplevel
-    sys.path.insert(0, str(reference_dir))
-    from PIL import Image  # pylint: disable=import-outside-toplevel
-    if not hasattr(Image, 'LINEAR'):  # removed in Pillow 10; the reference's transforms name it at import
-        Image.LINEAR = Image.BILINEAR
-    from action_recognition.models.video_transformer import VideoTransformer  # pylint: disable=import-error
-    torch.manual_seed(0)
-    model = VideoTransformer(512, 16, encoder='resnet34', n_classes=400, input_size=224, pretrained=False,
-                             layer_norm=True).train()
+    from reference_onnx import build_reference_model  # pylint: disable=import-outside-toplevel  (bench/)
+    model = build_reference_model(reference_dir).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), weight_decay=1e-4)
     video = torch.randn(batch_size, 16, 3, 224, 224)
     labels = torch.arange(batch_size) % 400

@@ -753,10 +753,11 @@ VARIANT_NOTES = {'f32': 'float32 IR, f32 inference', 'default': 'float32 IR, CPU
 
 
 def compile_openvino(path, precision: Optional[str] = None, *, hint: Optional[str] = None,
-                     threads: int = 0, core=None):
-    """Compiles an IR/ONNX file for the CPU with an optional precision hint, performance hint and thread count."""
+                     threads: int = 0, core=None, perf_count: bool = False):
+    """Compiles an IR/ONNX file for the CPU with an optional precision hint, performance hint and thread count
+    (`perf_count`: keep OpenVINO's per-layer counters, read through `InferRequest.profiling_info`)."""
     import openvino as ov  # pylint: disable=import-outside-toplevel
-    cfg = {}
+    cfg = {'PERF_COUNT': 'YES'} if perf_count else {}
     if precision:
         cfg['INFERENCE_PRECISION_HINT'] = precision
     if hint:
@@ -1000,7 +1001,8 @@ def cpu_info() -> dict:
     return info
 
 
-def _random_input(port) -> np.ndarray:
+def random_input(port) -> np.ndarray:
+    """A random input for a compiled model's port: uint8 pixels or standard-normal float32."""
     shape = [d if d > 0 else 1 for d in (port.get_partial_shape().get_min_shape())]
     if port.get_element_type().get_type_name() == 'u8':
         return np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
@@ -1022,7 +1024,7 @@ class Timer:
         import openvino as ov  # pylint: disable=import-outside-toplevel
         self.hint = hint
         self.compiled = compile_openvino(path, precision, hint=hint, threads=threads, core=core)
-        self.inputs = [_random_input(p) for p in self.compiled.inputs]
+        self.inputs = [random_input(p) for p in self.compiled.inputs]
         self.rounds, self._latencies = [], []
         # Inputs are set on every request once, as benchmark_app does: the timed loop then copies nothing.
         if hint == 'LATENCY':

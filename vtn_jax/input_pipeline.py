@@ -391,11 +391,10 @@ def create_video_split(data_config, split: str, *, process_index: int = 0,
     start, stop = _process_range(n, process_index, process_count, drop_remainder=False)
 
     def decode(ex):
-        jpegs = ex['video']
-        height, width = _frame_hw(jpegs)
-        frames = decode_crop_resize(jpegs, central_crop_window(height, width), c.crop_size)
-        return {'frames': normalize(frames, tuple(c.mean), tuple(c.std)),
-                'label': tf.cast(ex['label'], tf.int32), 'video_id': tf.cast(ex['video_id'], tf.int32)}
+        every_frame = tf.range(tf.shape(ex['video'])[0])
+        clip = preprocess_eval(ex['video'], every_frame, ex['label'], ex['video_id'], 0, crop_size=c.crop_size,
+                               mean=tuple(c.mean), std=tuple(c.std))
+        return {'frames': clip['video'], 'label': clip['label'], 'video_id': clip['video_id']}
 
     options = tf.data.Options()
     options.deterministic = True
