@@ -5,6 +5,8 @@ model, its ISA flags and the precision OpenVINO actually ran (vtn_jax.export.ben
     python export.py --config configs/default.py --out_dir artifacts/r34 --int8 --calib_clips 32
     python bench/openvino_latency.py --artifacts artifacts/r34 --threads 2 --benchmark_app
     python bench/openvino_latency.py --artifacts artifacts/r34 --threads 2 --compare_onnx reference_r34.onnx
+    ONEDNN_MAX_CPU_ISA=AVX2 python bench/openvino_latency.py --artifacts artifacts/r34 --threads 2 \
+        --variants f32,int8_f32 --hints LATENCY           # about what an AVX2-only CPU does (README "Export")
     python bench/openvino_latency.py --artifacts artifacts/mnv2 --threads 2 --profile --parts encoder \
         --variants default,int8                       # where the time goes: per layer type and kernel
 """
@@ -25,7 +27,7 @@ _SECONDS = flags.DEFINE_float('seconds', 3.0, 'Seconds per row and round.')
 _ROUNDS = flags.DEFINE_integer('rounds', 3, 'Rounds; all rows are timed round-robin, each reports its best round.')
 _HINTS = flags.DEFINE_list('hints', ['LATENCY', 'THROUGHPUT'], 'OpenVINO performance hints.')
 _VARIANTS = flags.DEFINE_list('variants', [], f'Any of {list(export_lib.VARIANTS)} (default: all present '
-                              'but fp16).')
+                              f'but {", ".join(export_lib.OPT_IN_VARIANTS)}).')
 _PARTS = flags.DEFINE_list('parts', [], 'Any of whole, encoder, decoder (default: all exported).')
 _APP = flags.DEFINE_bool('benchmark_app', False, "Also run OpenVINO's benchmark_app on every row.")
 _COMPARE = flags.DEFINE_string('compare_onnx', '', 'Another whole-clip ONNX to time in the same run.')

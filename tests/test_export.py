@@ -301,6 +301,18 @@ def test_benchmark_reports_rows_precision_and_ratios(rgb):
     assert 'CPU:' in table and '| encoder | int8 | LATENCY |' in table
 
 
+def test_int8_f32_is_opt_in_and_gets_its_ratio_to_f32(rgb):
+    _, _, _, out, _ = rgb
+    default = export_lib.benchmark(out, threads=1, seconds=0.05, rounds=1, hints=('LATENCY',), parts=('decoder',))
+    assert 'int8_f32' not in {r['variant'] for r in default['rows']}  # timed only when asked for
+    result = export_lib.benchmark(out, threads=1, seconds=0.05, rounds=1, hints=('LATENCY',),
+                                  variants=('f32', 'int8_f32'), parts=('decoder',))
+    int8_f32 = next(r for r in result['rows'] if r['variant'] == 'int8_f32')
+    assert 'bf16' not in int8_f32['precision']  # its float parts run in f32 even on a bf16 CPU
+    assert [r['what'] for r in result['ratios'] if 'int8_f32 vs' in r['what']] == [
+        'decoder int8_f32 vs f32 (f32), LATENCY']
+
+
 def test_random_weights_get_batch_statistics_of_real_scale():
     config, model, variables = tiny_setup()
     frames = normalized(uint8_clips(1, seed=13)[0], config)

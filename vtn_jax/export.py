@@ -745,11 +745,17 @@ def _calibration_inputs(model, variables, clips_u8: np.ndarray, data_config, opt
 
 # IR variant -> (sidecar key, INFERENCE_PRECISION_HINT; None = the CPU plugin's default, bf16 where the CPU
 # has AVX-512-bf16 or AMX, else f32).
+# 'int8_f32' runs the INT8 IR's float parts in f32, as a CPU without bf16 (AVX2) does: with
+# ONEDNN_MAX_CPU_ISA=AVX2 it approximates such a host's INT8 and f32 speed on an AVX-512 one (README "Export").
 VARIANTS = {'f32': ('ir', 'f32'), 'default': ('ir', None), 'fp16': ('ir_fp16', 'f32'),
-            'int8': ('ir_int8', None), 'int8_fdw': ('ir_int8_fdw', None)}
+            'int8': ('ir_int8', None), 'int8_f32': ('ir_int8', 'f32'), 'int8_fdw': ('ir_int8_fdw', None)}
 VARIANT_NOTES = {'f32': 'float32 IR, f32 inference', 'default': 'float32 IR, CPU default precision',
                  'fp16': 'FP16-weight IR, f32 inference', 'int8': 'NNCF INT8 IR, CPU default precision',
+                 'int8_f32': 'NNCF INT8 IR, f32 for its float parts (as on an AVX2 CPU)',
                  'int8_fdw': 'NNCF INT8 IR with float depthwise convs, CPU default precision'}
+# Variants timed only when asked for: fp16 runs the f32 kernels (its weights are decompressed at load time),
+# int8_f32 differs from int8 only where the CPU has bf16 (it is what an AVX2 CPU runs for 'int8').
+OPT_IN_VARIANTS = ('fp16', 'int8_f32')
 
 
 def compile_openvino(path, precision: Optional[str] = None, *, hint: Optional[str] = None,
@@ -903,7 +909,7 @@ def verify(out_dir, config, variables, *, num_clips: Optional[int] = None, split
         if tflite_dir is not None and (pathlib.Path(tflite_dir) / f'{part}.tflite').is_file():
             runners.insert(0, ('tflite f32', f'{part}.tflite', record['onnx_input'], _tflite_runner, True))
         for variant, (key, precision) in VARIANTS.items():
-            if key in record:
+            if key in record and variant != 'int8_f32':  # a timing variant: the int8 row already verifies the IR
                 runners.append((f'openvino {variant}', record[key], record['ir_input'],
                                 lambda p, precision=precision: _openvino_runner(p, precision),
                                 variant == 'f32'))
@@ -1128,8 +1134,7 @@ def benchmark(out_dir, *, threads: int = 0, seconds: float = 3.0, rounds: int = 
         seconds: time per row and round.
         rounds: interleaved rounds.
         hints: OpenVINO performance hints to run.
-        variants: IR variants (keys of VARIANTS) to time; default every one present except 'fp16' (its
-            weights are decompressed to f32 at load time: same kernels as 'f32').
+        variants: IR variants (keys of VARIANTS) to time; default every one present except OPT_IN_VARIANTS.
         parts: parts to time (default: all exported).
         with_benchmark_app: also run benchmark_app on every row (once, after the rounds) and report its FPS.
         compare_onnx: another ONNX model of a whole clip (e.g. the authors' PyTorch export), timed with the
@@ -1146,7 +1151,7 @@ def benchmark(out_dir, *, threads: int = 0, seconds: float = 3.0, rounds: int = 
     plan = []  # (row fields, path, precision)
     for part in parts:
         record = sidecar['artifacts'][part]
-        for variant in (variants or [v for v in VARIANTS if v != 'fp16']):
+        for variant in (variants or [v for v in VARIANTS if v not in OPT_IN_VARIANTS]):
             key, precision = VARIANTS[variant]
             if key in record:
                 plan += [({'model': part, 'variant': variant, 'hint': hint, 'file': record[key]},
@@ -1200,11 +1205,11 @@ def _ratios(rows: Sequence[dict]) -> list:
                                   f'{enc["cpu_ms"] / (enc["cpu_ms"] + dec["cpu_ms"]):.2f}x'})
     for model in ('whole', 'encoder', 'decoder'):
         for hint in ('LATENCY', 'THROUGHPUT'):
-            for quant in ('int8', 'int8_fdw'):
+            for quant in ('int8', 'int8_f32', 'int8_fdw'):
                 q = by.get((model, quant, hint))
                 for base in ('f32', 'default', 'int8'):
                     b = by.get((model, base, hint))
-                    if q and b and base != quant and not (quant == 'int8' and base == 'int8'):
+                    if q and b and base != quant and not (quant.startswith('int8') and base == 'int8'):
                         out.append({'what': f'{model} {quant} vs {base} ({b["precision"]}), {hint}',
                                     'value': q['fps'] / b['fps'],
                                     'detail': f'{q["fps"]:.1f} vs {b["fps"]:.1f} FPS; by CPU time '
