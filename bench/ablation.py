@@ -18,11 +18,14 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from configs import demo  # noqa: E402
-from vtn_jax import model as model_lib  # noqa: E402
-from vtn_jax import trainer  # noqa: E402
+from vtn_jax import checkpoints  # noqa: E402
+from vtn_jax import distributed  # noqa: E402
+from vtn_jax.configs import demo  # noqa: E402
+from vtn_jax.models import vtn as model_lib  # noqa: E402
+from vtn_jax.training import evaluation  # noqa: E402
+from vtn_jax.training import trainer  # noqa: E402
 
-ROWS = [  # name, modality, distil, GMAC of the ResNet-34 version (python -m vtn_jax.summary)
+ROWS = [  # name, modality, distil, GMAC of the ResNet-34 version (vtn-costs)
     ('RGB', 'rgb', False, 3.79),
     ('RGB-diff', 'rgbdiff', False, 3.78),
     ('Stacked RGB + RGB-diff', 'stacked', False, 3.90),
@@ -52,10 +55,10 @@ def evaluate_teacher(teacher_dirs, data_dir):
     config = demo.get_config()
     config.data.data_dir = data_dir
     teacher = model_lib.create_two_stream(config.model)
-    parts = [trainer.restore_variables(d, getattr(teacher, s)) for d, s in zip(teacher_dirs, ('rgb', 'motion'))]
-    mesh = trainer.create_mesh()
-    variables = jax.device_put(model_lib.assemble_two_stream(*parts), trainer.replicated(mesh))
-    result = trainer.evaluate(teacher, variables, config.data, batch_size=config.train.eval_batch_size, mesh=mesh)
+    parts = [checkpoints.restore_variables(d, getattr(teacher, s)) for d, s in zip(teacher_dirs, ('rgb', 'motion'))]
+    mesh = distributed.create_mesh()
+    variables = jax.device_put(model_lib.assemble_two_stream(*parts), distributed.replicated(mesh))
+    result = evaluation.evaluate(teacher, variables, config.data, batch_size=config.train.eval_batch_size, mesh=mesh)
     return result['clip_top1'], result['video_top1']
 
 

@@ -4,7 +4,7 @@ r"""Input pipeline throughput: clips/s and frames/s per CPU core from the stored
     python bench/input_pipeline.py --threads 1     # one tf.data thread: the per-core figure
 
 Builds a `video_folder` dataset at resize_short=256 (the paper's storage) from clips cut out of
-the real AVI files in ../shared/data/videos (or synthetic clips if they are missing), then times:
+the video files in $VTN_BENCH_VIDEOS (a folder; synthetic clips without it), then times:
   1. the stored format: bytes per frame and decode time for JPEG (what is stored), PNG and raw;
   2. where the time of one clip goes: JPEG decode, crop-window decode, resize, normalise;
   3. the training pipeline (random multi-scale 224 crop + flip) and the evaluation pipeline
@@ -25,12 +25,12 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from vtn_jax import datasets  # noqa: E402
-from vtn_jax import input_pipeline  # noqa: E402
-from vtn_jax import synthetic  # noqa: E402
-from vtn_jax import video_io  # noqa: E402
+from vtn_jax.data import tfds_builders as datasets  # noqa: E402
+from vtn_jax.data import input_pipeline  # noqa: E402
+from vtn_jax.data import synthetic  # noqa: E402
+from vtn_jax.data import video_io  # noqa: E402
 
-SHARED = pathlib.Path(os.environ.get('VTN_SHARED_DIR', pathlib.Path(__file__).resolve().parents[2] / 'shared'))
+VIDEOS = os.environ.get('VTN_BENCH_VIDEOS', '')  # a folder of real videos to cut the clips from (optional)
 
 
 def cpu_model() -> str:
@@ -45,8 +45,8 @@ def cpu_model() -> str:
 
 
 def make_videos(root: pathlib.Path, clip_frames: int) -> str:
-    """Writes clips of `clip_frames` frames into root/<class>/, from the shared real AVIs if present."""
-    sources = sorted((SHARED / 'data' / 'videos').glob('*.avi'))
+    """Writes clips of `clip_frames` frames into root/<class>/, from the videos of $VTN_BENCH_VIDEOS if set."""
+    sources = sorted(p for p in pathlib.Path(VIDEOS).iterdir() if p.is_file()) if VIDEOS else []
     if sources:
         for source in sources:
             frames = list(video_io.iter_frames(source))
@@ -62,7 +62,7 @@ def make_videos(root: pathlib.Path, clip_frames: int) -> str:
         path = root / synthetic.CLASS_NAMES[label] / f'{i:03d}.avi'
         path.parent.mkdir(parents=True, exist_ok=True)
         video_io.write_video(path, frames)
-    return 'synthetic 320x240 clips (shared AVIs not found)'
+    return 'synthetic 320x240 clips (set VTN_BENCH_VIDEOS to a folder of real videos)'
 
 
 def time_it(fn, repeats: int) -> float:
@@ -163,7 +163,7 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0))
     print(f'CPU: {cpu_model()}, {cores} core(s) available; TF {tf.__version__}')
     data_dir = work / 'tfds'
-    if datasets._prepared_dir('video_folder', data_dir, 'bench') is None:  # pylint: disable=protected-access
+    if datasets.prepared_dir('video_folder', data_dir, 'bench') is None:  # pylint: disable=protected-access
         source = make_videos(work / 'videos', clip_frames=64)
         print(f'building video_folder/bench at resize_short=256 from {source}')
     builder = datasets.build('video_folder', data_dir, 'bench', root=str(work / 'videos'), layout='folder',

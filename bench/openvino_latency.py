@@ -2,7 +2,7 @@ r"""OpenVINO CPU latency of exported VTN artifacts: LATENCY (sync, batch 1) and 
 for the whole model per clip, the encoder per frame and the decoder per window, in one table with the CPU
 model, its ISA flags and the precision OpenVINO actually ran (vtn_jax.export.benchmark).
 
-    python export.py --config configs/default.py --out_dir artifacts/r34 --int8 --calib_clips 32
+    vtn-export --config default --output artifacts/r34 --int8 --calib_clips 32
     python bench/openvino_latency.py --artifacts artifacts/r34 --threads 2 --benchmark_app
     python bench/openvino_latency.py --artifacts artifacts/r34 --threads 2 --compare_onnx reference_r34.onnx
     ONEDNN_MAX_CPU_ISA=AVX2 python bench/openvino_latency.py --artifacts artifacts/r34 --threads 2 \
@@ -19,15 +19,17 @@ from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo root, for `vtn_jax`
 
-from vtn_jax import export as export_lib  # noqa: E402
+from vtn_jax.export import artifacts  # noqa: E402
+from vtn_jax.export import benchmark as benchmark_lib  # noqa: E402
+from vtn_jax.inference import openvino_backend  # noqa: E402
 
 _ARTIFACTS = flags.DEFINE_string('artifacts', None, 'An export directory (with export.json).', required=True)
 _THREADS = flags.DEFINE_integer('threads', 0, 'INFERENCE_NUM_THREADS (0 = all).')
 _SECONDS = flags.DEFINE_float('seconds', 3.0, 'Seconds per row and round.')
 _ROUNDS = flags.DEFINE_integer('rounds', 3, 'Rounds; all rows are timed round-robin, each reports its best round.')
 _HINTS = flags.DEFINE_list('hints', ['LATENCY', 'THROUGHPUT'], 'OpenVINO performance hints.')
-_VARIANTS = flags.DEFINE_list('variants', [], f'Any of {list(export_lib.VARIANTS)} (default: all present '
-                              f'but {", ".join(export_lib.OPT_IN_VARIANTS)}).')
+_VARIANTS = flags.DEFINE_list('variants', [], f'Any of {list(artifacts.VARIANTS)} (default: all present '
+                              f'but {", ".join(benchmark_lib.OPT_IN_VARIANTS)}).')
 _PARTS = flags.DEFINE_list('parts', [], 'Any of whole, encoder, decoder (default: all exported).')
 _APP = flags.DEFINE_bool('benchmark_app', False, "Also run OpenVINO's benchmark_app on every row.")
 _COMPARE = flags.DEFINE_string('compare_onnx', '', 'Another whole-clip ONNX to time in the same run.')
@@ -38,18 +40,18 @@ _PROFILE = flags.DEFINE_bool('profile', False, "Instead of the timing table: Ope
 
 def profile(out_dir: pathlib.Path, parts, variants, threads: int, runs: int = 50) -> str:
     """Markdown tables of the time per (layer type, kernel), the mean over `runs` LATENCY inferences."""
-    sidecar = export_lib.read_sidecar(out_dir)
-    lines = [f'CPU: {export_lib.cpu_info()["summary"]}; {threads or "all"} threads, LATENCY hint, mean of {runs} runs']
+    sidecar = artifacts.read_sidecar(out_dir)
+    lines = [f'CPU: {benchmark_lib.cpu_info()["summary"]}; {threads or "all"} threads, LATENCY hint, mean of {runs} runs']
     for part, record in sidecar['artifacts'].items():
         if parts and part not in parts:
             continue
-        for variant, (key, precision) in export_lib.VARIANTS.items():
+        for variant, (key, precision) in artifacts.VARIANTS.items():
             if key not in record or (variants and variant not in variants):
                 continue
-            compiled = export_lib.compile_openvino(out_dir / record[key], precision, hint='LATENCY', threads=threads,
+            compiled = openvino_backend.compile_openvino(out_dir / record[key], precision, hint='LATENCY', threads=threads,
                                                    perf_count=True)
             request = compiled.create_infer_request()
-            x = export_lib.random_input(compiled.input(0))
+            x = benchmark_lib.random_input(compiled.input(0))
             for _ in range(10):
                 request.infer([x])
             totals, counts = collections.Counter(), collections.Counter()
@@ -61,7 +63,7 @@ def profile(out_dir: pathlib.Path, parts, variants, threads: int, runs: int = 50
                         totals[key_] += info.real_time.total_seconds() * 1e3 / runs
                         counts[key_] += 1
             total = sum(totals.values())
-            lines += ['', f'{part} / {variant} ({export_lib.runtime_precision(compiled)}): {total:.3f} ms in layers',
+            lines += ['', f'{part} / {variant} ({openvino_backend.runtime_precision(compiled)}): {total:.3f} ms in layers',
                       '| layer type | kernel | layers | ms | share |', '|---|---|---|---|---|']
             lines += [f'| {t} | {k} | {counts[(t, k)] // runs} | {ms:.3f} | {100 * ms / total:.0f}% |'
                       for (t, k), ms in totals.most_common(12)]
@@ -73,11 +75,11 @@ def main(argv):
     if _PROFILE.value:
         print(profile(pathlib.Path(_ARTIFACTS.value), _PARTS.value, _VARIANTS.value, _THREADS.value))
         return
-    result = export_lib.benchmark(_ARTIFACTS.value, threads=_THREADS.value, seconds=_SECONDS.value,
+    result = benchmark_lib.benchmark(_ARTIFACTS.value, threads=_THREADS.value, seconds=_SECONDS.value,
                                   rounds=_ROUNDS.value, hints=_HINTS.value, variants=_VARIANTS.value or None,
                                   parts=_PARTS.value or None, with_benchmark_app=_APP.value,
                                   compare_onnx=_COMPARE.value or None)
-    print(export_lib.format_benchmark(result))
+    print(benchmark_lib.format_benchmark(result))
     if _JSON.value:
         pathlib.Path(_JSON.value).write_text(json.dumps(result, indent=1, default=str) + '\n')
 

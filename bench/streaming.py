@@ -32,10 +32,11 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from configs import default  # noqa: E402  pylint: disable=wrong-import-position
-from vtn_jax import dense  # noqa: E402  pylint: disable=wrong-import-position
-from vtn_jax import streaming  # noqa: E402  pylint: disable=wrong-import-position
-from vtn_jax import video_io  # noqa: E402  pylint: disable=wrong-import-position
+from vtn_jax.configs import default  # noqa: E402  pylint: disable=wrong-import-position
+from vtn_jax.inference import whole_video as dense  # noqa: E402  pylint: disable=wrong-import-position
+from vtn_jax.inference import openvino_backend  # noqa: E402  pylint: disable=wrong-import-position
+from vtn_jax.inference import recognizer as recognizer_lib  # noqa: E402  pylint: disable=wrong-import-position
+from vtn_jax.data import video_io  # noqa: E402  pylint: disable=wrong-import-position
 
 WARMUP_FRAMES = 40  # the first window fills (31 frames) and OpenVINO's first calls settle
 
@@ -65,15 +66,15 @@ def export_model(encoder: str, work_dir: pathlib.Path, int8: bool) -> tuple[path
     wanted = ['encoder.xml', 'decoder.xml', 'whole.xml'] + (['encoder_int8.xml', 'decoder_int8.xml'] if int8 else [])
     if all((out / name).is_file() for name in wanted):
         return out, config
-    import jax  # pylint: disable=import-outside-toplevel
-    from vtn_jax import export  # pylint: disable=import-outside-toplevel
-    from vtn_jax import model as model_lib  # pylint: disable=import-outside-toplevel
+    from vtn_jax import checkpoints  # pylint: disable=import-outside-toplevel
+    from vtn_jax.export import artifacts, pipeline  # pylint: disable=import-outside-toplevel
+    from vtn_jax.models import vtn as model_lib  # pylint: disable=import-outside-toplevel
     model = model_lib.create_model(config.model)
-    variables = model_lib.init_variables(model, jax.random.key(0), image_size=config.data.crop_size)
-    options = export.ExportOptions(parts=('encoder', 'decoder', 'whole'), int8=int8, calib_clips=32,
+    variables = checkpoints.random_variables(model, image_size=config.data.crop_size)
+    options = artifacts.ExportOptions(parts=('encoder', 'decoder', 'whole'), int8=int8, calib_clips=32,
                                    calib_split='synthetic')
     t0 = time.perf_counter()
-    export.export(config, variables, out, options, weights='random (benchmark)', verify_exports=False)
+    pipeline.export(config, variables, out, options, weights='random (benchmark)', verify_exports=False)
     print(f'  exported {encoder} to {out} in {time.perf_counter() - t0:.0f} s', flush=True)
     return out, config
 
@@ -113,7 +114,7 @@ def bench_online(backend, config, video: str, frames: int, rounds: int) -> dict:
     the median of the per-round ratios keeps such drift out of the ratio.
     """
     timed = TimedBackend(backend)
-    recognizer = streaming.OnlineRecognizer.from_config(timed, config)
+    recognizer = recognizer_lib.OnlineRecognizer.from_config(timed, config)
     source = video_io.iter_frames(video)
 
     def next_frame():
@@ -164,8 +165,8 @@ def bench_online(backend, config, video: str, frames: int, rounds: int) -> dict:
 def bench_dense(model_dir: pathlib.Path, config, video: str, num_frames: int) -> dict:
     """Dense evaluation vs window-by-window offline inference (whole-model IR), float32."""
     import openvino as ov  # pylint: disable=import-outside-toplevel
-    backend = streaming.OpenVinoBackend(model_dir / 'encoder.xml', model_dir / 'decoder.xml', precision='f32')
-    recognizer = streaming.OnlineRecognizer.from_config(backend, config)
+    backend = openvino_backend.OpenVinoBackend(model_dir / 'encoder.xml', model_dir / 'decoder.xml', precision='f32')
+    recognizer = recognizer_lib.OnlineRecognizer.from_config(backend, config)
     raw = []
     for frame in video_io.iter_frames(video):
         raw.append(frame)
@@ -216,7 +217,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', 1)[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--models', default='resnet34,mobilenetv2', help='comma-separated encoders')
-    parser.add_argument('--video', default=str(REPO.parent / 'shared' / 'data' / 'videos' / 'vtest.avi'))
+    parser.add_argument('--video', required=True, help='a video file to stream (e.g. a 768x576 street scene)')
     parser.add_argument('--frames', type=int, default=200, help='timed frames per measurement')
     parser.add_argument('--rounds', type=int, default=10, help='alternating encoder-alone / online rounds')
     parser.add_argument('--dense_frames', type=int, default=300, help='frames of the dense comparison (0: skip)')
@@ -243,7 +244,7 @@ def main(argv=None):
         model_dir, config = export_model(encoder, work_dir, int8=fast == 'int8')
         for precision in ('f32', fast):
             suffix = '_int8' if precision == 'int8' else ''
-            backend = streaming.OpenVinoBackend(model_dir / f'encoder{suffix}.xml', model_dir / f'decoder{suffix}.xml',
+            backend = openvino_backend.OpenVinoBackend(model_dir / f'encoder{suffix}.xml', model_dir / f'decoder{suffix}.xml',
                                                 precision=None if precision == 'int8' else precision)
             r = bench_online(backend, config, args.video, args.frames, args.rounds)
             used = r['precision'] + (' + int8 weights' if precision == 'int8' else '')

@@ -29,8 +29,10 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vtn_jax import model as model_lib  # noqa: E402
-from vtn_jax import trainer  # noqa: E402
+from vtn_jax import distributed  # noqa: E402
+from vtn_jax.models import vtn as model_lib  # noqa: E402
+from vtn_jax.training import state as state_lib  # noqa: E402
+from vtn_jax.training import trainer  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -75,19 +77,19 @@ def bench_jax(config, batch_size, dtype, steps):
     config.model.dtype = dtype
     model = model_lib.create_model(config.model)
     size = config.data.crop_size
-    mesh = trainer.create_mesh()
-    tx = trainer.create_optimizer(config.optim)
+    mesh = distributed.create_mesh()
+    tx = state_lib.create_optimizer(config.optim)
     fn = functools.partial(trainer.train_step, model=model, tx=tx, learning_rate=config.optim.learning_rate)
     key = jax.random.key(0)
     batch = {'video': jax.random.normal(key, (batch_size, config.model.num_frames, size, size, 3)),
              'label': jnp.arange(batch_size) % config.model.num_classes}
     results = {}
     for name in ('plain', 'mesh'):
-        state = trainer.create_train_state(config, model, key, mesh)
+        state = state_lib.create_train_state(config, model, key, mesh)
         if name == 'mesh':
-            step = jax.jit(lambda s, b: fn(s, b), in_shardings=(trainer.replicated(mesh), trainer.data_sharded(mesh)),
-                           out_shardings=(trainer.replicated(mesh), trainer.replicated(mesh)), donate_argnums=0)
-            b = trainer.to_global({k: np.asarray(v) for k, v in batch.items()}, mesh)
+            step = jax.jit(lambda s, b: fn(s, b), in_shardings=(distributed.replicated(mesh), distributed.data_sharded(mesh)),
+                           out_shardings=(distributed.replicated(mesh), distributed.replicated(mesh)), donate_argnums=0)
+            b = distributed.to_global({k: np.asarray(v) for k, v in batch.items()}, mesh)
         else:
             state = jax.device_put(jax.device_get(state), jax.devices()[0])
             step = jax.jit(lambda s, b: fn(s, b), donate_argnums=0)

@@ -10,7 +10,7 @@ import ml_collections
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """Returns the paper's configuration (SPEC.md; paper section 4.1)."""
+    """Returns the paper's configuration (paper section 4.1)."""
     config = ml_collections.ConfigDict()
 
     # ---- Model: passed as VTN(**config.model); a misspelt key fails there. ----

@@ -8,7 +8,7 @@ RGB differences, not RGB: a global-average-pooled CNN embedding barely encodes w
 model cannot tell "moves left" from "moves right" (README "Modalities" has the measured ablation); a
 difference frame shows the leading and trailing edge and so the direction.
 """
-from configs import tiny
+from vtn_jax.configs import tiny
 
 
 def get_config():

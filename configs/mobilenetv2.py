@@ -2,7 +2,7 @@ r"""MobileNetV2-VTN, RGB: the reference's own MobileNetV2 (plain ReLU, 1280 chan
 
     python train.py --config configs/mobilenetv2.py --workdir runs/mobilenetv2
 """
-from configs import default
+from vtn_jax.configs import default
 
 
 def get_config():

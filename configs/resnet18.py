@@ -2,7 +2,7 @@ r"""ResNet-18-VTN, RGB.
 
     python train.py --config configs/resnet18.py --workdir runs/resnet18
 """
-from configs import default
+from vtn_jax.configs import default
 
 
 def get_config():

@@ -2,7 +2,7 @@ r"""ResNet-50-VTN, RGB (a 1x1 reduce maps 2048 channels to 512).
 
     python train.py --config configs/resnet50.py --workdir runs/resnet50
 """
-from configs import default
+from vtn_jax.configs import default
 
 
 def get_config():

@@ -5,7 +5,7 @@ Pass the trained teacher streams:
 
     python train.py --config configs/rgb_kd.py --workdir runs/rgb_kd
 """
-from configs import default
+from vtn_jax.configs import default
 
 
 def get_config():

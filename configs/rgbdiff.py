@@ -2,7 +2,7 @@ r"""ResNet-34-VTN on RGB differences (15 decoder steps), the reference's VideoTr
 
     python train.py --config configs/rgbdiff.py --workdir runs/rgbdiff
 """
-from configs import default
+from vtn_jax.configs import default
 
 
 def get_config():

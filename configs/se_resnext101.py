@@ -2,7 +2,7 @@ r"""SE-ResNeXt-101 32x4d VTN, RGB.
 
     python train.py --config configs/se_resnext101.py --workdir runs/se_resnext101
 """
-from configs import default
+from vtn_jax.configs import default
 
 
 def get_config():

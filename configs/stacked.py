@@ -2,7 +2,7 @@ r"""ResNet-34-VTN on stacked RGB + RGB difference (6-channel first conv, 15 deco
 
     python train.py --config configs/stacked.py --workdir runs/stacked
 """
-from configs import default
+from vtn_jax.configs import default
 
 
 def get_config():

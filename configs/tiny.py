@@ -2,7 +2,7 @@ r"""Tiny VTN for tests and CPU smoke runs (seconds per step on 2 cores).
 
     python train.py --config configs/tiny.py --workdir runs/tiny
 """
-from configs import default
+from vtn_jax.configs import default
 
 
 def get_config():

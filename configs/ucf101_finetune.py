@@ -5,7 +5,7 @@ Build the data first (README "Video data") and give the Kinetics checkpoint:
 
     python train.py --config configs/ucf101_finetune.py --workdir runs/ucf101_finetune
 """
-from configs import default
+from vtn_jax.configs import default
 
 
 def get_config():

@@ -1,37 +1,85 @@
-"""Shared test fixtures: the ../shared folder, the tiny config and the reference weight recipe."""
+"""Shared test fixtures and helpers: the tiny config, the parity fixture folder, a sample video, exports made once
+per session, and running a command in-process. Nothing outside the repository is read."""
 import os
 import pathlib
-import sys
+import shutil
 
+import numpy as np
+import onnx
+import onnx.numpy_helper
 import pytest
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-REPO = pathlib.Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))  # `configs` is imported as a package by the config files
+import export_helpers
+from vtn_jax.configs import tiny
+from vtn_jax.data import synthetic
+from vtn_jax.data import video_io
+from vtn_jax.tools import cli
+
+DATA = pathlib.Path(__file__).resolve().parent / 'data'
 
 
-def shared_dir() -> pathlib.Path:
-    """The shared folder beside the checkout (override with VTN_SHARED_DIR)."""
-    return pathlib.Path(os.environ.get('VTN_SHARED_DIR', REPO.parent / 'shared'))
+def parity_dir() -> pathlib.Path:
+    """The parity fixtures: $VTN_PARITY_DIR (any folder of fixtures in the same format), else tests/data/parity."""
+    return pathlib.Path(os.environ.get('VTN_PARITY_DIR') or DATA / 'parity')
 
 
-@pytest.fixture(scope='session')
-def shared() -> pathlib.Path:
-    path = shared_dir()
-    assert path.is_dir(), f'the shared folder {path} is missing (set VTN_SHARED_DIR)'
-    return path
+def extra_videos() -> list:
+    """Real video files for optional checks: every file in $VTN_TEST_VIDEOS (a folder); none without it."""
+    folder = os.environ.get('VTN_TEST_VIDEOS')
+    return sorted(p for p in pathlib.Path(folder).iterdir() if p.is_file()) if folder else []
 
 
-@pytest.fixture(scope='session')
-def reference_tool(shared):
-    """The authors'-checkpoint weight recipe (shared/tools/reference_state_dict.py, numpy only)."""
-    sys.path.insert(0, str(shared / 'tools'))
-    import reference_state_dict  # pylint: disable=import-outside-toplevel
-    return reference_state_dict
+def run_command(module, *args) -> tuple[int, str]:
+    """Runs a command (`vtn_jax.tools.<module>`) in this process as its console script would.
+
+    Returns:
+        (exit status, error message): bad input gives (1, 'error: <one line>'); success (0, '').
+    """
+    with pytest.raises(SystemExit) as exited:
+        cli.run(module.main, [f'vtn-{module.__name__.rsplit(".", 1)[-1]}', *map(str, args)],
+                common=getattr(module, 'COMMON', ()))
+    code = exited.value.code
+    if isinstance(code, str):
+        return 1, code
+    return code or 0, ''
 
 
 @pytest.fixture()
 def tiny_config():
-    from configs import tiny  # pylint: disable=import-outside-toplevel
     return tiny.get_config()
+
+
+@pytest.fixture(scope='session')
+def sample_video(tmp_path_factory) -> pathlib.Path:
+    """A 120-frame 160x120 MJPG AVI at 24 FPS of moving textured shapes (a real file for the commands)."""
+    frames = [synthetic.make_video(i, seed=7, num_frames=30, height=120, width=160)[0] for i in range(4)]
+    path = tmp_path_factory.mktemp('videos') / 'sample.avi'
+    video_io.write_video(path, np.concatenate(frames), fps=24.0)
+    return path
+
+
+@pytest.fixture(scope='session')
+def rgb(tmp_path_factory):
+    """The tiny model's float NHWC export of all parts with FP16 and INT8 variants (made once)."""
+    return export_helpers.rgb_export(tmp_path_factory)
+
+
+@pytest.fixture(scope='session')
+def bgr_nchw(tmp_path_factory):
+    """The tiny model's uint8 BGR NCHW export of the whole model and the encoder (made once)."""
+    return export_helpers.bgr_nchw_export(tmp_path_factory)
+
+
+@pytest.fixture()
+def perturbed(rgb, tmp_path):  # pylint: disable=redefined-outer-name
+    """A copy of the rgb export whose whole.onnx has one weight tensor changed (the IR is untouched)."""
+    config, _, variables, out, _ = rgb
+    copy = tmp_path / 'perturbed'
+    shutil.copytree(out, copy)
+    proto = onnx.load(str(copy / 'whole.onnx'))
+    largest = max(proto.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+    array = onnx.numpy_helper.to_array(largest).copy()
+    array += 0.05 * np.abs(array).max()
+    largest.CopyFrom(onnx.numpy_helper.from_array(array, largest.name))
+    onnx.save(proto, str(copy / 'whole.onnx'))
+    return config, variables, copy

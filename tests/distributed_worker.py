@@ -14,14 +14,17 @@ jax.config.update('jax_num_cpu_devices', int(os.environ.get('WORKER_DEVICES', '1
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from vtn_jax import distributed  # noqa: E402
+from vtn_jax import logs  # noqa: E402
 
 distributed.initialize()
+logs.configure_cli_logging(verbose=True)  # progress and 'resuming from' on stdout, as a command shows them
 
 import flax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from configs import tiny  # noqa: E402
-from vtn_jax import trainer  # noqa: E402
+from vtn_jax.configs import tiny  # noqa: E402
+from vtn_jax.training import evaluation  # noqa: E402
+from vtn_jax.training import trainer  # noqa: E402
 
 
 def main():
@@ -35,10 +38,10 @@ def main():
     pid = jax.process_index()
     if mode == 'train':
         result, state = trainer.train_and_evaluate(config, workdir, return_state=True)
-        flat = flax.traverse_util.flatten_dict(trainer.fetch(state.params), sep='/')
+        flat = flax.traverse_util.flatten_dict(distributed.fetch(state.params), sep='/')
         np.savez(f'{out}_params_{pid}.npz', **flat)
     else:  # 'eval': segments mode; 'dense': whole videos, gathered over the processes
-        result = trainer.evaluate_checkpoint(config, workdir, mode='segments' if mode == 'eval' else mode)
+        result = evaluation.evaluate_checkpoint(config, workdir, mode='segments' if mode == 'eval' else mode)
     result['process_count'] = jax.process_count()
     result['device_count'] = jax.device_count()
     pathlib.Path(f'{out}_{mode}_{pid}.json').write_text(json.dumps(result))

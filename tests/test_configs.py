@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 
-from vtn_jax import model as model_lib
+from vtn_jax.models import vtn as model_lib
 
 CONFIGS = sorted(p for p in (pathlib.Path(__file__).resolve().parents[1] / 'configs').glob('*.py')
                  if p.name != '__init__.py')

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from vtn_jax import datasets
+from vtn_jax.data import tfds_builders
 
 WORKER = os.path.join(os.path.dirname(__file__), 'distributed_worker.py')
 
@@ -51,7 +51,7 @@ def max_diff(a, b):
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp('dist')
     data_dir = root / 'tfds'
-    datasets.build('synthetic_actions', data_dir, 'tiny')
+    tfds_builders.build('synthetic_actions', data_dir, 'tiny')
     launch('train', root / 'two_proc', root / 'p2', 3, data_dir, processes=2)
     launch('eval', root / 'two_proc', root / 'p2', 3, data_dir, processes=2)
     launch('dense', root / 'two_proc', root / 'p2', 3, data_dir, processes=2)

@@ -1,244 +1,171 @@
-"""Loading the authors' PyTorch checkpoints (and torchvision ImageNet ResNets) into VTN variables.
+"""Weights from every source as VTN variables ({'params', 'batch_stats'}), through one function.
 
-Every Flax leaf has exactly one PyTorch key (`torch_key`), computed from the Flax path, so the mapping is
-checked in both directions: a key the model needs but the checkpoint lacks, a key the checkpoint has but
-the model does not use, and a tensor of the wrong shape each raise `CheckpointMismatchError` naming the key
-and both shapes. Pickled `.pth` files are read with `torch.load(..., weights_only=True)` only (a pickle can
-run code); torch is optional and `.npz` files of the same keys need no torch at all.
+`load_variables(source, model)` takes a training workdir (orbax), the authors' `.pth`/`.npz` (or a torchvision
+ImageNet ResNet for the encoder alone), our flat `.npz` (`save_flat_npz`), or '' (random weights, said loudly).
+Every source is checked key by key and shape by shape against the configured model
+(`vtn_jax.models.weights.match_keys`); nothing loads half-way. Workdir checkpoints also carry the config
+they were trained with (`read_run_config`).
 """
+import json
+import logging
 import pathlib
-import re
-import zipfile
-from typing import Mapping
 
 import flax
 import jax
+import ml_collections
 import numpy as np
+import orbax.checkpoint as ocp
 
-from vtn_jax import model as model_lib
+from vtn_jax import distributed
+from vtn_jax.data import synthetic
+from vtn_jax.data import frames as frames_lib
+from vtn_jax.models import encoders
+from vtn_jax.models import pytorch_weights
+from vtn_jax.models import vtn as vtn_lib
+from vtn_jax.models.weights import CheckpointMismatchError, match_keys, read_npz
 
-BN_LEAVES = {'scale': 'weight', 'bias': 'bias', 'mean': 'running_mean', 'var': 'running_var'}
-REFERENCE_PREFIXES = ('module.', 'motion_decoder.')
+_LOG = logging.getLogger(__name__)
+CHECKPOINT_DIRS = ('best', 'checkpoints')  # what a training workdir holds, in the order eval prefers them
+# ImageNet statistics: only to give random weights realistic BatchNorm statistics.
+_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-class CheckpointMismatchError(ValueError):
-    """A checkpoint that does not fit the configured model; the message names every offending key."""
+def _flat_shapes(template) -> dict:
+    return {k: tuple(v.shape) for k, v in flax.traverse_util.flatten_dict(flax.core.unfreeze(template), sep='/').items()}
 
 
-def read_state_dict(path) -> dict[str, np.ndarray]:
-    """Reads a PyTorch `.pth`/`.pt` (weights only) or a `.npz` of reference keys into {key: float array}.
+def save_flat_npz(variables, path) -> None:
+    """Writes variables as an .npz of '<collection>/<module>/.../<leaf>' keys (read by `load_variables`)."""
+    flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(variables), sep='/')
+    np.savez(path, **{k: np.asarray(v) for k, v in flat.items()})
 
-    A training checkpoint `{'epoch', 'state_dict', ...}` is unwrapped; `module.` prefixes (nn.DataParallel)
-    are stripped later by `to_variables`.
+
+def _latest(workdir: pathlib.Path, subdirs):
+    """(manager directory, step) of the first of `subdirs` holding a finished checkpoint, or (None, None)."""
+    for sub in subdirs:
+        directory = workdir / sub
+        if not directory.is_dir():
+            continue
+        with ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True)) as manager:
+            step = manager.latest_step()
+        if step is not None:
+            return directory, step
+    return None, None
+
+
+def read_run_config(workdir) -> ml_collections.ConfigDict:
+    """The config a workdir was trained with (stored in each checkpoint's metadata)."""
+    workdir = pathlib.Path(workdir).resolve()  # orbax wants absolute paths
+    directory, step = _latest(workdir, CHECKPOINT_DIRS)
+    if directory is None:
+        raise FileNotFoundError(f'no checkpoint with a config in {workdir}')
+    with ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True)) as manager:
+        meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+    return ml_collections.ConfigDict(json.loads(meta['config']))
+
+
+def restore_variables(workdir, model=None, *, which: str = 'best') -> dict:
+    """Eval variables of a training workdir (its best checkpoint, else the latest periodic one), as numpy.
+
+    The checkpoint is restored onto this process's devices, replicated, whatever topology saved it (a
+    checkpoint written by many processes loads in one, and the other way round), from the shapes stored
+    with it: no optimiser or train state needs to be rebuilt.
+
+    Args:
+        workdir: the `--workdir` of a training run.
+        model: if given, the restored tree is matched against it (every key and shape).
+        which: 'best' (falls back to the latest periodic checkpoint) or 'latest'.
     """
-    path = pathlib.Path(path)
+    workdir = pathlib.Path(workdir).resolve()
+    subdirs = CHECKPOINT_DIRS if which == 'best' else CHECKPOINT_DIRS[1:]
+    directory, step = _latest(workdir, subdirs)
+    if directory is None:
+        raise FileNotFoundError(f'no checkpoint in {workdir} (looked in {", ".join(subdirs)}/); train first or '
+                                'pass a reference .pth/.npz checkpoint')
+    sharding = distributed.replicated(distributed.create_mesh())
+    handlers = {'state': ocp.StandardCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()}
+    with ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True),
+                               item_handlers=handlers) as manager:
+        stored = manager.item_metadata(step)['state']
+        target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding), stored)
+        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))).state
+    variables = distributed.fetch({k: restored[k] for k in ('params', 'batch_stats')})
+    if model is not None:
+        source = f'{directory}/{step}'
+        given = flax.traverse_util.flatten_dict(variables, sep='/')
+        match_keys(_flat_shapes(vtn_lib.abstract_variables(model)), given, source=source)
+    return variables
+
+
+def read_flat_npz(path, model, given=None) -> dict:
+    """Variables from our own flat `.npz` (`save_flat_npz`; `given`: its arrays if already read), matched
+    strictly against `model`."""
+    given = read_npz(path) if given is None else given
+    expected = _flat_shapes(vtn_lib.abstract_variables(model))
+    match_keys(expected, given, source=str(path))
+    return flax.traverse_util.unflatten_dict({k: given[k].astype(np.float32) for k in expected}, sep='/')
+
+
+def set_batch_stats(model: vtn_lib.VTN, variables, video_BTHWC) -> dict:
+    """Replaces the BatchNorm running statistics by the statistics of `video` (one train-mode pass).
+
+    Freshly initialised running statistics (mean 0, variance 1) let activations shrink layer after layer:
+    a random MobileNetV2's embeddings come out around 1e-14, so comparing exported embeddings with JAX's
+    proves nothing and INT8 calibration sees zeros. With batch statistics every layer's output has unit
+    scale, as in a trained network. Flax updates r' = m r + (1 - m) b, so b = (r' - m r) / (1 - m).
+    """
+    momentum = encoders.BatchNorm.keywords['momentum']
+    _, updated = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=['batch_stats'],
+                                                  rngs={'dropout': jax.random.key(0)}))(variables, video_BTHWC)
+    stats = jax.tree.map(lambda new, old: (new - momentum * old) / (1.0 - momentum),
+                         updated['batch_stats'], variables['batch_stats'])
+    return jax.tree.map(np.asarray, {**variables, 'batch_stats': stats})
+
+
+def random_variables(model: vtn_lib.VTN, *, image_size: int, seed: int = 0) -> dict:
+    """Randomly initialised variables with the BatchNorm statistics of two random clips (for tests and timing)."""
+    variables = vtn_lib.init_variables(model, jax.random.key(seed), image_size=image_size)
+    clips = frames_lib.normalize(synthetic.random_clips(2, model.num_frames, image_size, seed + 2),
+                                 _IMAGENET_MEAN, _IMAGENET_STD)
+    return set_batch_stats(model, variables, clips)
+
+
+def load_variables(source, model: vtn_lib.VTN, *, image_size: int = 224, seed: int = 0,
+                   new_head: bool = False) -> tuple[dict, str]:
+    """Eval variables for `model` from any source, and a description of where they came from.
+
+    Args:
+        source: '' (random initialisation, logged loudly), a training workdir (orbax), our flat `.npz`
+            (`save_flat_npz`), or the authors' `.pth`/`.npz` / a torchvision ResNet.
+        model: the configured VTN.
+        image_size: frame side of the random clips that give random weights their BatchNorm statistics.
+        seed: the initialisation seed when `source` is ''.
+        new_head: for the authors' files: keep the model's own classifier (fine-tuning to other classes).
+
+    Raises:
+        CheckpointMismatchError: a file that cannot be read or does not fit the model, naming the keys.
+        FileNotFoundError: a path that does not exist.
+    """
+    if not source:
+        _LOG.warning('=' * 78)
+        _LOG.warning('NO CHECKPOINT: RANDOMLY INITIALISED WEIGHTS (seed %d). Predictions are meaningless; use '
+                     'this only to try the pipeline, for tests and for timing.', seed)
+        _LOG.warning('=' * 78)
+        return (random_variables(model, image_size=image_size, seed=seed),
+                f'RANDOM INITIALISATION (seed {seed}; batch statistics of 2 random clips)')
+    path = pathlib.Path(source)
+    if path.is_dir():
+        return restore_variables(path, model), f'workdir {path}'
     if not path.is_file():
         raise FileNotFoundError(f'checkpoint {path} does not exist')
     if path.suffix == '.npz':
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                return {k: data[k] for k in data.files}
-        except (ValueError, OSError, zipfile.BadZipFile) as e:  # not a zip, truncated, or pickled objects
-            raise CheckpointMismatchError(f'cannot read {path} as an .npz of arrays: {e}') from e
-    try:
-        import torch  # pylint: disable=import-outside-toplevel
-    except ImportError as e:
-        raise ImportError(f'reading {path} needs torch: pip install torch==2.13.0 (CPU build), or convert the '
-                          'checkpoint to .npz with tools that have torch') from e
-    try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # torch raises many types for corrupt or non-weights pickles
-        raise CheckpointMismatchError(f'cannot read {path} as a weights-only PyTorch checkpoint: {e}') from e
-    if isinstance(obj, Mapping) and 'state_dict' in obj:
-        obj = obj['state_dict']
-    if not isinstance(obj, Mapping):
-        raise CheckpointMismatchError(f'{path} holds a {type(obj).__name__}, not a state dict')
-    return {k: v.detach().cpu().numpy() for k, v in obj.items() if hasattr(v, 'detach')}
+        given = read_npz(path)  # a corrupt file fails here, with its name, whatever its keys
+        if any(k.startswith(('params/', 'batch_stats/')) for k in given):
+            return read_flat_npz(path, model, given), f'flat npz {path}'
+    template = vtn_lib.abstract_variables(model)
+    return (pytorch_weights.load_pytorch_weights(path, model, template, new_head=new_head),
+            f'reference checkpoint {path}')
 
 
-def _encoder_torch_name(encoder: str, parts: list[str]) -> str:
-    """Encoder module path (without the leaf) -> the reference's `resnet.*` key stem."""
-    head, rest = parts[0], parts[1:]
-    if encoder == 'mobilenetv2':
-        if head == 'stem_conv':
-            return 'resnet.0.0'
-        if head == 'stem_bn':
-            return 'resnet.0.1'
-        if head == 'head_conv':
-            return 'resnet.18.0'
-        if head == 'head_bn':
-            return 'resnet.18.1'
-        block = int(head[len('block'):])
-        index = rest[0].split('_')[1]
-        return f'resnet.{block}.conv.{index}'
-    se = encoder.startswith('se_')
-    if head == 'stem_conv':
-        return 'resnet.0.conv1' if se else 'resnet.0'
-    if head == 'stem_bn':
-        return 'resnet.0.bn1' if se else 'resnet.1'
-    m = re.fullmatch(r'layer(\d)_(\d+)', head)
-    stage = int(m.group(1)) + (0 if se else 3)  # ResNet trunk: conv, bn, relu, maxpool, layer1..4
-    layer = {'downsample_conv': 'downsample.0', 'downsample_bn': 'downsample.1',
-             'se_fc1': 'se_module.fc1', 'se_fc2': 'se_module.fc2'}.get(rest[0], rest[0])
-    return f'resnet.{stage}.{m.group(2)}.{layer}'
-
-
-def torch_key(encoder: str, collection: str, path: tuple[str, ...]) -> str:
-    """The reference state-dict key of one Flax leaf of a VTN."""
-    parts, leaf = list(path[:-1]), path[-1]
-    top = parts[0]
-    if top == 'encoder':
-        stem = _encoder_torch_name(encoder, parts[1:])
-        if collection == 'batch_stats' or (leaf == 'scale'):
-            return f'{stem}.{BN_LEAVES[leaf]}'
-        return f'{stem}.{"weight" if leaf == "kernel" else leaf}'
-    if top == 'reduce':
-        return f'reduce_conv.{"weight" if leaf == "kernel" else leaf}'
-    if top == 'head':
-        return f'fc.{"weight" if leaf == "kernel" else leaf}'
-    if top == 'decoder':
-        if leaf == 'position_table':
-            return 'self_attention_decoder.position_encoding.enc.weight'
-        layer = int(parts[1][len('block'):])
-        stem = f'self_attention_decoder.layers.{layer}'
-        sub = {'attention': 'slf_attn', 'ffn': 'pos_ffn'}[parts[2]]
-        if parts[3:] == ['layer_norm']:
-            return f'{stem}.{sub}.layer_norm.{"a_2" if leaf == "scale" else "b_2"}'
-        if len(parts) == 3:  # w_qs / w_ks / w_vs
-            return f'{stem}.{sub}.{leaf}'
-        return f'{stem}.{sub}.{parts[3]}.{"weight" if leaf == "kernel" else leaf}'
-    raise KeyError(f'no reference key for Flax path {collection}/{"/".join(path)}')
-
-
-def _to_flax(path: tuple[str, ...], array: np.ndarray) -> np.ndarray:
-    """Converts a reference tensor to the layout of the Flax leaf at `path`."""
-    if path[-1] != 'kernel':
-        return array
-    if array.ndim == 4 and path[0] != 'reduce':
-        return array.transpose(2, 3, 1, 0)  # conv OIHW -> HWIO
-    return array.reshape(array.shape[:2]).T  # Linear (O, I), Conv1d (O, I, 1), 1x1 reduce (O, I, 1, 1)
-
-
-def _torch_shape(path: tuple[str, ...], flax_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The reference shape that converts to `flax_shape` (used in error messages and checks)."""
-    if path[-1] != 'kernel':
-        return tuple(flax_shape)
-    if len(flax_shape) == 4:
-        h, w, i, o = flax_shape
-        return (o, i, h, w)
-    i, o = flax_shape
-    if path[0] == 'reduce':
-        return (o, i, 1, 1)
-    if path[0] == 'decoder':
-        return (o, i, 1)
-    return (o, i)
-
-
-def strip_prefixes(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Removes `module.` (DataParallel) and `motion_decoder.` (RGB-diff wrapper) prefixes."""
-    out = {}
-    for key, value in state_dict.items():
-        for prefix in REFERENCE_PREFIXES:
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-        out[key] = value
-    return out
-
-
-def to_variables(state_dict: Mapping[str, np.ndarray], model: model_lib.VTN, template, *,
-                 new_head: bool = False, source: str = 'checkpoint'):
-    """Maps a reference state dict onto a VTN's variables, strictly.
-
-    Args:
-        state_dict: {reference key: array}, as `read_state_dict` returns it.
-        model: the configured VTN (its encoder name picks the key scheme).
-        template: the model's variables (values or ShapeDtypeStructs) giving every leaf's path and shape.
-        new_head: keep the template's classifier and ignore `fc.*` (fine-tuning to another class count).
-        source: a name for error messages (the file path).
-
-    Returns:
-        A variables dict {'params', 'batch_stats'} of float32 numpy arrays.
-
-    Raises:
-        CheckpointMismatchError: naming every missing, unexpected or wrongly shaped key.
-    """
-    given = {k: v for k, v in strip_prefixes(state_dict).items() if not k.endswith('num_batches_tracked')}
-    out, used, problems = {}, set(), []
-    for collection, tree in template.items():
-        flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(tree))
-        converted = {}
-        for path, leaf in flat.items():
-            key = torch_key(model.encoder, collection, path)
-            if new_head and path[0] == 'head':
-                converted[path] = np.asarray(leaf)
-                used.add(key)
-                continue
-            expected = _torch_shape(path, leaf.shape)
-            if key not in given:
-                problems.append(f'missing key {key} (model expects shape {expected})')
-                continue
-            used.add(key)
-            value = np.asarray(given[key])
-            if tuple(value.shape) != expected:
-                problems.append(f'shape mismatch for {key}: checkpoint has {tuple(value.shape)}, the model '
-                                f'expects {expected}')
-                continue
-            converted[path] = _to_flax(path, value).astype(np.float32)
-        out[collection] = flax.traverse_util.unflatten_dict(converted)
-    unexpected = sorted(k for k in given if k not in used and not (new_head and k.startswith('fc.')))
-    problems += [f'unexpected key {k} with shape {tuple(np.shape(given[k]))}' for k in unexpected]
-    if problems:
-        shown = '\n  '.join(problems[:20]) + (f'\n  ... and {len(problems) - 20} more' if len(problems) > 20 else '')
-        raise CheckpointMismatchError(
-            f'{source} does not match the model (encoder={model.encoder}, modality={model.modality}, '
-            f'num_classes={model.num_classes}, num_frames={model.num_frames}):\n  {shown}')
-    return out
-
-
-def from_torchvision_resnet(state_dict: Mapping[str, np.ndarray], model: model_lib.VTN, variables, *,
-                            source: str = 'checkpoint'):
-    """Initialises only the encoder from a torchvision ImageNet ResNet (`conv1`, `layer1.0...`, `fc` ignored).
-
-    The decoder and classifier keep their values in `variables` (the paper's transfer learning). For the
-    stacked 6-channel model the RGB first-conv weights are repeated over both channel groups, as the
-    reference's `check_conv1_params` does.
-    """
-    if not model.encoder.startswith('resnet') or model.encoder == 'resnet_tiny':
-        raise CheckpointMismatchError(f'{source}: torchvision ResNet weights fit resnet18/34/50 encoders, '
-                                      f'not {model.encoder!r}')
-    renamed = {}
-    for key, value in strip_prefixes(state_dict).items():
-        if key.startswith('fc.') or key.endswith('num_batches_tracked'):
-            continue
-        m = re.fullmatch(r'layer(\d)\.(.*)', key)
-        if m:
-            key = f'resnet.{int(m.group(1)) + 3}.{m.group(2)}'
-        elif key.startswith('conv1.'):
-            key = 'resnet.0.' + key[len('conv1.'):]
-        elif key.startswith('bn1.'):
-            key = 'resnet.1.' + key[len('bn1.'):]
-        else:
-            raise CheckpointMismatchError(f'{source}: unexpected key {key} for a torchvision ResNet')
-        renamed[key] = value
-    stem = renamed.get('resnet.0.weight')
-    if stem is not None and model.frame_channels != stem.shape[1]:
-        renamed['resnet.0.weight'] = np.tile(stem, (1, model.frame_channels // stem.shape[1], 1, 1))
-    encoder_template = {c: {'encoder': variables[c]['encoder']} for c in variables if 'encoder' in variables[c]}
-    loaded = to_variables(renamed, model, encoder_template, source=source)
-    out = jax.tree.map(np.asarray, flax.core.unfreeze(variables))
-    for collection, tree in loaded.items():
-        out[collection]['encoder'] = tree['encoder']
-    return out
-
-
-def load_checkpoint(path, model: model_lib.VTN, template, *, new_head: bool = False):
-    """Reads `path` (reference `.pth`/`.npz`, or a torchvision ResNet) and returns the model's variables.
-
-    A torchvision ResNet (keys `conv1.weight`, `layer1.0...`) initialises the encoder only; any other file
-    must be a complete reference VTN checkpoint (with `new_head` its classifier may differ).
-    """
-    state = read_state_dict(path)
-    keys = strip_prefixes(state)
-    if 'conv1.weight' in keys and 'layer1.0.conv1.weight' in keys:
-        return from_torchvision_resnet(state, model, template, source=str(path))
-    return to_variables(state, model, template, new_head=new_head, source=str(path))
+__all__ = ['CheckpointMismatchError', 'load_variables', 'read_run_config', 'restore_variables', 'save_flat_npz',
+           'read_flat_npz', 'random_variables', 'set_batch_stats']

@@ -1,0 +1,310 @@
+"""Tests for vtn_jax.input_pipeline: every op eagerly and inside tf.data.Dataset.map, exact frame
+indices, crop bounds, normalisation, and create_split's resume, sharding, padding and masking."""
+import itertools
+import collections
+
+import cv2
+import ml_collections
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vtn_jax.data import tfds_builders
+from vtn_jax.data import input_pipeline as ip
+
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+def run_in_map(fn, *args):
+    """Runs fn(*args) inside tf.data.Dataset.map (graph mode) and returns the numpy result."""
+    ds = tf.data.Dataset.from_tensors(tuple(tf.convert_to_tensor(a) for a in args)).map(fn)
+    return tf.nest.map_structure(lambda t: t.numpy(), next(iter(ds)))
+
+
+def both_ways(fn, *args):
+    """Returns fn's result eagerly, after checking it equals the result inside Dataset.map."""
+    eager = tf.nest.map_structure(lambda t: t.numpy(), fn(*[tf.convert_to_tensor(a) for a in args]))
+    in_map = run_in_map(fn, *args)
+    tf.nest.map_structure(np.testing.assert_array_equal, eager, in_map)
+    return eager
+
+
+# ---- temporal sampling ----------------------------------------------------------------------
+
+@pytest.mark.parametrize('n, offset, expected', [
+    (40, 5, [5, 7, 9, 11, 13, 15, 17, 19]),  # 25 possible starts (0..24)
+    (40, 30, [5, 7, 9, 11, 13, 15, 17, 19]),  # offset wraps modulo the 25 starts
+    (40, 24, [24, 26, 28, 30, 32, 34, 36, 38]),  # the last start reaches the last even frame
+    (16, 3, [0, 2, 4, 6, 8, 10, 12, 14]),  # exactly one segment long: one start
+    (10, 7, [0, 2, 4, 6, 8, 0, 2, 4]),  # shorter than 16: loop-padded
+    (11, 0, [0, 2, 4, 6, 8, 10, 1, 3]),  # odd length: the loop continues on odd frames
+])
+def test_train_indices(n, offset, expected):
+    got = both_ways(lambda a, b: ip.train_indices(a, 8, 2, b), n, offset)
+    assert got.tolist() == expected
+
+
+@pytest.mark.parametrize('n, expected', [
+    (40, [12, 14, 16, 18, 20, 22, 24, 26]),
+    (41, [12, 14, 16, 18, 20, 22, 24, 26]),
+    (16, [0, 2, 4, 6, 8, 10, 12, 14]),
+    (5, [0, 2, 4, 1, 3, 0, 2, 4]),
+])
+def test_central_indices(n, expected):
+    assert both_ways(lambda a: ip.central_indices(a, 8, 2), n).tolist() == expected
+
+
+@pytest.mark.parametrize('n, expected', [
+    (48, [0, 16, 32]), (47, [0, 16]), (40, [0, 16]), (16, [0]), (15, [0]), (1, [0]),
+])
+def test_segment_starts(n, expected):
+    assert both_ways(lambda a: ip.segment_starts(a, 8, 2), n).tolist() == expected
+    assert ip.num_segments(n, 8, 2) == len(expected)
+
+
+def test_paper_setting_indices():
+    # 16 frames at stride 2 on a 100-frame video: segments 0, 32, 64 (frames 96..99 dropped).
+    assert ip.segment_starts(100, 16, 2).numpy().tolist() == [0, 32, 64]
+    assert ip.central_indices(100, 16, 2).numpy().tolist() == list(range(34, 66, 2))
+    assert ip.clip_indices(100, 64, 16, 2).numpy().tolist() == list(range(64, 96, 2))
+    # 20 frames: one segment, loop-padded like the reference (0..19 then 0..11, every 2nd).
+    assert ip.clip_indices(20, 0, 16, 2).numpy().tolist() == list(range(0, 20, 2)) + list(range(0, 12, 2))
+
+
+# ---- spatial ops ----------------------------------------------------------------------------
+
+def test_random_crop_window_stays_inside():
+    scales = (1.0, 0.875, 0.75, 0.66)
+    rng = np.random.default_rng(0)
+    cases = [(256, 341), (341, 256), (40, 40), (24, 33)]
+    sides = collections.defaultdict(set)
+    for height, width in cases:
+        for u in np.concatenate([rng.uniform(size=(40, 3)), [[0, 0, 0], [0.9999, 0.9999, 0.9999]]]):
+            top, left, side = both_ways(
+                lambda h, w, a, b, c: ip.random_crop_window(h, w, scales, a, b, c),
+                height, width, np.float32(u[0]), np.float32(u[1]), np.float32(u[2]))
+            assert 0 <= top and top + side <= height and 0 <= left and left + side <= width
+            sides[(height, width)].add(int(side))
+    assert sides[(256, 341)] == {256, 224, 192, 168}  # 256 * s, s = 1, .875, .75, .66
+    assert sides[(40, 40)] == {40, 35, 30, 26}
+
+
+def test_random_crop_window_reaches_both_corners():
+    first = ip.random_crop_window(256, 341, (0.75,), 0.0, 0.0, 0.0).numpy().tolist()
+    last = ip.random_crop_window(256, 341, (0.75,), 0.0, 0.99999, 0.99999).numpy().tolist()
+    assert first == [0, 0, 192] and last == [64, 149, 192]
+
+
+@pytest.mark.parametrize('height, width, expected', [
+    (256, 341, [16, 58, 224]), (341, 256, [58, 16, 224]), (40, 40, [2, 2, 35]), (40, 60, [2, 12, 35]),
+])
+def test_central_crop_window(height, width, expected):
+    assert both_ways(lambda h, w: ip.central_crop_window(h, w), height, width).tolist() == expected
+
+
+def encode(frames):
+    return tf.constant(tfds_builders.encode_frames(frames, 95))
+
+
+def test_decode_crop_resize_matches_decode_then_crop():
+    rng = np.random.default_rng(1)
+    # Smooth content so that JPEG is nearly lossless and crops compare cleanly.
+    base = cv2.resize(rng.integers(0, 256, (6, 8, 3), np.uint8), (80, 60), interpolation=cv2.INTER_CUBIC)
+    frames = np.stack([np.roll(base, 3 * t, axis=1) for t in range(4)])
+    jpegs = encode(frames)
+    window = np.array([10, 20, 40], np.int32)
+    got = both_ways(lambda j, w: ip.decode_crop_resize(j, w, 20), jpegs, window)
+    assert got.shape == (4, 20, 20, 3) and got.dtype == np.float32
+    full = tf.stack([tf.io.decode_jpeg(j, channels=3) for j in jpegs])[:, 10:50, 20:60]
+    expected = tf.image.resize(full, (20, 20)).numpy()
+    # Partial decoding upsamples chroma differently at the crop border: small, rare differences.
+    difference = np.abs(got - expected)
+    assert difference.mean() < 0.5 and difference.max() <= 16
+    # Without resizing (side == crop_size) the pixels are the cropped ones, up to the border.
+    same = both_ways(lambda j, w: ip.decode_crop_resize(j, w, 40), jpegs, window)
+    difference = np.abs(same - full.numpy())
+    assert same.shape == (4, 40, 40, 3) and difference.mean() < 0.5
+    assert difference[:, 1:-1, 1:-1].max() <= 2
+
+
+def test_decoded_frames_are_rgb():
+    red = np.zeros((2, 16, 16, 3), np.uint8)
+    red[..., 0] = 250
+    got = both_ways(lambda j: ip.decode_crop_resize(j, tf.constant([0, 0, 16]), 16), encode(red))
+    assert got[..., 0].min() > 240 and got[..., 1:].max() < 10
+
+
+def test_flip_left_right():
+    video = np.arange(2 * 3 * 4 * 3, dtype=np.float32).reshape(2, 3, 4, 3)
+    np.testing.assert_array_equal(both_ways(ip.flip_left_right, video, True), video[:, :, ::-1])
+    np.testing.assert_array_equal(both_ways(ip.flip_left_right, video, False), video)
+
+
+def test_normalize_known_pixel():
+    pixel = np.array([[[[255, 0, 128]]]], np.uint8)
+    got = both_ways(lambda v: ip.normalize(v, MEAN, STD), pixel)
+    expected = [(1 - 0.485) / 0.229, (0 - 0.456) / 0.224, (128 / 255 - 0.406) / 0.225]
+    np.testing.assert_allclose(got[0, 0, 0], expected, rtol=1e-5)
+    assert got.dtype == np.float32
+
+
+def test_preprocess_train_is_deterministic_in_its_key():
+    frames = np.random.default_rng(2).integers(0, 256, (30, 40, 50, 3), np.uint8)
+    jpegs = encode(frames)
+    kwargs = dict(num_frames=8, stride=2, crop_size=32, train_scales=(1.0, 0.66), horizontal_flip=True,
+                  mean=MEAN, std=STD)
+    fn = lambda j, k: ip.preprocess_train(j, 3, 7, k, **kwargs)
+    a = both_ways(fn, jpegs, tf.constant([5, 1], tf.int64))
+    b = both_ways(fn, jpegs, tf.constant([5, 2], tf.int64))
+    assert a['video'].shape == (8, 32, 32, 3) and a['label'] == 3 and a['video_id'] == 7 and a['mask']
+    assert not np.array_equal(a['video'], b['video'])
+
+
+def test_flipped_clips_take_the_mirrored_label():
+    frames = np.random.default_rng(3).integers(0, 256, (20, 36, 36, 3), np.uint8)
+    jpegs = encode(frames)
+    kwargs = dict(num_frames=4, stride=2, crop_size=24, train_scales=(0.75,), mean=MEAN, std=STD)
+    mirror = tf.constant([1, 0, 2, 3, 4, 5, 7, 6])
+    flipped_seen = kept_seen = False
+    for k in range(8):
+        key = tf.constant([9, k], tf.int64)
+        plain = ip.preprocess_train(jpegs, 6, 0, key, horizontal_flip=False, **kwargs)
+        aug = both_ways(lambda j, kk: ip.preprocess_train(j, 6, 0, kk, horizontal_flip=True,
+                                                          mirror_labels=mirror, **kwargs), jpegs, key)
+        if aug['label'] == 7:  # rotate_clockwise mirrored is rotate_anticlockwise
+            np.testing.assert_array_equal(aug['video'], plain['video'].numpy()[:, :, ::-1])
+            flipped_seen = True
+        else:
+            assert aug['label'] == 6
+            np.testing.assert_array_equal(aug['video'], plain['video'].numpy())
+            kept_seen = True
+    assert flipped_seen and kept_seen
+
+
+# ---- create_split ---------------------------------------------------------------------------
+
+@pytest.fixture(scope='session')
+def data_config(tmp_path_factory):
+    """configs/tiny.py's data fields on a freshly built synthetic_actions/tiny (48 train, 16 test)."""
+    config = ml_collections.ConfigDict(dict(
+        name='synthetic_actions', builder_config='tiny', data_dir=str(tmp_path_factory.mktemp('tfds')),
+        train_split='train', eval_split='test', num_frames=8, stride=2, crop_size=32,
+        train_scales=(1.0, 0.875, 0.75, 0.66), horizontal_flip=True, mean=MEAN, std=STD, shuffle_buffer=16))
+    tfds_builders.build(config.name, config.data_dir, config.builder_config)
+    return config
+
+
+def take(iterator, count):
+    return [next(iterator) for _ in range(count)]
+
+
+def test_train_batches(data_config):
+    batch = next(ip.create_split(data_config, 'train', batch_size=8, mode='train'))
+    assert batch['video'].shape == (8, 8, 32, 32, 3) and batch['video'].dtype == np.float32
+    assert batch['label'].dtype == np.int32 and batch['mask'].all() and (batch['segment'] == 0).all()
+    assert np.isfinite(batch['video']).all() and -2.5 < batch['video'].mean() < 2.7
+    assert ip.num_examples(data_config, 'train') == 48
+    assert ip.class_names(data_config)[:2] == ['move_right', 'move_left']
+
+
+def test_train_resumes_exactly_at_start_step(data_config):
+    # 48 videos / 8 = 6 batches per epoch: step 4 is inside epoch 0, step 7 inside epoch 1.
+    # Seed 0 included on purpose: TF treats an all-zero shuffle seed as "pick one at random".
+    reference = take(ip.create_split(data_config, 'train', batch_size=8, mode='train', seed=0), 10)
+    for start in (0, 4, 7):
+        resumed = take(ip.create_split(data_config, 'train', batch_size=8, mode='train', seed=0,
+                                       start_step=start), 10 - start)
+        for want, got in zip(reference[start:], resumed):
+            for key in want:
+                np.testing.assert_array_equal(want[key], got[key])
+    other_seed = next(ip.create_split(data_config, 'train', batch_size=8, mode='train', seed=1))
+    assert not np.array_equal(other_seed['video_id'], reference[0]['video_id'])
+
+
+def test_train_epochs_are_permutations(data_config):
+    batches = list(ip.create_split(data_config, 'train', batch_size=8, mode='train', seed=0, num_epochs=2))
+    assert len(batches) == 12
+    epoch0 = np.concatenate([b['video_id'] for b in batches[:6]])
+    epoch1 = np.concatenate([b['video_id'] for b in batches[6:]])
+    assert sorted(epoch0) == sorted(epoch1) == list(range(48))
+    assert not np.array_equal(epoch0, epoch1)  # reshuffled every epoch
+
+
+def test_train_processes_read_disjoint_shares(data_config):
+    ids = [np.concatenate([b['video_id'] for b in ip.create_split(
+        data_config, 'train', batch_size=8, mode='train', process_index=p, process_count=2, num_epochs=1)])
+        for p in range(2)]
+    assert len(ids[0]) == len(ids[1]) == 24
+    assert sorted(np.concatenate(ids)) == list(range(48))
+
+
+def eval_entries(data_config, mode, batch_size, process_count):
+    """Runs every process's evaluation pass; returns per-process batch counts and real entries."""
+    counts, entries = [], []
+    for p in range(process_count):
+        batches = list(ip.create_split(data_config, 'test', batch_size=batch_size, mode=mode,
+                                       process_index=p, process_count=process_count))
+        counts.append(len(batches))
+        for b in batches:
+            assert b['video'].shape == (batch_size, 8, 32, 32, 3)
+            padded = ~b['mask']
+            assert (b['video_id'][padded] == -1).all() and (b['video'][padded] == 0).all()
+            entries += [(int(v), int(s), int(l)) for v, s, l in
+                        zip(b['video_id'][b['mask']], b['segment'][b['mask']], b['label'][b['mask']])]
+    return counts, entries
+
+
+@pytest.mark.parametrize('process_count', [1, 2])
+def test_segments_count_every_video_once(data_config, process_count):
+    lengths = tfds_builders.build('synthetic_actions', data_config.data_dir, 'tiny').info.metadata['num_frames']['test']
+    expected = sorted((v, s) for v, n in enumerate(lengths) for s in range(ip.num_segments(n, 8, 2)))
+    assert len(expected) > 16  # some videos have several segments
+    counts, entries = eval_entries(data_config, 'segments', 5, process_count)
+    assert sorted((v, s) for v, s, _ in entries) == expected  # each segment exactly once
+    assert len(set(counts)) == 1  # every process yields the same number of batches
+    assert counts[0] == ip.num_eval_batches(data_config, 'test', batch_size=5, mode='segments',
+                                            process_count=process_count)
+    labels = {v: l for v, _, l in entries}
+    assert sorted(labels) == list(range(16)) and np.bincount(list(labels.values())).tolist() == [2] * 8
+
+
+@pytest.mark.parametrize('process_count', [1, 2])
+def test_clip_mode_pads_and_masks_the_last_batch(data_config, process_count):
+    counts, entries = eval_entries(data_config, 'clip', 6, process_count)
+    assert sorted(v for v, _, _ in entries) == list(range(16))
+    assert all(s == 0 for _, s, _ in entries)
+    # 16 clips in batches of 6: 3 batches, 2 padded entries (1 process); 8 each -> 2 batches (2).
+    assert counts == {1: [3], 2: [2, 2]}[process_count]
+    last = list(ip.create_split(data_config, 'test', batch_size=6, mode='clip'))[-1]
+    assert last['mask'].tolist() == [True] * 4 + [False] * 2
+
+
+def test_eval_clip_content_is_the_central_crop(data_config):
+    builder = tfds_builders.build('synthetic_actions', data_config.data_dir, 'tiny')
+    example = next(iter(builder.as_dataset(split='test[:1]')))
+    frames = example['video'].numpy()
+    indices = ip.central_indices(len(frames), 8, 2).numpy()
+    expected = tf.image.resize(frames[indices][:, 2:37, 2:37], (32, 32)).numpy()  # 35 = 0.875 * 40
+    expected = (expected / 255 - np.array(MEAN)) / np.array(STD)
+    batch = next(ip.create_split(data_config, 'test', batch_size=4, mode='clip'))
+    assert batch['video_id'][0] == 0
+    assert np.abs(batch['video'][0] - expected).max() < 0.1  # decode rounding only
+
+
+def test_rejects_unknown_mode_and_too_large_batch(data_config):
+    with pytest.raises(ValueError, match='mode'):
+        ip.create_split(data_config, 'test', batch_size=4, mode='video')
+    with pytest.raises(ValueError, match='fewer than the global batch'):
+        ip.create_split(data_config, 'train', batch_size=64, mode='train')
+
+
+def test_many_processes_assemble_the_single_process_global_batch(data_config):
+    # Process p's batch k holds rows [4p, 4p + 4) of the single-process global batch k (same clips, same crops).
+    single = list(itertools.islice(ip.create_split(data_config, 'train', batch_size=8, mode='train', seed=3), 3))
+    shards = [list(itertools.islice(ip.create_split(data_config, 'train', batch_size=4, mode='train', seed=3,
+                                                    process_index=p, process_count=2), 3)) for p in range(2)]
+    for k in range(3):
+        for p in range(2):
+            np.testing.assert_array_equal(shards[p][k]['video_id'], single[k]['video_id'][4 * p:4 * p + 4])
+            np.testing.assert_allclose(shards[p][k]['video'], single[k]['video'][4 * p:4 * p + 4], atol=1e-6)

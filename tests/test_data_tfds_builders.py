@@ -1,0 +1,139 @@
+"""The TFDS builders: synthetic_actions and video_folder, the bad-video report and the vtn-data command, on
+small generated data."""
+import json
+import pathlib
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from vtn_jax.data import tfds_builders
+from vtn_jax.data import synthetic
+from vtn_jax.data import video_io
+
+CLASSES = ('Jump', 'Run', 'Wave')
+
+
+def write_clip(path, num_frames, value, height=24, width=32):
+    """Writes a small MJPG AVI whose frames hold a gradient plus a per-video grey level."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ramp = np.linspace(0, 100, width, dtype=np.float32)[None, :, None]
+    frames = np.broadcast_to(ramp + value, (num_frames, height, width, 3)).astype(np.uint8)
+    video_io.write_video(path, frames)
+
+
+def make_class_folders(root, videos_per_class=3):  # noqa: D401
+    """root/<Class>/v_<Class>_g0N_c01.avi, 10..18 frames, 32x24; returns {relative path: frames}."""
+    lengths = {}
+    for c, name in enumerate(CLASSES):
+        for g in range(1, videos_per_class + 1):
+            rel = f'{name}/v_{name}_g{g:02d}_c01.avi'
+            lengths[rel] = 8 + 2 * g + c
+            write_clip(root / rel, lengths[rel], value=40 * c + 10 * g)
+    return lengths
+
+
+def read_all(builder, split):
+    ds = builder.as_dataset(split=split, shuffle_files=False)
+    return list(tfds.as_numpy(ds))
+
+
+@pytest.fixture(scope='session')
+def tiny_synthetic(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp('tfds_synthetic')
+    return data_dir, tfds_builders.build('synthetic_actions', data_dir, 'tiny')
+
+
+@pytest.fixture(scope='session')
+def ucf_build(tmp_path_factory):
+    """A UCF-101-layout folder with official-style split files, a corrupt and an empty video."""
+    root = tmp_path_factory.mktemp('ucf')
+    lengths = make_class_folders(root)
+    # Corrupt: a real file cut in half (noise frames so the frame data dominates the file).
+    noise = tmp_path_factory.mktemp('noise') / 'noise.avi'
+    video_io.write_video(noise, np.random.default_rng(0).integers(0, 256, (12, 24, 32, 3), np.uint8))
+    (root / 'Run' / 'v_Run_g04_c01.avi').write_bytes(noise.read_bytes()[:noise.stat().st_size // 2])
+    (root / 'Wave' / 'v_Wave_g04_c01.avi').write_bytes(b'')
+    splits = root / 'ucfTrainTestlist'
+    splits.mkdir()
+    (splits / 'classInd.txt').write_text(''.join(f'{i + 1} {c}\n' for i, c in enumerate(CLASSES)))
+    train = [f'{c}/v_{c}_g{g:02d}_c01.avi {i + 1}' for i, c in enumerate(CLASSES) for g in (1, 2)]
+    test = [f'{c}/v_{c}_g03_c01.avi' for c in CLASSES] + ['Run/v_Run_g04_c01.avi', 'Wave/v_Wave_g04_c01.avi']
+    (splits / 'trainlist01.txt').write_text('\n'.join(train) + '\n')
+    (splits / 'testlist01.txt').write_text('\n'.join(test) + '\n')
+    data_dir = tmp_path_factory.mktemp('tfds_ucf')
+    builder = tfds_builders.build('video_folder', data_dir, root=str(root), layout='ucf101', split_number=1,
+                             resize_short=16)
+    return root, data_dir, builder, lengths
+
+
+def test_synthetic_tiny_build(tiny_synthetic):
+    _, builder = tiny_synthetic
+    assert builder.info.splits['train'].num_examples == 48
+    assert builder.info.splits['test'].num_examples == 16
+    assert builder.info.features['label'].names == list(synthetic.CLASS_NAMES)
+    examples = read_all(builder, 'train')
+    labels = [int(e['label']) for e in examples]
+    assert np.bincount(labels, minlength=8).tolist() == [6] * 8  # class-balanced
+    assert [int(e['video_id']) for e in examples] == list(range(48))  # storage order == video_id
+    lengths = builder.info.metadata['num_frames']['train']
+    assert [len(e['video']) for e in examples] == lengths
+    assert min(lengths) >= 20 and max(lengths) <= 48 and min(lengths) < 32  # some shorter than 32
+    assert examples[0]['video'].shape[1:] == (40, 40, 3)
+    assert builder.info.metadata['mirror_labels'] == [1, 0, 2, 3, 4, 5, 7, 6]
+
+
+def test_synthetic_frames_match_the_generator(tiny_synthetic):
+    _, builder = tiny_synthetic
+    example = read_all(builder, 'test[:1]')[0]
+    index = int(example['name'].decode().split('_')[-1])
+    frames, label = synthetic.make_video(index, seed=0, num_frames=(20, 48), height=40, width=40)
+    assert label == example['label'] and frames.shape == example['video'].shape
+    # Stored as the JPEG (quality 90) of the generated frames: decoding our own encoding of them
+    # with OpenCV gives the same pixels up to the decoders' rounding and chroma upsampling.
+    reference = np.stack([cv2.cvtColor(cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR),
+                                       cv2.COLOR_BGR2RGB) for b in tfds_builders.encode_frames(frames, 90)])
+    difference = np.abs(reference.astype(int) - example['video'])
+    assert difference.mean() < 2 and difference.max() <= 8
+    # JPEG drops the per-pixel noise but keeps the picture: 4x4 block means agree closely.
+    blocks = lambda v: v.reshape(len(v), 10, 4, 10, 4, 3).mean(axis=(2, 4))
+    assert np.abs(blocks(frames.astype(float)) - blocks(example['video'].astype(float))).mean() < 2
+
+
+def test_build_is_idempotent(tiny_synthetic):
+    data_dir, builder = tiny_synthetic
+    record = next(pathlib.Path(builder.data_dir).glob('*train.tfrecord*'))
+    mtime = record.stat().st_mtime_ns
+    again = tfds_builders.build('synthetic_actions', data_dir, 'tiny')
+    assert again.info.splits['train'].num_examples == 48
+    assert record.stat().st_mtime_ns == mtime  # found, not rebuilt
+
+
+def test_ucf101_build_reports_bad_videos_and_builds_the_rest(ucf_build):
+    root, _, builder, lengths = ucf_build
+    report = tfds_builders.load_report(builder)
+    assert report['num_bad_videos'] == 2 == builder.info.metadata['num_bad_videos']
+    reasons = {pathlib.Path(b['path']).name: b['reason'] for b in report['bad_videos']}
+    assert set(reasons) == {'v_Run_g04_c01.avi', 'v_Wave_g04_c01.avi'}
+    assert 'empty file' in reasons['v_Wave_g04_c01.avi']
+    assert 'truncated' in reasons['v_Run_g04_c01.avi'] or 'cannot open' in reasons['v_Run_g04_c01.avi']
+    written = json.loads((pathlib.Path(builder.data_dir) / tfds_builders.REPORT_FILE).read_text())
+    assert written == report
+    assert report['num_videos'] == {'test': 3, 'train': 6}
+    train = read_all(builder, 'train')
+    by_name = {pathlib.Path(e['name'].decode()).relative_to(root).as_posix(): e for e in train}
+    assert sorted(by_name) == sorted(f'{c}/v_{c}_g{g:02d}_c01.avi' for c in CLASSES for g in (1, 2))
+    for rel, example in by_name.items():
+        assert CLASSES[example['label']] == rel.split('/')[0]
+        assert example['video'].shape == (lengths[rel], 16, 21, 3)  # 24x32 -> shorter side 16
+
+
+def test_ucf101_reopens_by_config_name(ucf_build):
+    _, data_dir, builder, _ = ucf_build
+    again = tfds_builders.build('video_folder', data_dir, 'ucf101_split1')  # no root needed once built
+    assert again.info.features['label'].names == list(CLASSES)
+    assert again.info.metadata['mirror_labels'] == [0, 1, 2]  # real actions keep their label
+    assert again.info.splits['test'].num_examples == 3
+    with pytest.raises(FileNotFoundError, match='build it first'):
+        tfds_builders.build('video_folder', data_dir, 'ucf101_split2')

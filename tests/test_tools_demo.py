@@ -1,0 +1,251 @@
+"""The vtn-demo and vtn-timeline commands: annotated video and timeline of a real file, cameras, every bad-input
+message, and the exported pair."""
+import csv
+import itertools
+import json
+import subprocess
+import sys
+
+import cv2
+import jax
+import numpy as np
+import pytest
+
+from conftest import extra_videos, run_command
+from vtn_jax import checkpoints
+from vtn_jax.configs import tiny
+from vtn_jax.data import video_io
+from vtn_jax.inference import jax_backend
+from vtn_jax.inference import recognizer as recognizer_lib
+from vtn_jax.models import vtn as model_lib
+from vtn_jax.tools import demo
+from vtn_jax.tools import timeline
+
+FRAMES, WIDTH, HEIGHT, FPS = 120, 160, 120, 24.0  # the sample video (conftest.sample_video)
+# tiny: 8 classes, T = 8 at stride 2: the first full window ends at frame 14.
+
+
+@pytest.fixture()
+def names_file(tmp_path):
+    path = tmp_path / 'names.txt'
+    path.write_text(''.join(f'action {i}\n' for i in range(8)))
+    return path
+
+
+def read_timeline(path):
+    with open(path, newline='') as f:
+        return list(csv.reader(f))
+
+
+def count_frames(path):
+    capture = cv2.VideoCapture(str(path))
+    reported = (int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    decoded = 0
+    while capture.read()[0]:
+        decoded += 1
+    capture.release()
+    return reported, decoded
+
+
+def test_demo_annotates_a_video_and_writes_a_timeline(tmp_path, names_file, sample_video, capsys):
+    out, csv_path = tmp_path / 'annotated.avi', tmp_path / 'timeline.csv'
+    assert run_command(demo, '--input', sample_video, '--config', 'tiny', '--class_names', names_file,
+                       '--output', out, '--timeline', csv_path, '--top_k', 3) == (0, '')
+    assert count_frames(out) == ((FRAMES, WIDTH, HEIGHT), FRAMES)
+    rows = read_timeline(csv_path)
+    assert rows[0] == ['frame', 'time_s', 'label1', 'prob1', 'label2', 'prob2', 'label3', 'prob3']
+    assert len(rows) == 1 + FRAMES and [int(r[0]) for r in rows[1:]] == list(range(FRAMES))
+    assert all(r[2:] == [''] * 6 for r in rows[1:15])  # warm-up: no prediction before frame 14
+    names = {f'action {i}' for i in range(8)}
+    for row in rows[15:]:
+        assert {row[2], row[4], row[6]} <= names and len({row[2], row[4], row[6]}) == 3
+        probs = [float(row[3]), float(row[5]), float(row[7])]
+        assert 1 >= probs[0] >= probs[1] >= probs[2] > 0
+    assert rows[101][1] == f'{100 / FPS:.3f}'
+    printed = capsys.readouterr().out
+    assert 'RANDOMLY INITIALISED' in printed  # no checkpoint: the loud warning
+    line = next(l for l in printed.splitlines() if l.startswith('frame    100 '))
+    assert f'{100 / FPS:.3f} s' in line and rows[101][2] in line and 'FPS' in line
+    # The labels are drawn: the top band of the annotated frame is darkened text, the rest is the input.
+    source, annotated = cv2.VideoCapture(str(sample_video)), cv2.VideoCapture(str(out))
+    for _ in range(101):
+        _, a = source.read()
+        _, b = annotated.read()
+    band = np.abs(a[:20].astype(int) - b[:20]).mean()
+    rest = np.abs(a[60:].astype(int) - b[60:]).mean()
+    assert band > 3 * rest and rest < 8
+
+
+def test_not_a_video_fails_with_a_clear_message_and_status_1(tmp_path, names_file):
+    bogus = tmp_path / 'notes.avi'
+    bogus.write_text('this is not a video\n' * 50)
+    code, message = run_command(demo, '--input', bogus, '--config', 'tiny', '--class_names', names_file)
+    assert code == 1 and message.startswith('error: ') and str(bogus) in message and 'not a video' in message
+    # The same through the installed console command: exit status 1, one line on stderr.
+    proc = subprocess.run([sys.executable, '-m', 'vtn_jax.tools.demo', '--input', str(bogus), '--config', 'tiny'],
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1].startswith('error: ')
+    assert 'not a video' in proc.stderr and str(bogus) in proc.stderr
+    assert run_command(demo, '--input', tmp_path / 'missing.avi', '--config', 'tiny')[1].endswith('file not found')
+
+
+def test_corrupt_stream_processes_the_frames_read_and_names_the_frame(tmp_path, names_file, sample_video):
+    broken = tmp_path / 'truncated.avi'
+    broken.write_bytes(sample_video.read_bytes()[:sample_video.stat().st_size // 2])
+    out, csv_path = tmp_path / 'out.avi', tmp_path / 't.csv'
+    code, message = run_command(demo, '--input', broken, '--config', 'tiny', '--class_names', names_file,
+                                '--output', out, '--timeline', csv_path, '--print_every', 0)
+    rows = read_timeline(csv_path)[1:]
+    read = len(rows)
+    assert 15 < read < FRAMES  # it processed (and predicted on) the frames before the break
+    assert rows[-1][2] != ''
+    assert code == 1 and f'broke at frame {read} of the {FRAMES}' in message
+    assert count_frames(out)[1] == read
+
+
+def test_video_shorter_than_the_window_follows_the_warmup_policy(tmp_path, names_file, capsys):
+    short = tmp_path / 'short.avi'
+    video_io.write_video(short, np.random.default_rng(0).integers(0, 256, (10, 48, 64, 3), np.uint8), fps=10)
+    out, csv_path = tmp_path / 'out.avi', tmp_path / 't.csv'
+    common = ['--input', short, '--config', 'tiny', '--class_names', names_file, '--timeline', csv_path]
+    assert run_command(demo, *common, '--output', out) == (0, '')  # 'wait': handled, not an error
+    rows = read_timeline(csv_path)[1:]
+    assert len(rows) == 10 and all(r[2] == '' for r in rows)
+    assert 'fewer than one window (15 frames' in capsys.readouterr().out
+    assert count_frames(out) == ((10, 64, 48), 10)
+    assert run_command(demo, *common, '--warmup', 'repeat') == (0, '')
+    rows = read_timeline(csv_path)[1:]
+    assert len(rows) == 10 and all(r[2].startswith('action ') for r in rows)
+
+
+def test_class_names_that_do_not_fit_the_model_are_refused(tmp_path, sample_video):
+    names = tmp_path / 'five.txt'
+    names.write_text('a\nb\nc\nd\ne\n\n')
+    assert run_command(demo, '--input', sample_video, '--config', 'tiny', '--class_names', names)[1] == \
+        'error: 5 class names for a model with 8 classes'
+    _, missing = run_command(demo, '--input', sample_video, '--config', 'tiny', '--class_names', tmp_path / 'no.txt')
+    assert missing == f'error: class-names file {tmp_path / "no.txt"} does not exist'
+
+
+def test_bad_options_are_refused_in_one_line(tmp_path, sample_video):
+    assert 'must end in .avi' in run_command(demo, '--input', sample_video, '--output', tmp_path / 'x.gif')[1]
+    assert 'export.json does not exist' in run_command(demo, '--input', sample_video, '--export', tmp_path)[1]
+    _, message = run_command(demo, '--input', sample_video, '--config', 'tiny', '--config.model.encodr=x')
+    assert message.startswith('error: ') and 'encodr' in message and '\n' not in message
+    _, message = run_command(demo, '--input', sample_video, '--config', 'tiny', '--config.model.encoder=resnet35')
+    assert message.startswith("error: unknown encoder 'resnet35'; choose one of") and 'resnet34' in message
+    assert run_command(demo, '--input', sample_video, '--config', 'nonexistent_config')[0] == 1
+
+
+def test_help_documents_the_inputs(capsys):
+    assert run_command(demo, '--help') == (0, '')
+    text = capsys.readouterr().out
+    for option in ('--input', '--class_names', '--checkpoint', '--export', '--output', '--timeline', '--warmup',
+                   '--smoothing', '--top_k', '--show', '--precision'):
+        assert option in text
+    assert text.startswith('vtn-demo: real-time action recognition')
+
+
+def test_timeline_command_writes_a_json_timeline(tmp_path, names_file, sample_video, capsys):
+    output = tmp_path / 'dense.json'
+    assert run_command(timeline, '--input', sample_video, '--config', 'tiny', '--class_names', names_file,
+                       '--output', output, '--top_k', 2) == (0, '')
+    doc = json.loads(output.read_text())
+    assert len(doc['frames']) == FRAMES and doc['encoder_passes'] == FRAMES
+    assert doc['frames'][13]['top'] == [] and len(doc['frames'][14]['top']) == 2
+    assert [s['start_frame'] for s in doc['segments']] == [16 * i for i in range(FRAMES // 16)]
+    assert len(doc['video_top']) == 2 and doc['video_top'][0]['label'].startswith('action ')
+    assert f'{FRAMES} frames, {FRAMES} encoder passes, {FRAMES // 16} segments' in capsys.readouterr().out
+
+
+def test_demo_uses_the_checkpoint(tmp_path, names_file, sample_video):
+    config = tiny.get_config()
+    model = model_lib.create_model(config.model)
+    variables = model_lib.init_variables(model, jax.random.key(7), image_size=32)  # not a run's default weights
+    checkpoint = tmp_path / 'weights.npz'
+    checkpoints.save_flat_npz(variables, checkpoint)
+    csv_path = tmp_path / 't.csv'
+    assert run_command(demo, '--input', sample_video, '--config', 'tiny', '--class_names', names_file,
+                       '--checkpoint', checkpoint, '--timeline', csv_path, '--max_frames', 30, '--print_every', 0,
+                       '--top_k', 1) == (0, '')
+    online = recognizer_lib.OnlineRecognizer.from_config(jax_backend.JaxBackend(model, variables), config, k=1)
+    expected = [p for p in map(online.push, itertools.islice(video_io.iter_frames(sample_video), 30)) if p]
+    rows = read_timeline(csv_path)[15:]
+    assert [r[2] for r in rows] == [f'action {p.top[0][0]}' for p in expected]
+    np.testing.assert_allclose([float(r[3]) for r in rows], [p.top[0][1] for p in expected], atol=1e-4)
+    garbage = tmp_path / 'garbage.npz'
+    garbage.write_bytes(b'not a zip file')
+    _, message = run_command(demo, '--input', sample_video, '--config', 'tiny', '--checkpoint', garbage)
+    assert message.startswith(f'error: cannot read {garbage} as an .npz of arrays')
+
+
+_REAL_CAPTURE = cv2.VideoCapture
+
+
+class FakeCamera:
+    """A cv2.VideoCapture stand-in for camera indices: delivers the first `frames` frames of a file, then
+    stops as an unplugged camera does; reports no frame rate or count (as many cameras)."""
+
+    def __init__(self, path, frames):
+        self._capture = _REAL_CAPTURE(str(path))
+        self._left = frames
+
+    def isOpened(self):  # pylint: disable=invalid-name  (cv2's API)
+        return True
+
+    def read(self):
+        if self._left <= 0:
+            return False, None
+        self._left -= 1
+        return self._capture.read()
+
+    def get(self, prop):
+        del prop
+        return 0.0
+
+    def release(self):
+        self._capture.release()
+
+
+def test_camera_index_is_read_like_a_stream(tmp_path, names_file, sample_video, monkeypatch, capsys):
+    opened = []
+
+    def capture(source, *args):
+        if isinstance(source, int):
+            opened.append(source)
+            return FakeCamera(sample_video, frames=40)
+        return _REAL_CAPTURE(source, *args)
+
+    monkeypatch.setattr(video_io.cv2, 'VideoCapture', capture)
+    out, csv_path = tmp_path / 'camera.avi', tmp_path / 't.csv'
+    assert run_command(demo, '--input', '1', '--config', 'tiny', '--class_names', names_file, '--output', out,
+                       '--timeline', csv_path, '--print_every', 10) == (0, '')
+    assert opened == [1]  # '1' is a camera index, not a file name
+    rows = read_timeline(csv_path)[1:]
+    assert len(rows) == 40 and all(r[2] == '' for r in rows[:14]) and all(r[2] for r in rows[14:])
+    times = [float(r[1]) for r in rows]
+    assert times == sorted(times) and times[-1] > 0  # a camera's timestamps: arrival times, increasing
+    assert count_frames(out) == ((40, WIDTH, HEIGHT), 40)  # written at the 30 FPS default
+    assert '40 frames, 26 predictions' in capsys.readouterr().out
+
+
+def test_a_camera_that_cannot_be_opened_is_named(names_file, sample_video, monkeypatch):
+    class Closed(FakeCamera):
+        def isOpened(self):  # pylint: disable=invalid-name
+            return False
+
+    monkeypatch.setattr(video_io.cv2, 'VideoCapture', lambda source, *args: Closed(sample_video, 0))
+    _, message = run_command(demo, '--input', '3', '--config', 'tiny', '--class_names', names_file)
+    assert message == 'error: cannot read video camera 3: camera cannot be opened'
+
+
+@pytest.mark.parametrize('path', extra_videos() or [None], ids=lambda p: p.name if p else 'none')
+def test_real_videos_from_the_environment(path, tmp_path):
+    """Optional: every file in $VTN_TEST_VIDEOS streams through the demo with a timeline row per frame."""
+    if path is None:
+        pytest.skip('set VTN_TEST_VIDEOS to a folder of real videos to run this check')
+    csv_path = tmp_path / 't.csv'
+    assert run_command(demo, '--input', path, '--config', 'tiny', '--timeline', csv_path, '--print_every', 0,
+                       '--max_frames', 100) == (0, '')
+    assert len(read_timeline(csv_path)) == 1 + min(100, video_io.video_info(path)['num_frames'])

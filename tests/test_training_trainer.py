@@ -1,0 +1,158 @@
+"""End-to-end training on the tiny config and synthetic_actions: checkpoints, exact resume, failures, learning."""
+
+import jax
+import numpy as np
+import pytest
+
+from vtn_jax.configs import demo
+from vtn_jax.data import input_pipeline
+from vtn_jax import checkpoints
+from vtn_jax import distributed
+from vtn_jax import logs
+from vtn_jax.training import evaluation
+from vtn_jax.training import trainer
+
+
+@pytest.fixture(scope='module')
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp('tfds')
+
+
+@pytest.fixture()
+def config(tiny_config, data_dir):
+    tiny_config.data.data_dir = str(data_dir)
+    tiny_config.train.num_train_steps = 2
+    tiny_config.train.eval_every_steps = 2
+    tiny_config.train.checkpoint_every_steps = 2
+    tiny_config.train.log_every_steps = 1
+    return tiny_config
+
+
+def params_of(workdir, which='latest'):
+    return checkpoints.restore_variables(workdir, which=which)['params']
+
+
+def assert_trees_close(a, b, atol):
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=0)
+
+
+def test_two_steps_checkpoint_and_exact_resume(config, tmp_path):
+    result = trainer.train_and_evaluate(config, tmp_path / 'a')
+    assert result['step'] == 2 and np.isfinite(result['loss'])
+    assert 0.0 <= result['video_top1'] <= 1.0 and result['num_videos'] == 16
+    assert (tmp_path / 'a' / 'checkpoints' / '2').is_dir() and (tmp_path / 'a' / 'best' / '2').is_dir()
+    assert list((tmp_path / 'a').glob('events.out.tfevents*'))  # TensorBoard summaries
+    # Resume: the same workdir continues at step 2; 2 + 2 steps equal 4 uninterrupted steps.
+    config.train.num_train_steps = 4
+    config.train.eval_every_steps = 100
+    resumed = trainer.train_and_evaluate(config, tmp_path / 'a')
+    assert resumed['step'] == 4
+    trainer.train_and_evaluate(config, tmp_path / 'b')
+    assert_trees_close(params_of(tmp_path / 'a'), params_of(tmp_path / 'b'), atol=1e-6)
+    assert checkpoints.read_run_config(tmp_path / 'b').model.encoder == 'resnet_tiny'
+
+
+def test_a_relative_workdir_trains_and_restores(config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # orbax refuses relative paths; the trainer resolves them
+    result = trainer.train_and_evaluate(config, 'runs/relative')
+    assert result['step'] == 2 and (tmp_path / 'runs/relative/checkpoints/2').is_dir()
+    assert checkpoints.restore_variables('runs/relative')['params']
+
+
+def test_nan_loss_stops_the_run_naming_the_step(config, tmp_path, monkeypatch):
+    real = input_pipeline.create_split
+
+    def poisoned(*args, **kwargs):
+        for i, batch in enumerate(real(*args, **kwargs), start=kwargs.get('start_step', 0)):
+            if kwargs['mode'] == 'train' and i == 2:  # the third training batch (step 3)
+                batch = {**batch, 'video': np.full_like(batch['video'], np.nan)}
+            yield batch
+
+    monkeypatch.setattr(input_pipeline, 'create_split', poisoned)
+    config.train.num_train_steps = 4
+    config.train.checkpoint_every_steps = 2
+    config.train.eval_every_steps = 100
+    with pytest.raises(trainer.NonFiniteLossError, match='at step 3'):
+        trainer.train_and_evaluate(config, tmp_path)
+    assert sorted(p.name for p in (tmp_path / 'checkpoints').iterdir() if p.name.isdigit()) == ['2']
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree_util.tree_leaves(params_of(tmp_path)))
+
+
+def test_data_error_is_counted_and_reported_not_fatal(config, tmp_path, monkeypatch, capsys):
+    logs.configure_cli_logging(verbose=True)  # as a command shows it
+    real = input_pipeline.create_split
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(kwargs.get('start_step'))
+        for i, batch in enumerate(real(*args, **kwargs), start=kwargs.get('start_step', 0)):
+            if kwargs['mode'] == 'train' and i == 1:
+                raise OSError('corrupt record in shard 0')
+            yield batch
+
+    monkeypatch.setattr(input_pipeline, 'create_split', flaky)
+    config.train.num_train_steps = 3
+    config.train.eval_every_steps = 100
+    result = trainer.train_and_evaluate(config, tmp_path)
+    assert result['data_errors'] == 1 and result['step'] == 3
+    assert 'DATA ERROR (1 so far) at input batch 1: OSError: corrupt record' in capsys.readouterr().out
+    assert calls[:2] == [0, 2]  # reopened after the bad batch, not from the start
+
+
+def test_unknown_config_key_fails_with_its_name(config, tmp_path):
+    config.lock()  # as train.py loads it (lock_config=True)
+    with pytest.raises(AttributeError, match='learning_rat'):
+        config.optim.learning_rat = 1.0  # a locked ConfigDict (as train.py loads it) rejects new keys
+    config.unlock()
+    config.model.num_layer = 3
+    with pytest.raises(ValueError, match='num_layer'):
+        trainer.train_and_evaluate(config, tmp_path)
+
+
+def test_tiny_model_learns_synthetic_actions(data_dir, tmp_path):
+    # The main job's model (configs/demo.py: tiny VTN on RGB differences; the file says why not RGB) on the
+    # default synthetic set, 8 classes: chance 0.125, and 0.3 on 128 test videos is 5 sigma above it.
+    config = demo.get_config()
+    config.data.data_dir = str(data_dir)
+    config.train.num_train_steps = 600
+    config.train.eval_every_steps = 600
+    config.train.checkpoint_every_steps = 600
+    result = trainer.train_and_evaluate(config, tmp_path)
+    assert result['video_top1'] >= 0.3, result
+
+
+@pytest.mark.parametrize('modality', ['rgb', 'rgbdiff', 'stacked'])
+def test_dense_evaluation_gives_the_segments_metrics(config, modality):
+    """Whole videos, each frame encoded once, give the 'segments' clips and metrics, plus per-frame labels."""
+    from vtn_jax.models import vtn as model_lib  # pylint: disable=import-outside-toplevel
+    config.model.modality = modality
+    model = model_lib.create_model(config.model)
+    variables = model_lib.init_variables(model, jax.random.key(3), image_size=config.data.crop_size)
+    mesh = distributed.create_mesh()
+    kwargs = dict(batch_size=config.train.eval_batch_size, mesh=mesh)
+    segments = evaluation.evaluate(model, variables, config.data, mode='segments', **kwargs)
+    dense = evaluation.evaluate(model, variables, config.data, mode='dense', **kwargs)
+    for key in ('num_clips', 'num_videos', 'clip_top1', 'clip_top5', 'video_top1', 'video_top5'):
+        assert dense[key] == segments[key], key
+    assert dense['loss'] == pytest.approx(segments['loss'], abs=1e-5)
+    lengths = input_pipeline.load_builder(config.data).info.metadata['num_frames'][config.data.eval_split]
+    first = (config.data.num_frames - 1) * config.data.stride  # 'wait': no label before the first full window
+    assert dense['num_predicted_frames'] == sum(max(n - first, 0) for n in lengths)
+    offset = 0 if modality == 'rgb' else config.data.stride
+    assert dense['encoder_passes'] == sum(n - offset for n in lengths)
+    assert dense['window_encoder_passes'] == dense['num_predicted_frames'] * model.num_steps
+    assert 0.0 <= dense['frame_top1'] <= 1.0
+
+
+def test_an_unknown_eval_mode_fails_before_training(config, tmp_path):
+    config.train.eval_mode = 'sparse'
+    with pytest.raises(ValueError, match="evaluation mode must be one of .*'sparse'"):
+        trainer.train_and_evaluate(config, tmp_path / 'bad')
+    assert not (tmp_path / 'bad').exists()
+
+
+def test_training_can_evaluate_densely(config, tmp_path):
+    config.train.eval_mode = 'dense'
+    result = trainer.train_and_evaluate(config, tmp_path / 'dense')
+    assert result['step'] == 2 and 0.0 <= result['frame_top1'] <= 1.0 and result['encoder_passes'] > 0
