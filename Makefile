@@ -1,5 +1,5 @@
 # Two commands do everything (see README.md):
-#   make demo   create .venv, install, and run the main job on the built-in synthetic dataset
+#   make demo   create .venv, install, and run the quickstart (train, evaluate, export, verify, time, stream)
 #   make test   create .venv, install, and run the test suite (TORCH=1 also installs torch for the .pth tests)
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -22,7 +22,7 @@ test: install
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; fi; exit $$rc
 
 demo: install
-	$(PY) -m vtn_jax.main_job --workdir runs/demo
+	$(VENV)/bin/vtn-quickstart --workdir runs/demo
 
 clean:
 	rm -rf $(VENV) runs
