@@ -1,6 +1,7 @@
 """The quickstart end to end on the tiny config: train 2 steps, evaluate, export, verify, time, stream a rendered
 video with known labels through the exported pair and score it."""
 import json
+import os
 
 import numpy as np
 
@@ -8,6 +9,8 @@ from vtn_jax.tools import quickstart
 
 
 def test_quickstart_end_to_end(tiny_config, tmp_path):
+    forks = []  # OpenVINO's telemetry forked a process per usage event, after JAX had started its threads
+    os.register_at_fork(before=lambda: forks.append(1))
     config = tiny_config
     config.train.num_train_steps = 2
     config.train.eval_every_steps = 2
@@ -28,6 +31,7 @@ def test_quickstart_end_to_end(tiny_config, tmp_path):
     assert stream['labelled_frames'] == stream['frames'] - (stream['window_frames'] - 1)
     assert stream['segment_changes'] == 7
     assert summary['openvino'] and all(r['fps'] > 0 for r in summary['openvino'])
+    assert not forks, f'{len(forks)} fork(s) during training, export and streaming'
 
 
 def test_score_stream_counts_accuracy_and_delay():
