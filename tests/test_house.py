@@ -7,18 +7,20 @@ import sys
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / 'vtn_jax'
 MAX_LINES = 500
-# Who may import whom: a subpackage imports only the rooms below it (tools and the top-level entry points sit
-# above everything). `vtn_jax.<module>` files at the top are utilities every room may use, except `checkpoints`,
-# which sits above models and data.
+# Who may import whom: a room imports only the rooms below it (tools and the top-level scripts sit above
+# everything). The top-level modules logs, metrics, plots and distributed are utilities the rooms above may use;
+# checkpoints sits above models and data.
 ALLOWED = {
     'tools': {'export', 'training', 'inference', 'checkpoints', 'models', 'data', 'configs', 'logs', 'metrics',
-              'distributed', 'tools'},
+              'distributed', 'plots', 'tools'},
     'export': {'export', 'inference', 'checkpoints', 'models', 'data', 'logs', 'distributed'},
-    'training': {'training', 'inference', 'checkpoints', 'models', 'data', 'logs', 'metrics', 'distributed'},
-    'inference': {'inference', 'checkpoints', 'models', 'data', 'configs', 'logs'},
+    'training': {'training', 'inference', 'checkpoints', 'models', 'data', 'logs', 'metrics', 'distributed', 'plots'},
+    'inference': {'inference', 'checkpoints', 'models', 'data', 'configs', 'logs', 'plots'},
     'checkpoints': {'models', 'data', 'distributed'},
     'models': {'models'},
     'data': {'data', 'logs'},
+    # The utilities every room may use import nothing of the package.
+    'logs': set(), 'metrics': set(), 'plots': set(), 'distributed': set(),
 }
 
 

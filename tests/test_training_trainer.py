@@ -1,4 +1,5 @@
 """End-to-end training on the tiny config and synthetic_actions: checkpoints, exact resume, failures, learning."""
+import json
 
 import jax
 import numpy as np
@@ -41,8 +42,17 @@ def test_two_steps_checkpoint_and_exact_resume(config, tmp_path):
     result = trainer.train_and_evaluate(config, tmp_path / 'a')
     assert result['step'] == 2 and np.isfinite(result['loss'])
     assert 0.0 <= result['video_top1'] <= 1.0 and result['num_videos'] == 16
-    assert (tmp_path / 'a' / 'checkpoints' / '2').is_dir() and (tmp_path / 'a' / 'best' / '2').is_dir()
+    assert (tmp_path / 'a' / 'checkpoints' / '2').is_dir()
     assert list((tmp_path / 'a').glob('events.out.tfevents*'))  # TensorBoard summaries
+    # What the run is and how each evaluation went, for a person: config, class names, per-class report.
+    assert json.loads((tmp_path / 'a' / 'config.json').read_text())['model']['encoder'] == 'resnet_tiny'
+    assert len((tmp_path / 'a' / 'class_names.txt').read_text().split()) == config.model.num_classes
+    report = json.loads((tmp_path / 'a' / 'eval' / 'step_2' / 'per_class.json').read_text())
+    assert sum(c['videos'] for c in report['classes']) == result['num_videos'] == 16
+    assert sum(map(sum, report['confusion_matrix'])) == 16
+    hits = sum(report['confusion_matrix'][i][i] for i in range(config.model.num_classes))
+    assert hits / 16 == result['video_top1']
+    assert (tmp_path / 'a' / 'eval' / 'step_2' / 'confusion_matrix.png').stat().st_size > 0
     # Resume: the same workdir continues at step 2; 2 + 2 steps equal 4 uninterrupted steps.
     config.train.num_train_steps = 4
     config.train.eval_every_steps = 100
@@ -156,3 +166,21 @@ def test_training_can_evaluate_densely(config, tmp_path):
     config.train.eval_mode = 'dense'
     result = trainer.train_and_evaluate(config, tmp_path / 'dense')
     assert result['step'] == 2 and 0.0 <= result['frame_top1'] <= 1.0 and result['encoder_passes'] > 0
+
+
+def test_the_manager_keeps_the_best_and_the_latest_checkpoints(config, tmp_path):
+    manager = checkpoints.create_manager(tmp_path, max_to_keep=1)
+    state = {'params': {'w': np.zeros(2, np.float32)}, 'batch_stats': {}}
+    for step, loss in ((1, 0.5), (2, 0.2), (3, 0.9), (4, None)):
+        trainer._save(manager, step, jax.device_put(state), {'step': step},  # pylint: disable=protected-access
+                      {'loss': loss} if loss is not None else None)
+    manager.wait_until_finished()
+    assert manager.all_steps() == [2, 4] and manager.best_step() == 2  # best (lowest loss) and latest
+    manager.close()
+
+
+def test_a_class_count_that_does_not_fit_the_dataset_fails_before_training(config, tmp_path):
+    config.model.num_classes = 5
+    with pytest.raises(ValueError, match='num_classes=5.*has 8 classes.*--config.model.num_classes=8'):
+        trainer.train_and_evaluate(config, tmp_path / 'bad')
+    assert not (tmp_path / 'bad' / 'checkpoints').exists()

@@ -25,7 +25,7 @@ from vtn_jax.models import vtn as vtn_lib
 from vtn_jax.models.weights import CheckpointMismatchError, match_keys, read_npz
 
 _LOG = logging.getLogger(__name__)
-CHECKPOINT_DIRS = ('best', 'checkpoints')  # what a training workdir holds, in the order eval prefers them
+CHECKPOINTS = 'checkpoints'  # the folder of a training workdir that holds its orbax checkpoints
 # ImageNet statistics: only to give random weights realistic BatchNorm statistics.
 _IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -40,32 +40,51 @@ def save_flat_npz(variables, path) -> None:
     np.savez(path, **{k: np.asarray(v) for k, v in flat.items()})
 
 
-def _latest(workdir: pathlib.Path, subdirs):
-    """(manager directory, step) of the first of `subdirs` holding a finished checkpoint, or (None, None)."""
-    for sub in subdirs:
-        directory = workdir / sub
-        if not directory.is_dir():
-            continue
-        with ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True)) as manager:
-            step = manager.latest_step()
-        if step is not None:
-            return directory, step
-    return None, None
+def _eval_loss(metrics) -> float:
+    return float(metrics['eval_loss'])
+
+
+def create_manager(workdir, *, max_to_keep: int = 2, read_only: bool = False) -> ocp.CheckpointManager:
+    """The orbax manager of a training workdir (`<workdir>/checkpoints`): it keeps the latest `max_to_keep` steps and
+    the step with the lowest validation loss (saved with metrics {'eval_loss'}), and knows which one that is.
+
+    Saves are atomic: a run killed mid-save leaves a temporary directory that is ignored.
+    """
+    policy = ocp.checkpoint_managers.AnyPreservationPolicy([
+        ocp.checkpoint_managers.LatestN(n=max_to_keep),
+        ocp.checkpoint_managers.BestN(get_metric_fn=_eval_loss, reverse=True, n=1,
+                                      keep_checkpoints_without_metrics=False)])
+    options = ocp.CheckpointManagerOptions(preservation_policy=policy, best_fn=_eval_loss, best_mode='min',
+                                           create=not read_only, read_only=read_only)
+    handlers = {'state': ocp.StandardCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()}
+    return ocp.CheckpointManager(pathlib.Path(workdir).resolve() / CHECKPOINTS, options=options,
+                                 item_handlers=handlers)
+
+
+def _find_step(workdir, which: str):
+    """The step to read from a workdir: the best (lowest validation loss; the latest without one) or latest."""
+    workdir = pathlib.Path(workdir).resolve()  # orbax wants absolute paths
+    if not (workdir / CHECKPOINTS).is_dir():
+        raise FileNotFoundError(f'no checkpoint in {workdir} (no {CHECKPOINTS}/ folder); train first or pass a '
+                                'reference .pth/.npz checkpoint')
+    with create_manager(workdir, read_only=True) as manager:
+        step = manager.best_step() if which == 'best' else manager.latest_step()
+        step = manager.latest_step() if step is None else step
+    if step is None:
+        raise FileNotFoundError(f'no finished checkpoint in {workdir / CHECKPOINTS}')
+    return step
 
 
 def read_run_config(workdir) -> ml_collections.ConfigDict:
     """The config a workdir was trained with (stored in each checkpoint's metadata)."""
-    workdir = pathlib.Path(workdir).resolve()  # orbax wants absolute paths
-    directory, step = _latest(workdir, CHECKPOINT_DIRS)
-    if directory is None:
-        raise FileNotFoundError(f'no checkpoint with a config in {workdir}')
-    with ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True)) as manager:
+    step = _find_step(workdir, 'latest')
+    with create_manager(workdir, read_only=True) as manager:
         meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
     return ml_collections.ConfigDict(json.loads(meta['config']))
 
 
 def restore_variables(workdir, model=None, *, which: str = 'best') -> dict:
-    """Eval variables of a training workdir (its best checkpoint, else the latest periodic one), as numpy.
+    """Eval variables of a training workdir (its best checkpoint, else the latest), as numpy.
 
     The checkpoint is restored onto this process's devices, replicated, whatever topology saved it (a
     checkpoint written by many processes loads in one, and the other way round), from the shapes stored
@@ -74,26 +93,19 @@ def restore_variables(workdir, model=None, *, which: str = 'best') -> dict:
     Args:
         workdir: the `--workdir` of a training run.
         model: if given, the restored tree is matched against it (every key and shape).
-        which: 'best' (falls back to the latest periodic checkpoint) or 'latest'.
+        which: 'best' (lowest validation loss; the latest when no evaluation was saved) or 'latest'.
     """
-    workdir = pathlib.Path(workdir).resolve()
-    subdirs = CHECKPOINT_DIRS if which == 'best' else CHECKPOINT_DIRS[1:]
-    directory, step = _latest(workdir, subdirs)
-    if directory is None:
-        raise FileNotFoundError(f'no checkpoint in {workdir} (looked in {", ".join(subdirs)}/); train first or '
-                                'pass a reference .pth/.npz checkpoint')
+    step = _find_step(workdir, which)
     sharding = distributed.replicated(distributed.create_mesh())
-    handlers = {'state': ocp.StandardCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()}
-    with ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True),
-                               item_handlers=handlers) as manager:
+    with create_manager(workdir, read_only=True) as manager:
         stored = manager.item_metadata(step)['state']
         target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding), stored)
         restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))).state
     variables = distributed.fetch({k: restored[k] for k in ('params', 'batch_stats')})
     if model is not None:
-        source = f'{directory}/{step}'
         given = flax.traverse_util.flatten_dict(variables, sep='/')
-        match_keys(_flat_shapes(vtn_lib.abstract_variables(model)), given, source=source)
+        match_keys(_flat_shapes(vtn_lib.abstract_variables(model)), given,
+                   source=f'{pathlib.Path(workdir) / CHECKPOINTS}/{step}')
     return variables
 
 

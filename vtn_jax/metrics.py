@@ -68,3 +68,19 @@ class EvalAccumulator:
             'num_clips': float(len(labels)),
             'num_videos': float(len(ids)),
         }
+
+
+def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """[num_classes, num_classes] int64 counts: row = true class, column = predicted class."""
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (np.asarray(labels, np.int64), np.asarray(predicted, np.int64)), 1)
+    return matrix
+
+
+def per_class_report(matrix: np.ndarray, class_names) -> dict:
+    """Per-class accuracy (recall) and counts from a confusion matrix, JSON-ready."""
+    totals = matrix.sum(axis=1)
+    return {'classes': [{'class': name, 'videos': int(totals[i]),
+                         'accuracy': float(matrix[i, i] / totals[i]) if totals[i] else None}
+                        for i, name in enumerate(class_names)],
+            'confusion_matrix': matrix.tolist(), 'rows': 'true class', 'columns': 'predicted class'}

@@ -5,9 +5,13 @@ r"""vtn-train: trains and evaluates a VTN (resumes from --workdir by itself), or
     vtn-train --config default --workdir runs/r34 --eval_only                 # the best checkpoint of a run
     vtn-train --config default --eval_only --checkpoint r34.pth --eval_mode clip
 
+Every evaluation writes per-class Video@1 and the confusion matrix (JSON and PNG) under <workdir>/eval/; the
+resolved config and the class names go to <workdir>/config.json and class_names.txt when training starts.
+
 Many processes: README "Scale-out".
 """
 import json
+import pathlib
 
 from absl import app, flags
 
@@ -30,8 +34,11 @@ def main(argv):
     config = cli.require(cli.CONFIG, 'the experiment config (a path or a shipped name such as tiny)')
     distributed.initialize()  # no-op for one process
     if _EVAL_ONLY.value:
+        report = (pathlib.Path(cli.WORKDIR.value) / 'eval' / f'{cli.SPLIT.value or config.data.eval_split}_'
+                  f'{_EVAL_MODE.value}') if cli.WORKDIR.value else None
         result = evaluation.evaluate_checkpoint(config, cli.CHECKPOINT.value or cli.WORKDIR.value,
-                                                mode=_EVAL_MODE.value, split=cli.SPLIT.value or None)
+                                                mode=_EVAL_MODE.value, split=cli.SPLIT.value or None,
+                                                report_dir=report)
     else:
         result = trainer.train_and_evaluate(config, cli.require(cli.WORKDIR, 'where the run is written'))
     print(json.dumps(result, indent=1, sort_keys=True))

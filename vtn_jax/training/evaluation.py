@@ -6,7 +6,9 @@ whole videos, each frame encoded once by the inference code's whole-video pass, 
 inference (never the reverse) and nothing of the training loop.
 """
 import functools
+import json
 import logging
+import pathlib
 from typing import Optional
 
 import jax
@@ -16,6 +18,7 @@ from vtn_jax import checkpoints
 from vtn_jax import distributed
 from vtn_jax import logs
 from vtn_jax import metrics as metrics_lib
+from vtn_jax import plots
 from vtn_jax.data import input_pipeline
 from vtn_jax.inference import jax_backend
 from vtn_jax.inference import whole_video
@@ -50,8 +53,20 @@ def _progress(verbose: bool, data_config, split: str, what: str) -> Optional[log
     return logs.Progress(_LOG, total, 'clip' if what != 'video' else what)
 
 
+def write_report(accumulator: metrics_lib.EvalAccumulator, report_dir, class_names, title: str = '') -> None:
+    """Per-class Video@1 and the confusion matrix of the videos' predictions: JSON and PNG in `report_dir`."""
+    _, video_logits, video_labels = accumulator.video_logits()
+    matrix = metrics_lib.confusion_matrix(video_logits.argmax(-1), video_labels, len(class_names))
+    report_dir = pathlib.Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / 'per_class.json').write_text(json.dumps(metrics_lib.per_class_report(matrix, class_names),
+                                                          indent=1))
+    plots.save_png(report_dir / 'confusion_matrix.png', plots.draw_confusion_matrix(matrix, class_names, title))
+
+
 def evaluate(model, variables, data_config, *, batch_size: int, mesh, mode: str = 'segments',
-             split: Optional[str] = None, eval_fn=None, verbose: bool = False) -> dict[str, float]:
+             split: Optional[str] = None, eval_fn=None, verbose: bool = False,
+             report_dir=None) -> dict[str, float]:
     """Evaluates on a split: loss, Clip@1/5 and Video@1/5, every clip and video counted exactly once.
 
     Args:
@@ -64,12 +79,13 @@ def evaluate(model, variables, data_config, *, batch_size: int, mesh, mode: str 
         split: TFDS split (default data_config.eval_split).
         eval_fn: a jitted `eval_step` to reuse (training passes its own).
         verbose: log progress (process 0).
+        report_dir: if given, process 0 writes per-class accuracy and the confusion matrix there.
     """
     split = split or data_config.eval_split
     if check_eval_mode(mode) == 'dense':
         backend = jax_backend.JaxBackend(model, distributed.fetch(variables))
         return evaluate_split(backend, data_config, split, modality=model.modality, batch_size=batch_size,
-                              verbose=verbose)
+                              verbose=verbose, report_dir=report_dir)
     local_batch = state_lib.check_batch_size(batch_size, 'train.eval_batch_size')
     eval_fn = eval_fn or jax.jit(functools.partial(eval_step, model=model),
                                  out_shardings=distributed.replicated(mesh))
@@ -81,11 +97,20 @@ def evaluate(model, variables, data_config, *, batch_size: int, mesh, mode: str 
         accumulator.add(*distributed.fetch(eval_fn(variables, distributed.to_global(batch, mesh))))
         if progress:
             progress.update(min(accumulator.num_clips * jax.process_count(), progress.total))
-    return accumulator.compute()
+    return _finish(accumulator, data_config, split, mode, report_dir)
+
+
+def _finish(accumulator, data_config, split: str, mode: str, report_dir) -> dict[str, float]:
+    """The metrics, and the report written by process 0 when asked for."""
+    result = accumulator.compute()
+    if report_dir and jax.process_index() == 0:
+        write_report(accumulator, report_dir, input_pipeline.class_names(data_config),
+                     f'{split}, {mode}: Video@1 {result["video_top1"]:.3f} over {int(result["num_videos"])} videos')
+    return result
 
 
 def evaluate_split(backend, data_config, split: str, *, modality: str, warmup: str = 'wait',
-                   batch_size: int = 32, verbose: bool = False) -> dict[str, float]:
+                   batch_size: int = 32, verbose: bool = False, report_dir=None) -> dict[str, float]:
     """Dense evaluation of a split: the paper's metrics from every frame encoded once, plus per-frame ones.
 
     Every video is decoded whole with the evaluation crop (`input_pipeline.create_video_split`), encoded
@@ -139,7 +164,7 @@ def evaluate_split(backend, data_config, split: str, *, modality: str, warmup: s
                     np.ones(len(logits), bool))
     hits = distributed.gather_rows(np.concatenate(frame_hits))
     counts = distributed.gather_rows(np.asarray([[passes, window_passes]], np.int64)).sum(axis=0)
-    out = accumulator.compute()
+    out = _finish(accumulator, c, split, 'dense', report_dir)
     out.update({'frame_top1': float(hits.mean()) if len(hits) else float('nan'),
                 'num_predicted_frames': float(len(hits)),
                 'encoder_passes': float(counts[0]), 'window_encoder_passes': float(counts[1])})
@@ -147,8 +172,9 @@ def evaluate_split(backend, data_config, split: str, *, modality: str, warmup: s
 
 
 def evaluate_checkpoint(config, checkpoint, *, mode: str = 'segments', split: Optional[str] = None,
-                        verbose: bool = True) -> dict[str, float]:
-    """Evaluation alone: a training workdir, our flat .npz or the authors' `.pth`/`.npz` on a split."""
+                        verbose: bool = True, report_dir=None) -> dict[str, float]:
+    """Evaluation alone: a training workdir, our flat .npz or the authors' `.pth`/`.npz` on a split (with the
+    per-class report written to `report_dir` when given)."""
     if not checkpoint:
         raise ValueError('evaluation needs --checkpoint (a workdir or a .pth/.npz) or --workdir')
     check_eval_mode(mode)
@@ -157,4 +183,4 @@ def evaluate_checkpoint(config, checkpoint, *, mode: str = 'segments', split: Op
     variables, _ = checkpoints.load_variables(checkpoint, model, image_size=config.data.crop_size)
     variables = jax.device_put(variables, distributed.replicated(mesh))
     return evaluate(model, variables, config.data, batch_size=config.train.eval_batch_size, mesh=mesh, mode=mode,
-                    split=split, verbose=verbose)
+                    split=split, verbose=verbose, report_dir=report_dir)

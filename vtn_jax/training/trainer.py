@@ -9,7 +9,7 @@ import functools
 import logging
 import pathlib
 import time
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +22,7 @@ from clu import metric_writers
 from vtn_jax import checkpoints
 from vtn_jax import distributed
 from vtn_jax import logs
+from vtn_jax.data import class_names as class_names_lib
 from vtn_jax.data import input_pipeline
 from vtn_jax.models import pytorch_weights
 from vtn_jax.models import vtn as vtn_lib
@@ -70,15 +71,35 @@ def train_step(state: TrainState, batch, teacher_variables=None, *, model, tx, l
     return new_state, metrics
 
 
-def _managers(workdir: pathlib.Path, max_to_keep: int):
-    periodic = ocp.CheckpointManager(workdir / 'checkpoints',
-                                     options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
-    best = ocp.CheckpointManager(workdir / 'best', options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
-    return periodic, best
+def _save(manager, step: int, state: TrainState, meta: dict, eval_metrics: Optional[dict] = None):
+    """One checkpoint; with the step's validation loss when it was evaluated (the manager keeps the best)."""
+    metrics = {'eval_loss': float(eval_metrics['loss'])} if eval_metrics else None
+    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+                 metrics=metrics)
 
 
-def _save(manager, step: int, state: TrainState, meta: dict):
-    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+def prepare_workdir(config, workdir: pathlib.Path) -> list[str]:
+    """Checks the config against the data before anything runs, and writes what the run is into the workdir.
+
+    The resolved config goes to `config.json` (and into every checkpoint) and the class names to
+    `class_names.txt` (the demo reads them); `model.num_classes` must equal the dataset's class count.
+
+    Returns:
+        The class names.
+    """
+    if config.data.num_frames != config.model.num_frames:
+        raise ValueError(f'config.data.num_frames={config.data.num_frames} differs from '
+                         f'config.model.num_frames={config.model.num_frames}')
+    names = input_pipeline.class_names(config.data)
+    if len(names) != config.model.num_classes:
+        raise ValueError(f'config.model.num_classes={config.model.num_classes}, but the dataset '
+                         f'{config.data.name}/{config.data.builder_config or "default"} has {len(names)} classes: '
+                         f'set --config.model.num_classes={len(names)}')
+    if jax.process_index() == 0:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / 'config.json').write_text(config.to_json_best_effort(indent=1) + '\n')
+        class_names_lib.write_class_names(workdir / 'class_names.txt', names)
+    return names
 
 
 @dataclasses.dataclass
@@ -141,19 +162,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
     is_main = jax.process_index() == 0
     mesh = distributed.create_mesh()
     model = vtn_lib.create_model(config.model)
-    if config.data.num_frames != config.model.num_frames:
-        raise ValueError(f'config.data.num_frames={config.data.num_frames} differs from '
-                         f'config.model.num_frames={config.model.num_frames}')
+    prepare_workdir(config, workdir)
     local_batch = state_lib.check_batch_size(config.train.batch_size)
     tx, plateau = state_lib.create_optimizer(config.optim), state_lib.create_plateau(config.optim)
     writer = metric_writers.create_default_writer(workdir, just_logging=not is_main, asynchronous=False)
-    periodic, best = _managers(workdir, config.train.max_to_keep)
+    manager = checkpoints.create_manager(workdir, max_to_keep=config.train.max_to_keep)
 
-    meta = {'best_val_loss': None, 'data_errors': 0}
-    latest = periodic.latest_step()
+    meta = {'data_errors': 0}
+    latest = manager.latest_step()
     if latest is not None:
-        restored = periodic.restore(latest, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(state_lib.abstract_train_state(config, model, mesh)), meta=ocp.args.JsonRestore()))
+        target = state_lib.abstract_train_state(config, model, mesh)
+        restored = manager.restore(latest, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
+                                                                   meta=ocp.args.JsonRestore()))
         state, meta = restored.state, {**meta, **restored.meta}
         if is_main:
             _LOG.info('resuming from %s/checkpoints/%d', workdir, latest)
@@ -222,29 +242,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
             if step % config.train.log_every_steps == 0 or is_eval or is_ckpt:
                 flush()  # also the NaN check: nothing non-finite reaches a checkpoint
             if is_eval:
-                last_eval = evaluation.evaluate(model, state.variables, config.data, batch_size=config.train.eval_batch_size,
-                                     mesh=mesh, mode=config.train.eval_mode, eval_fn=eval_fn)
+                last_eval = evaluation.evaluate(model, state.variables, config.data, verbose=True,
+                                                batch_size=config.train.eval_batch_size, mesh=mesh,
+                                                mode=config.train.eval_mode, eval_fn=eval_fn,
+                                                report_dir=workdir / 'eval' / f'step_{step}')
                 state = state.replace(plateau_state=plateau_fn(state.plateau_state, jnp.float32(last_eval['loss'])))
                 writer.write_scalars(step, {f'eval_{k}': v for k, v in last_eval.items()})
                 if is_main:
                     _LOG.info('eval at step %d: loss %.4f Clip@1 %.3f Video@1 %.3f (%d videos, %d clips)', step,
                               last_eval['loss'], last_eval['clip_top1'], last_eval['video_top1'],
                               last_eval['num_videos'], last_eval['num_clips'])
-                if meta['best_val_loss'] is None or last_eval['loss'] < meta['best_val_loss']:
-                    meta['best_val_loss'] = last_eval['loss']
-                    _save(best, step, state, {**meta, 'step': step, 'eval': last_eval,
-                                              'config': config.to_json()})
-            if is_ckpt:
+            if is_ckpt or is_eval:  # every evaluated step is saved: the manager keeps the best and the latest
                 meta['data_errors'] = errors.count
-                _save(periodic, step, state, {**meta, 'step': step, 'config': config.to_json()})
+                _save(manager, step, state, {**meta, 'step': step, 'config': config.to_json()},
+                      last_eval if is_eval else None)
         flush()
     finally:
         # Also on a NaN stop or an interrupt: finish the saves under way (their states were checked), so the
         # last good checkpoint is complete on disk rather than a temporary directory.
-        periodic.wait_until_finished()
-        best.wait_until_finished()
-        periodic.close()
-        best.close()
+        manager.wait_until_finished()
+        manager.close()
         writer.flush()
     if errors.count and is_main:
         _LOG.warning('%d data error(s) during training; last: %s', errors.count, errors.last)
