@@ -1,6 +1,9 @@
 """One process of the multi-process tests (tests/test_distributed.py); not a test module itself.
 
-    python tests/distributed_worker.py train|eval|dense WORKDIR OUT_PREFIX STEPS DATA_DIR
+    python tests/distributed_worker.py train|train+dense|eval WORKDIR OUT_PREFIX STEPS DATA_DIR
+
+train: trains (the final evaluation, segments mode, is in its JSON); train+dense: also evaluates the result
+densely (whole videos, gathered over the processes); eval: evaluates a workdir's checkpoint (segments).
 Environment: VTN_COORDINATOR / VTN_NUM_PROCESSES / VTN_PROCESS_ID (vtn_jax.distributed), WORKER_DEVICES.
 """
 import json
@@ -36,15 +39,18 @@ def main():
     config.train.checkpoint_every_steps = 1000
     config.train.log_every_steps = 1
     pid = jax.process_index()
-    if mode == 'train':
-        result, state = trainer.train_and_evaluate(config, workdir, return_state=True)
+    results = {}
+    if mode.startswith('train'):
+        results['train'], state = trainer.train_and_evaluate(config, workdir, return_state=True)
         flat = flax.traverse_util.flatten_dict(distributed.fetch(state.params), sep='/')
         np.savez(f'{out}_params_{pid}.npz', **flat)
-    else:  # 'eval': segments mode; 'dense': whole videos, gathered over the processes
-        result = evaluation.evaluate_checkpoint(config, workdir, mode='segments' if mode == 'eval' else mode)
-    result['process_count'] = jax.process_count()
-    result['device_count'] = jax.device_count()
-    pathlib.Path(f'{out}_{mode}_{pid}.json').write_text(json.dumps(result))
+    if mode == 'train+dense':
+        results['dense'] = evaluation.evaluate_checkpoint(config, workdir, mode='dense', verbose=False)
+    if mode == 'eval':
+        results['eval'] = evaluation.evaluate_checkpoint(config, workdir, mode='segments', verbose=False)
+    for name, result in results.items():
+        result.update(process_count=jax.process_count(), device_count=jax.device_count())
+        pathlib.Path(f'{out}_{name}_{pid}.json').write_text(json.dumps(result))
 
 
 if __name__ == '__main__':

@@ -52,11 +52,9 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp('dist')
     data_dir = root / 'tfds'
     tfds_builders.build('synthetic_actions', data_dir, 'tiny')
-    launch('train', root / 'two_proc', root / 'p2', 3, data_dir, processes=2)
-    launch('eval', root / 'two_proc', root / 'p2', 3, data_dir, processes=2)
-    launch('dense', root / 'two_proc', root / 'p2', 3, data_dir, processes=2)
+    launch('train+dense', root / 'two_proc', root / 'p2', 3, data_dir, processes=2)
     launch('train', root / 'one_proc', root / 'p1', 3, data_dir)
-    launch('eval', root / 'two_proc', root / 'p1', 3, data_dir)
+    launch('eval', root / 'two_proc', root / 'p1', 3, data_dir)  # the two-process checkpoint in one process
     launch('train', root / 'two_dev', root / 'd2', 3, data_dir, devices=2)
     return root, data_dir
 
@@ -79,7 +77,7 @@ def test_two_processes_end_with_identical_params_equal_to_one_process(runs):
 
 def test_evaluation_over_two_processes_equals_one(runs):
     root, _ = runs
-    two = [json.loads((root / f'p2_eval_{i}.json').read_text()) for i in range(2)]
+    two = [json.loads((root / f'p2_train_{i}.json').read_text()) for i in range(2)]  # its final evaluation
     one = json.loads((root / 'p1_eval_0.json').read_text())
     assert two[0]['process_count'] == 2 and one['process_count'] == 1
     for key in ('clip_top1', 'video_top1', 'num_clips', 'num_videos'):

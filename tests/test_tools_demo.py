@@ -63,6 +63,8 @@ def test_demo_annotates_a_video_and_writes_a_timeline(tmp_path, names_file, samp
         probs = [float(row[3]), float(row[5]), float(row[7])]
         assert 1 >= probs[0] >= probs[1] >= probs[2] > 0
     assert rows[101][1] == f'{100 / FPS:.3f}'
+    plot = cv2.imread(str(csv_path.with_suffix('.png')))  # the timeline as a picture beside the CSV
+    assert plot is not None and plot.shape[1] == 960 and plot.std() > 10
     printed = capsys.readouterr().out
     assert 'RANDOMLY INITIALISED' in printed  # no checkpoint: the loud warning
     line = next(l for l in printed.splitlines() if l.startswith('frame    100 '))

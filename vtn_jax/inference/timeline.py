@@ -4,6 +4,8 @@ import json
 import pathlib
 from typing import Sequence
 
+import numpy as np
+
 from vtn_jax.inference import recognizer
 from vtn_jax.inference import whole_video
 
@@ -57,3 +59,14 @@ def write_timeline(path, result: whole_video.DenseLogits, class_names: Sequence[
         'encoder_passes': result.encoder_passes,
     }
     path.write_text(json.dumps(doc, indent=1))
+
+
+def frame_top1(result: whole_video.DenseLogits) -> tuple[np.ndarray, np.ndarray]:
+    """(best class of every frame, -1 without a prediction; its probability) of a whole-video result."""
+    labelled = ~np.isnan(result.frame_logits).any(axis=1)
+    probs = np.zeros(len(labelled))
+    top1 = np.full(len(labelled), -1)
+    if labelled.any():
+        p = recognizer.softmax(result.frame_logits[labelled])
+        top1[labelled], probs[labelled] = p.argmax(-1), p.max(-1)
+    return top1, probs

@@ -158,7 +158,11 @@ def create_recognizer():
         return api.Recognizer.from_export(EXPORT.value, precision=precision, threads=THREADS.value,
                                           class_names=names)
     config = CONFIG.value
-    if config is None and CHECKPOINT.value and os.path.isdir(CHECKPOINT.value):
-        from vtn_jax import checkpoints  # pylint: disable=import-outside-toplevel  (JAX: not in a deploy install)
-        config = checkpoints.read_run_config(CHECKPOINT.value)
+    if CHECKPOINT.value and os.path.isdir(CHECKPOINT.value):  # a training workdir knows its config and classes
+        if config is None:
+            from vtn_jax import checkpoints  # pylint: disable=import-outside-toplevel  (JAX: not in a deploy install)
+            config = checkpoints.read_run_config(CHECKPOINT.value)
+        names_file = os.path.join(CHECKPOINT.value, 'class_names.txt')
+        if names is None and os.path.isfile(names_file):
+            names = class_names_lib.read_class_names(names_file)
     return api.Recognizer.from_checkpoint(config or configs.load('default'), CHECKPOINT.value, class_names=names)

@@ -8,7 +8,7 @@ Frames are fed one at a time to the online recognizer (each frame encoded once, 
 T frames at the config's stride). For every frame it prints the top-k with the frame's timestamp and the
 running FPS, draws them on the frame (`--output`: same size, frame count and frame rate as the input; `--show`:
 a window), and writes one timeline row (`--timeline` CSV: frame, time_s, label1, prob1, ...; empty label cells
-for warm-up frames). The model is an export folder (`--export`, OpenVINO; needs nothing but the folder) or a
+for warm-up frames) and, beside it, a PNG of the label of every frame over time. The model is an export folder (`--export`, OpenVINO; needs nothing but the folder) or a
 checkpoint (`--checkpoint`, JAX); with neither, random weights (a loud warning). Bad input (not a video, a
 corrupt or truncated stream, a class-names file that does not fit the model) ends with a one-line message and
 exit status 1; a stream that breaks mid-way is processed up to the frame that broke, and the outputs hold those.
@@ -20,8 +20,10 @@ import pathlib
 import time
 
 import cv2
+import numpy as np
 from absl import app, flags
 
+from vtn_jax import plots
 from vtn_jax.data import video_io
 from vtn_jax.inference import annotate
 from vtn_jax.inference import api
@@ -45,8 +47,11 @@ def display_available() -> bool:
 
 def run_demo(recognizer: api.Recognizer, source, *, output: str = '', timeline: str = '', show: bool = False,
              print_every: int = 1, max_frames: int = 0, warmup: str = 'wait', smoothing: float = 0.0,
-             top_k: int = 3) -> dict:
+             top_k: int = 3, truth=None) -> dict:
     """Streams `source` through `recognizer`, writing the annotated video, timeline and window asked for.
+
+    With a `timeline` CSV, a PNG of the same name shows the label of every frame over time (and `truth`, the
+    true class of every frame, when known).
 
     Returns:
         {'frames', 'predictions', 'fps', 'top1'}: top1 holds every frame's best class (-1 without a prediction).
@@ -68,7 +73,7 @@ def run_demo(recognizer: api.Recognizer, source, *, output: str = '', timeline: 
         _LOG.warning('--show: no display (DISPLAY is not set); running without a window')
         show = False
     count = predicted = 0
-    top1 = []
+    top1, top1_prob = [], []
     first_full = (recognizer.settings['num_frames'] - 1) * recognizer.settings['stride']
     start = time.perf_counter()
     try:
@@ -77,6 +82,7 @@ def run_demo(recognizer: api.Recognizer, source, *, output: str = '', timeline: 
             rate = count / max(time.perf_counter() - start, 1e-9)
             top = step.prediction.top if step.prediction is not None else ()
             top1.append(top[0][0] if top else -1)
+            top1_prob.append(top[0][1] if top else 0.0)
             if table:
                 table.writerow(timeline_lib.format_timeline_row(step.frame_index, step.time_s, top,
                                                                 recognizer.class_names, k))
@@ -108,6 +114,11 @@ def run_demo(recognizer: api.Recognizer, source, *, output: str = '', timeline: 
             cv2.destroyAllWindows()
     summary = {'frames': count, 'predictions': predicted, 'fps': count / elapsed if elapsed > 0 else 0.0,
                'top1': top1}
+    if timeline and count:
+        fps = stream_fps(source)
+        image = plots.draw_timeline(np.asarray(top1), np.asarray(top1_prob), recognizer.class_names, fps=fps,
+                                    truth=None if truth is None else np.asarray(truth)[:count])
+        summary['timeline_png'] = str(plots.save_png(pathlib.Path(timeline).with_suffix('.png'), image))
     _LOG.info('%d frames, %d predictions, %.1f FPS end to end', count, predicted, summary['fps'])
     if count and not predicted:
         _LOG.warning('%s has %d frames, fewer than one window (%d frames), so --warmup=wait gives no prediction; '

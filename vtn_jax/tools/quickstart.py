@@ -15,9 +15,11 @@ import pathlib
 import sys
 import time
 
+import cv2
 import numpy as np
 from absl import app, flags
 
+from vtn_jax import plots
 from vtn_jax.data import class_names as class_names_lib
 from vtn_jax.data import input_pipeline
 from vtn_jax.data import synthetic
@@ -50,6 +52,17 @@ def render_labelled_video(path, config, *, num_segments: int = 8, segment_frames
         labels.append(np.full(len(video), label))
     video_io.write_video(path, np.concatenate(frames), fps=25.0)
     return np.concatenate(labels)
+
+
+def write_overview(path, annotated_video, timeline_png, frames=(100, 230, 360)):
+    """One picture of the run: annotated frames of the streamed video above the timeline of its labels."""
+    video = video_io.read_video(annotated_video)
+    tiles = [cv2.resize(video[min(f, len(video) - 1)], (192, 192), interpolation=cv2.INTER_NEAREST) for f in frames]
+    strip = np.concatenate(tiles, axis=1)
+    plot = cv2.cvtColor(cv2.imread(str(timeline_png)), cv2.COLOR_BGR2RGB)
+    pad = np.full((strip.shape[0], max(plot.shape[1] - strip.shape[1], 0), 3), 255, np.uint8)
+    top = np.concatenate([strip, pad], axis=1)[:, :plot.shape[1]]
+    return plots.save_png(path, np.concatenate([top, plot], axis=0))
 
 
 def score_stream(frame_top1: np.ndarray, truth: np.ndarray, window: int) -> dict:
@@ -126,11 +139,13 @@ def run_quickstart(config, workdir, *, video: str = '', benchmark_seconds: float
     known = workdir / 'demo_known_labels.avi'
     truth = render_labelled_video(known, config)
     out_video, timeline = workdir / 'demo_annotated.avi', workdir / 'demo_timeline.csv'
-    streamed = demo.run_demo(recognizer, str(known), output=str(out_video), timeline=str(timeline), print_every=0)
+    streamed = demo.run_demo(recognizer, str(known), output=str(out_video), timeline=str(timeline), print_every=0,
+                             truth=truth)
     window = (config.model.num_frames - 1) * config.data.stride + 1
     summary['stream'] = {'video': str(known), 'fps': streamed['fps'],
                          **score_stream(np.asarray(streamed['top1']), truth, window)}
-    summary['demo'] = {'annotated_video': str(out_video), 'timeline': str(timeline)}
+    summary['demo'] = {'annotated_video': str(out_video), 'timeline': str(timeline),
+                       'overview': str(write_overview(workdir / 'overview.png', out_video, streamed['timeline_png']))}
     if video:  # a visual check on the user's own video: no labels to score
         demo.run_demo(recognizer, video, output=str(workdir / 'video_annotated.avi'), print_every=0)
     times['stream'] = time.time() - t
@@ -169,7 +184,8 @@ def format_summary(summary: dict) -> str:
                   f'{s["labelled_frames"]} labelled of {s["frames"]} frames; median delay after a change of action '
                   f'{delay} frames (window {s["window_frames"]}); {s["changes_never_recognised"]} of '
                   f'{s["segment_changes"]} changes never recognised',
-              f'annotated video {summary["demo"]["annotated_video"]}; timeline {summary["demo"]["timeline"]}']
+              f'annotated video {summary["demo"]["annotated_video"]}; timeline {summary["demo"]["timeline"]} '
+              f'(and .png); overview {summary["demo"]["overview"]}']
     lines += ['', 'seconds: ' + ', '.join(f'{k} {v}' for k, v in summary['seconds'].items()),
               'artifacts: ' + ', '.join(f'{k} {v}' for k, v in summary['artifacts'].items())]
     return '\n'.join(lines)

@@ -3,11 +3,15 @@ r"""vtn-timeline: a label for every frame of a whole video file and its Video@1,
     vtn-timeline --export artifacts/r34 --input video.mp4 --output timeline.json      # or .csv
     vtn-timeline --checkpoint runs/tiny --input video.avi --output timeline.csv
 
-CSV: one row per frame (frame, time_s, top-k); JSON: also the non-overlapping segments and the video's top-k.
+CSV: one row per frame (frame, time_s, top-k); JSON: also the non-overlapping segments and the video's top-k; a
+PNG of the same name shows the label of every frame over time.
 """
 import logging
+import pathlib
 
 from absl import app
+
+from vtn_jax import plots
 
 from vtn_jax.data import video_io
 from vtn_jax.inference import annotate
@@ -30,12 +34,15 @@ def main(argv):
     recognizer = cli.create_recognizer()
     result = recognizer.video_logits(video, warmup=cli.WARMUP.value)
     k = min(cli.TOP_K.value, len(recognizer.class_names))
-    timeline_lib.write_timeline(output, result, recognizer.class_names, fps=info['fps'] or 30.0, k=k)
+    fps = info['fps'] or 30.0
+    timeline_lib.write_timeline(output, result, recognizer.class_names, fps=fps, k=k)
+    plot = plots.save_png(pathlib.Path(output).with_suffix('.png'),
+                          plots.draw_timeline(*timeline_lib.frame_top1(result), recognizer.class_names, fps=fps))
     top = recognizer_lib.top_k_of_logits(result.video_logits, k)
     video_text = annotate.format_top(top, recognizer.class_names) or 'no prediction (video shorter than one clip)'
     print(f'{len(video)} frames, {result.encoder_passes} encoder passes, {len(result.segment_starts)} segments; '
           f'video: {video_text}')
-    print(f'timeline written to {output}')
+    print(f'timeline written to {output} and {plot}')
 
 
 def run():
