@@ -106,7 +106,9 @@ def test_corrupt_stream_processes_the_frames_read_and_names_the_frame(tmp_path, 
     assert count_frames(out)[1] == read
 
 
-def test_video_shorter_than_the_window_follows_the_warmup_policy(tmp_path, names_file, capsys):
+def test_video_shorter_than_the_window_follows_the_warmup_policy(tmp_path, names_file, capsys, monkeypatch):
+    monkeypatch.delenv('DISPLAY', raising=False)
+    monkeypatch.delenv('WAYLAND_DISPLAY', raising=False)
     short = tmp_path / 'short.avi'
     video_io.write_video(short, np.random.default_rng(0).integers(0, 256, (10, 48, 64, 3), np.uint8), fps=10)
     out, csv_path = tmp_path / 'out.avi', tmp_path / 't.csv'
@@ -116,9 +118,10 @@ def test_video_shorter_than_the_window_follows_the_warmup_policy(tmp_path, names
     assert len(rows) == 10 and all(r[2] == '' for r in rows)
     assert 'fewer than one window (15 frames' in capsys.readouterr().out
     assert count_frames(out) == ((10, 64, 48), 10)
-    assert run_command(demo, *common, '--warmup', 'repeat') == (0, '')
+    assert run_command(demo, *common, '--warmup', 'repeat', '--show') == (0, '')  # no display: runs without
     rows = read_timeline(csv_path)[1:]
     assert len(rows) == 10 and all(r[2].startswith('action ') for r in rows)
+    assert '--show: no display' in capsys.readouterr().out
 
 
 def test_class_names_that_do_not_fit_the_model_are_refused(tmp_path, sample_video):

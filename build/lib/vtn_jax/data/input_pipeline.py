@@ -1,0 +1,431 @@
+"""The tf.data input pipeline: frame sampling, crops, normalisation and batched splits.
+
+Small pure functions (they work eagerly and inside `tf.data.Dataset.map`) plus `create_split`,
+which builds a split as a Python iterator of numpy batches.
+
+Sampling rules (L = num_frames * stride, 32 frames in the paper):
+  * Indices wrap around the video: frame k of a clip starting at s is (s + k * stride) mod n.
+    For a video shorter than L this is the reference's loop padding (LoopPadding followed by
+    TemporalStride); for longer ones the modulo never triggers.
+  * train: start uniform in [0, max(n - L, 0)] (the reference's TemporalRandomCrop never picks
+    the last start, n - L; this does).
+  * clip (Clip@1): the central clip, start = max(n - L, 0) // 2 (= reference TemporalCenterCrop).
+  * segments (Video@1): starts 0, L, 2L, ... for the floor(n / L) full non-overlapping segments;
+    the last partial segment (n mod L frames) is dropped, and a video shorter than L gives one
+    loop-padded segment from frame 0, so every video counts with at least one segment.
+
+Spatial rules (frames are stored with the shorter side resized, 256 for real data):
+  * train: a square crop of side = shorter side * s, s drawn from `train_scales`, at a uniform
+    random position, resized (bilinear) to crop_size, flipped left-right with probability 0.5
+    when `horizontal_flip`; never flipped vertically. One crop and flip per clip. A flipped
+    clip of class k is labelled info.metadata['mirror_labels'][k]: k for real actions, the
+    opposite direction for synthetic_actions' move_right/left and rotate_(anti)clockwise.
+  * clip / segments: the central square of side round(0.875 * shorter side) resized to
+    crop_size; with 256-pixel frames and crop_size 224 that is the paper's central 224 crop,
+    with no resampling.
+  * values: RGB order (decoded JPEG, never BGR), x / 255, then (x - mean) / std per channel.
+
+Batches are dicts: video float32 [B, T, S, S, 3], label int32 [B], mask bool [B] (False for
+padding), video_id int32 [B] (the video's position in its split; -1 for padding) and segment int32
+[B] (segment index in the video; 0 in clip and train modes; -1 for padding).
+"""
+import math
+import os
+from typing import Iterator, Optional, Sequence
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow_datasets as tfds  # noqa: E402
+
+from vtn_jax.data import frames as frames_lib  # noqa: E402
+from vtn_jax.data import tfds_builders  # noqa: E402
+
+MODES = ('train', 'clip', 'segments')
+# The functions given to tf.data and map_fn here are plain TF ops (tf.cond where they branch): tracing them
+# without AutoGraph avoids its "could not transform ... will run it as-is" warning on every lambda.
+_graph_fn = tf.autograph.experimental.do_not_convert
+
+
+# ---------------------------------------------------------------------------------------------
+# Temporal sampling (pure; Python ints or scalar tensors in, int32 tensors out).
+# ---------------------------------------------------------------------------------------------
+
+
+def clip_indices(num_video_frames, start, num_frames: int, stride: int) -> tf.Tensor:
+    """Returns the num_frames frame indices of the clip starting at `start`, wrapping around.
+
+    Args:
+        num_video_frames: n, frames in the video (>= 1).
+        start: first frame.
+        num_frames: T, frames in the clip.
+        stride: step between sampled frames.
+
+    Returns:
+        int32 [T]: (start + k * stride) mod n for k = 0..T-1.
+    """
+    n = tf.cast(num_video_frames, tf.int32)
+    return tf.math.floormod(tf.cast(start, tf.int32) + stride * tf.range(num_frames, dtype=tf.int32), n)
+
+
+def train_indices(num_video_frames, num_frames: int, stride: int, offset) -> tf.Tensor:
+    """Returns a training clip's frame indices; the start is `offset` mod (max(n - L, 0) + 1).
+
+    Args:
+        num_video_frames: n.
+        num_frames: T.
+        stride: temporal stride; L = T * stride.
+        offset: any non-negative integer (e.g. uniformly random); picks the start.
+
+    Returns:
+        int32 [T].
+    """
+    n = tf.cast(num_video_frames, tf.int32)
+    num_starts = tf.maximum(n - num_frames * stride, 0) + 1
+    start = tf.math.floormod(tf.cast(offset, tf.int32), num_starts)
+    return clip_indices(n, start, num_frames, stride)
+
+
+def central_indices(num_video_frames, num_frames: int, stride: int) -> tf.Tensor:
+    """Returns the frame indices of the central clip (Clip@1); int32 [T]."""
+    n = tf.cast(num_video_frames, tf.int32)
+    return clip_indices(n, tf.maximum(n - num_frames * stride, 0) // 2, num_frames, stride)
+
+
+def segment_starts(num_video_frames, num_frames: int, stride: int) -> tf.Tensor:
+    """Returns the starts of the non-overlapping L-frame segments of a video (Video@1).
+
+    Args:
+        num_video_frames: n.
+        num_frames: T.
+        stride: temporal stride; L = T * stride.
+
+    Returns:
+        int32 [max(n // L, 1)]: 0, L, 2L, ...; the partial tail is dropped, a video shorter than
+        L has the single (loop-padded) segment starting at 0.
+    """
+    length = num_frames * stride
+    count = tf.maximum(tf.cast(num_video_frames, tf.int32) // length, 1)
+    return length * tf.range(count, dtype=tf.int32)
+
+
+def num_segments(num_video_frames: int, num_frames: int, stride: int) -> int:
+    """Returns len(segment_starts(...)) in plain Python (for counting without TensorFlow)."""
+    return max(num_video_frames // (num_frames * stride), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Spatial ops.
+# ---------------------------------------------------------------------------------------------
+
+
+def random_crop_window(height, width, scales: Sequence[float], u_scale, u_y, u_x) -> tf.Tensor:
+    """Returns a multi-scale training crop window from uniform random numbers in [0, 1).
+
+    Args:
+        height: frame height.
+        width: frame width.
+        scales: crop side / shorter side choices (paper: 1, 0.875, 0.75, 0.66).
+        u_scale: picks the scale, scales[floor(u_scale * len(scales))].
+        u_y: picks the top row among the H - side + 1 possible.
+        u_x: picks the left column among the W - side + 1 possible.
+
+    Returns:
+        int32 [3]: (top, left, side); the square lies inside the frame.
+    """
+    height, width = tf.cast(height, tf.int32), tf.cast(width, tf.int32)
+    num_scales = len(scales)
+    choice = tf.minimum(tf.cast(u_scale * num_scales, tf.int32), num_scales - 1)
+    scales = tf.constant(scales, tf.float32)
+    side = tf.cast(tf.cast(tf.minimum(height, width), tf.float32) * scales[choice], tf.int32)
+    side = tf.clip_by_value(side, 1, tf.minimum(height, width))
+    top = tf.minimum(tf.cast(u_y * tf.cast(height - side + 1, tf.float32), tf.int32), height - side)
+    left = tf.minimum(tf.cast(u_x * tf.cast(width - side + 1, tf.float32), tf.int32), width - side)
+    return tf.stack([top, left, side])
+
+
+def central_crop_window(height, width, fraction: float = frames_lib.EVAL_CROP_FRACTION) -> tf.Tensor:
+    """Returns the central square of side round(fraction * shorter side): int32 [3] (top, left, side)."""
+    height, width = tf.cast(height, tf.int32), tf.cast(width, tf.int32)
+    side = tf.cast(tf.round(tf.cast(tf.minimum(height, width), tf.float32) * fraction), tf.int32)
+    side = tf.clip_by_value(side, 1, tf.minimum(height, width))
+    return tf.stack([(height - side) // 2, (width - side) // 2, side])
+
+
+def decode_crop_resize(jpegs: tf.Tensor, window: tf.Tensor, crop_size: int) -> tf.Tensor:
+    """Decodes only the crop window of each JPEG frame and resizes it to crop_size.
+
+    Args:
+        jpegs: string [T], JPEG-encoded RGB frames.
+        window: int32 [3], (top, left, side) from random_crop_window / central_crop_window.
+        crop_size: output side S.
+
+    Returns:
+        float32 [T, S, S, 3], RGB values in [0, 255].
+    """
+    crop = tf.stack([window[0], window[1], window[2], window[2]])
+    frames = tf.map_fn(
+        # decode_and_crop skips the IDCT of rows outside the window: faster than decode-then-crop.
+        _graph_fn(lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, crop, channels=3)),
+        jpegs, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+    frames = tf.cond(
+        tf.equal(window[2], crop_size),
+        lambda: tf.cast(frames, tf.float32),
+        lambda: tf.image.resize(frames, (crop_size, crop_size), method='bilinear'))
+    return tf.ensure_shape(frames, [None, crop_size, crop_size, 3])
+
+
+def flip_left_right(video: tf.Tensor, flip) -> tf.Tensor:
+    """Mirrors a [T, H, W, C] video horizontally if `flip` (a bool scalar) is true."""
+    return tf.cond(tf.cast(flip, tf.bool), lambda: tf.reverse(video, axis=[2]), lambda: video)
+
+
+def normalize(video: tf.Tensor, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
+    """Maps RGB values in [0, 255] to (x / 255 - mean) / std per channel; float32."""
+    scale, offset = frames_lib.normalization_affine(mean, std)  # the same float32 constants as numpy
+    return tf.cast(video, tf.float32) * tf.constant(scale) - tf.constant(offset)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-example transforms.
+# ---------------------------------------------------------------------------------------------
+
+
+def _frame_hw(jpegs: tf.Tensor):
+    shape = tf.io.extract_jpeg_shape(jpegs[0])
+    return shape[0], shape[1]
+
+
+def preprocess_train(jpegs, label, video_id, key, *, num_frames, stride, crop_size, train_scales,
+                     horizontal_flip, mean, std, mirror_labels=None) -> dict:
+    """Samples and augments one training clip; randomness is stateless, from `key` (int64 [2]).
+
+    `mirror_labels` (int [num_classes], default identity) gives the label of a flipped clip.
+    """
+    u = tf.random.stateless_uniform([5], seed=key)
+    offset = tf.cast(u[4] * 2 ** 24, tf.int32)  # float32 has 24 mantissa bits
+    indices = train_indices(tf.shape(jpegs)[0], num_frames, stride, offset)
+    height, width = _frame_hw(jpegs)
+    window = random_crop_window(height, width, train_scales, u[0], u[1], u[2])
+    video = decode_crop_resize(tf.gather(jpegs, indices), window, crop_size)
+    label = tf.cast(label, tf.int32)
+    if horizontal_flip:
+        flip = u[3] < 0.5
+        video = flip_left_right(video, flip)
+        if mirror_labels is not None:
+            label = tf.where(flip, tf.gather(tf.cast(mirror_labels, tf.int32), label), label)
+    return {'video': normalize(video, mean, std), 'label': label, 'mask': tf.constant(True),
+            'video_id': tf.cast(video_id, tf.int32), 'segment': tf.constant(0, tf.int32)}
+
+
+def preprocess_eval(jpegs, indices, label, video_id, segment, *, crop_size, mean, std) -> dict:
+    """Decodes the frames `indices` of a video with the central crop."""
+    height, width = _frame_hw(jpegs)
+    video = decode_crop_resize(tf.gather(jpegs, indices), central_crop_window(height, width), crop_size)
+    return {'video': normalize(video, mean, std), 'label': tf.cast(label, tf.int32), 'mask': tf.constant(True),
+            'video_id': tf.cast(video_id, tf.int32), 'segment': tf.cast(segment, tf.int32)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits.
+# ---------------------------------------------------------------------------------------------
+
+
+def load_builder(data_config) -> tfds.core.DatasetBuilder:
+    """Returns the prepared dataset's builder (synthetic_actions is built here if missing)."""
+    return tfds_builders.build(data_config.name, data_config.data_dir, data_config.builder_config)
+
+
+def num_examples(data_config, split: str) -> int:
+    """Returns the number of videos in a split."""
+    return load_builder(data_config).info.splits[split].num_examples
+
+
+def class_names(data_config) -> list:
+    """Returns the class names, index = label."""
+    return list(load_builder(data_config).info.features['label'].names)
+
+
+def _process_range(n: int, process_index: int, process_count: int, drop_remainder: bool):
+    """Returns the [start, stop) positions of a split that one process reads."""
+    if drop_remainder:  # training: equal shares so every process has the same batches per epoch
+        share = n // process_count
+        return process_index * share, (process_index + 1) * share
+    return process_index * n // process_count, (process_index + 1) * n // process_count
+
+
+def _eval_counts(lengths: Sequence[int], mode: str, num_frames: int, stride: int, process_count: int):
+    """Returns the number of eval elements (clips or segments) each process yields before padding."""
+    counts = []
+    for p in range(process_count):
+        start, stop = _process_range(len(lengths), p, process_count, drop_remainder=False)
+        if mode == 'clip':
+            counts.append(stop - start)
+        else:
+            counts.append(sum(num_segments(n, num_frames, stride) for n in lengths[start:stop]))
+    return counts
+
+
+def num_eval_batches(data_config, split: str, *, batch_size: int, mode: str, process_count: int = 1) -> int:
+    """Returns how many batches every process yields for one evaluation pass of a split."""
+    lengths = load_builder(data_config).info.metadata['num_frames'][split]
+    counts = _eval_counts(lengths, mode, data_config.num_frames, data_config.stride, process_count)
+    return max(1, math.ceil(max(counts) / batch_size))
+
+
+def _read(builder, split: str, start: int, stop: int) -> tf.data.Dataset:
+    """Reads positions [start, stop) of a split in storage order, frames left as JPEG strings."""
+    ds = builder.as_dataset(
+        split=f'{split}[{start}:{stop}]', shuffle_files=False,
+        decoders={'video': tfds.decode.SkipDecoding()},
+        read_config=tfds.ReadConfig(interleave_cycle_length=1))
+    return ds
+
+
+def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed: int = 0,
+                   process_index: int = 0, process_count: int = 1, start_step: int = 0,
+                   num_epochs: Optional[int] = None) -> tf.data.Dataset:
+    """Builds a split as a batched tf.data.Dataset (see create_split)."""
+    if mode not in MODES:
+        raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+    c = data_config
+    builder = load_builder(c)
+    lengths = builder.info.metadata['num_frames'][split]
+    n = len(lengths)
+    options = tf.data.Options()
+    options.deterministic = True
+    autotune = tf.data.AUTOTUNE
+
+    if mode == 'train':
+        # Every process walks the same seeded global order and keeps its rows of each global batch
+        # (the filter drops the others before decoding): together the processes read each example once
+        # per epoch, and the global batch is the same whatever the process count (a single-process run
+        # and a many-process run of the same global batch train identically, up to row order).
+        global_batch = batch_size * process_count
+        if n < global_batch:
+            raise ValueError(f'{split} has {n} videos, fewer than the global batch {global_batch}')
+        first_example = start_step * global_batch
+        first_epoch, skip = divmod(first_example, n)
+        last_epoch = num_epochs if num_epochs is not None else np.iinfo(np.int64).max
+        base = _read(builder, split, 0, n)
+        # Data order and augmentation depend on (seed, epoch, global position) only, so resuming at
+        # start_step rebuilds the same stream; `skip` drops records before they are decoded.
+        stream = tf.constant(seed * 65_537, tf.int64)
+        mirror_labels = tf.constant(builder.info.metadata['mirror_labels'], tf.int32)
+
+        def epoch_examples(epoch):
+            ds = base.shuffle(c.shuffle_buffer, seed=seed * 1_000_003 + epoch)
+            ds = ds.enumerate().map(_graph_fn(lambda pos, ex: (ex, epoch * n + pos)))
+            return ds.skip(tf.where(epoch == first_epoch, tf.constant(skip, tf.int64), 0))
+
+        def preprocess(ex, counter):
+            return preprocess_train(
+                ex['video'], ex['label'], ex['video_id'], tf.stack([stream, counter]),
+                num_frames=c.num_frames, stride=c.stride, crop_size=c.crop_size,
+                train_scales=tuple(c.train_scales), horizontal_flip=c.horizontal_flip,
+                mean=tuple(c.mean), std=tuple(c.std), mirror_labels=mirror_labels)
+
+        ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(_graph_fn(epoch_examples))
+        # Process p keeps rows [p * batch_size, (p + 1) * batch_size) of every global batch, so the
+        # global array assembled from the processes' batches has the single-process row order.
+        def is_mine(i, item):
+            del item
+            return (i % global_batch) // batch_size == process_index
+
+        def drop_position(i, item):
+            del i
+            return item
+
+        ds = ds.enumerate(start=first_example).filter(_graph_fn(is_mine)).map(_graph_fn(drop_position))
+        ds = ds.map(_graph_fn(preprocess), num_parallel_calls=autotune)
+        ds = ds.batch(batch_size, drop_remainder=True)
+        return ds.with_options(options).prefetch(autotune)
+
+    # Evaluation: contiguous shares, every video in exactly one process; pad to equal batches.
+    start, stop = _process_range(n, process_index, process_count, drop_remainder=False)
+    counts = _eval_counts(lengths, mode, c.num_frames, c.stride, process_count)
+    total_batches = max(1, math.ceil(max(counts) / batch_size))
+    num_padding = total_batches * batch_size - counts[process_index]
+    ds = _read(builder, split, start, stop)
+    if mode == 'clip':
+        ds = ds.map(_graph_fn(lambda ex: (ex['video'], central_indices(tf.shape(ex['video'])[0], c.num_frames,
+                                                                        c.stride), ex['label'], ex['video_id'], 0)))
+    else:
+        def segments_of(ex):
+            starts = segment_starts(tf.shape(ex['video'])[0], c.num_frames, c.stride)
+            return tf.data.Dataset.from_tensor_slices((starts, tf.range(tf.shape(starts)[0]))).map(_graph_fn(
+                lambda s, i: (ex['video'], clip_indices(tf.shape(ex['video'])[0], s, c.num_frames, c.stride),
+                              ex['label'], ex['video_id'], i)))
+        ds = ds.flat_map(_graph_fn(segments_of))
+    ds = ds.map(_graph_fn(lambda jpegs, indices, label, video_id, segment: preprocess_eval(
+        jpegs, indices, label, video_id, segment, crop_size=c.crop_size, mean=tuple(c.mean), std=tuple(c.std))),
+        num_parallel_calls=autotune)
+    padding = {
+        'video': tf.zeros([c.num_frames, c.crop_size, c.crop_size, 3], tf.float32),
+        'label': tf.constant(0, tf.int32),  # a valid class index so that masked losses stay finite
+        'mask': tf.constant(False), 'video_id': tf.constant(-1, tf.int32),
+        'segment': tf.constant(-1, tf.int32),
+    }
+    ds = ds.concatenate(tf.data.Dataset.from_tensors(padding).repeat(num_padding))
+    ds = ds.batch(batch_size, drop_remainder=True)  # exact: the padding fills the last batch
+    return ds.with_options(options).prefetch(autotune)
+
+
+def create_video_split(data_config, split: str, *, process_index: int = 0,
+                       process_count: int = 1) -> Iterator[dict]:
+    """Yields whole videos of a split, every frame with the evaluation crop (for dense evaluation).
+
+    Each process reads its contiguous share of the videos (together each video exactly once), in the
+    same order and with the same decode, crop, resize and normalisation as the 'clip' / 'segments' modes.
+
+    Returns:
+        Iterator of dicts: frames float32 [N, S, S, 3] (all N frames of the video), label int32 scalar,
+        video_id int32 scalar.
+    """
+    c = data_config
+    builder = load_builder(c)
+    n = len(builder.info.metadata['num_frames'][split])
+    start, stop = _process_range(n, process_index, process_count, drop_remainder=False)
+
+    def decode(ex):
+        every_frame = tf.range(tf.shape(ex['video'])[0])
+        clip = preprocess_eval(ex['video'], every_frame, ex['label'], ex['video_id'], 0, crop_size=c.crop_size,
+                               mean=tuple(c.mean), std=tuple(c.std))
+        return {'frames': clip['video'], 'label': clip['label'], 'video_id': clip['video_id']}
+
+    options = tf.data.Options()
+    options.deterministic = True
+    ds = _read(builder, split, start, stop).map(_graph_fn(decode), num_parallel_calls=2).prefetch(2)
+    return iter(tfds.as_numpy(ds.with_options(options)))
+
+
+def create_split(data_config, split: str, *, batch_size: int, mode: str, seed: int = 0,
+                 process_index: int = 0, process_count: int = 1, start_step: int = 0,
+                 num_epochs: Optional[int] = None) -> Iterator[dict]:
+    """Builds one split as an iterator of numpy batches.
+
+    Args:
+        data_config: `config.data` (name, builder_config, data_dir, num_frames, stride, crop_size,
+            train_scales, horizontal_flip, mean, std, shuffle_buffer).
+        split: TFDS split name, e.g. config.data.train_split.
+        batch_size: examples per batch for this process.
+        mode: 'train' (random clips, augmented, shuffled, repeated, drop_remainder), 'clip' (the
+            central clip of each video, one pass) or 'segments' (every non-overlapping segment of
+            each video, one pass).
+        seed: data order and augmentation seed (train mode).
+        process_index: this process (jax.process_index()).
+        process_count: number of processes (jax.process_count()).
+        start_step: train mode: start at this batch of the stream (exact resume).
+        num_epochs: train mode: stop after this many epochs; None repeats forever.
+
+    Returns:
+        Iterator of dicts of numpy arrays: video float32 [B, T, S, S, 3], label int32 [B],
+        mask bool [B], video_id int32 [B], segment int32 [B]. In evaluation modes each process
+        reads its own contiguous share of the videos, together each video exactly once, the last
+        batch is padded (mask False) and every process yields num_eval_batches(...) batches.
+    """
+    ds = create_dataset(data_config, split, batch_size=batch_size, mode=mode, seed=seed,
+                        process_index=process_index, process_count=process_count,
+                        start_step=start_step, num_epochs=num_epochs)
+    return iter(tfds.as_numpy(ds))

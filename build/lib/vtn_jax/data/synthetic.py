@@ -1,0 +1,235 @@
+"""Synthetic action videos whose class can only be told from motion and its direction in time.
+
+Each video shows one textured, striped rectangle on a random textured background, with per-frame
+noise. The class is the direction of one motion:
+
+    0 move_right        1 move_left
+    2 move_down         3 move_up
+    4 grow              5 shrink
+    6 rotate_clockwise  7 rotate_anticlockwise
+
+Why no single frame gives the class away: every video has a position, size and angle; the one
+that moves follows a linear (log-linear for size) trajectory, and the static ones take the value
+of an identically drawn trajectory at a random instant. So for every class the state at a random
+frame has the same distribution, and a per-class mean frame is the same to within noise.
+Why time reversal maps class 2k to 2k+1: the trajectory of class 2k+1 *is* the time reversal of a
+class-2k trajectory drawn with the same random numbers, and frames are rendered independently
+(`sample_trajectory` and `render_video`).
+
+Everything is pure numpy and deterministic in (seed, index). `difficulty` in [0, 1] raises the
+noise, lowers the contrast between shape and background and shortens the motion.
+"""
+from typing import Tuple, Union
+
+import numpy as np
+
+CLASS_NAMES = (
+    'move_right', 'move_left', 'move_down', 'move_up',
+    'grow', 'shrink', 'rotate_clockwise', 'rotate_anticlockwise',
+)
+MAX_CLASSES = len(CLASS_NAMES)
+# The class of a left-right mirrored video: mirroring swaps right/left and clockwise/anticlockwise.
+# The input pipeline relabels horizontally flipped training clips with it (tfds_builders.py stores it).
+MIRROR_CLASSES = (1, 0, 2, 3, 4, 5, 7, 6)
+
+
+def class_names(num_classes: int = MAX_CLASSES) -> Tuple[str, ...]:
+    """Returns the names of the first `num_classes` synthetic classes (an even number: the
+    classes come in time-reversed pairs)."""
+    if not 2 <= num_classes <= MAX_CLASSES or num_classes % 2:
+        raise ValueError(f'num_classes must be even and in [2, {MAX_CLASSES}], got {num_classes}')
+    return CLASS_NAMES[:num_classes]
+
+
+def _rngs(seed: int, index: int):
+    """Independent generators for video length, scene, trajectory and noise of one video."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence([seed, index]).spawn(4)]
+
+
+def sample_trajectory(rng: np.random.Generator, label: int, num_frames: int, height: int,
+                      width: int, difficulty: float = 0.0) -> dict:
+    """Draws the per-frame state of the shape for one video of class `label`.
+
+    The draws do not depend on the parity of `label`, so class 2k+1's trajectory is exactly
+    class 2k's reversed in time when both use the same generator state.
+
+    Args:
+        rng: numpy Generator (consumed).
+        label: class index in [0, 8).
+        num_frames: video length T.
+        height: frame height in pixels.
+        width: frame width in pixels.
+        difficulty: in [0, 1]; larger values shorten the motion.
+
+    Returns:
+        dict of (T,) float64 arrays: 'x', 'y' (centre, pixels), 'size' (half-length of the long
+        side, pixels) and 'angle' (radians; positive = clockwise on screen, since y points down).
+    """
+    side = min(height, width)
+    t = np.arange(num_frames, dtype=np.float64)
+    t_mid = (num_frames - 1) / 2.0
+    amount = 1.0 - 0.5 * difficulty  # how much of the full motion range is used
+    axis = label // 2
+    frames = max(num_frames - 1, 1)
+
+    def trajectory(centre, travel):
+        # Linear in time around the centre; travel is the total change over the video.
+        return centre + travel * (t - t_mid) / frames
+
+    def at_random_instant(centre, travel):
+        # A static parameter: an identically drawn trajectory observed at one random instant.
+        return np.full(num_frames, trajectory(centre, travel)[rng.integers(num_frames)])
+
+    # Translation: travel 35..55% of the frame over the whole video whatever its length, so the
+    # shape never leaves the frame and a 32-frame window of a 40..80-frame video moves 15..45%.
+    travel_x = rng.uniform(0.35, 0.55) * width * amount
+    travel_y = rng.uniform(0.35, 0.55) * height * amount
+    centre_x = width / 2 + rng.uniform(-0.08, 0.08) * width
+    centre_y = height / 2 + rng.uniform(-0.08, 0.08) * height
+    # Size: log-size changes by a factor 1.8..2.5 over the video.
+    log_growth = np.log(rng.uniform(1.8, 2.5)) * amount
+    log_size = np.log(side * rng.uniform(0.14, 0.2))
+    # Rotation: 3..6 degrees per frame (6..12 per sampled step at stride 2), independent of the
+    # length since rotation cannot leave the frame.
+    spin = np.deg2rad(rng.uniform(3.0, 6.0)) * amount * frames
+    angle0 = rng.uniform(0, 2 * np.pi)
+
+    x = trajectory(centre_x, travel_x) if axis == 0 else at_random_instant(centre_x, travel_x)
+    y = trajectory(centre_y, travel_y) if axis == 1 else at_random_instant(centre_y, travel_y)
+    size = np.exp(trajectory(log_size, log_growth) if axis == 2
+                  else at_random_instant(log_size, log_growth))
+    angle = trajectory(angle0, spin) if axis == 3 else at_random_instant(angle0, spin)
+    state = {'x': x, 'y': y, 'size': size, 'angle': angle}
+    if label % 2 == 1:
+        state = {k: v[::-1].copy() for k, v in state.items()}
+    return state
+
+
+def sample_scene(rng: np.random.Generator, height: int, width: int, difficulty: float = 0.0) -> dict:
+    """Draws the static look of one video: background texture, shape colours and stripes.
+
+    Args:
+        rng: numpy Generator (consumed).
+        height: frame height.
+        width: frame width.
+        difficulty: in [0, 1]; larger values lower the shape/background contrast and add noise.
+
+    Returns:
+        dict with 'background' (H, W, 3) float32 in [0, 255], 'colours' (2, 3), 'aspect',
+        'stripe_period', 'stripe_phase' and 'noise_std'.
+    """
+    # Background: a coarse random colour grid upsampled bilinearly plus a fine grain.
+    grid = rng.uniform(0, 255, size=(rng.integers(3, 7), rng.integers(3, 7), 3))
+    gy = np.linspace(0, grid.shape[0] - 1, height)
+    gx = np.linspace(0, grid.shape[1] - 1, width)
+    y0, x0 = np.floor(gy).astype(int), np.floor(gx).astype(int)
+    y1, x1 = np.minimum(y0 + 1, grid.shape[0] - 1), np.minimum(x0 + 1, grid.shape[1] - 1)
+    wy, wx = (gy - y0)[:, None, None], (gx - x0)[None, :, None]
+    background = ((1 - wy) * ((1 - wx) * grid[y0][:, x0] + wx * grid[y0][:, x1])
+                  + wy * ((1 - wx) * grid[y1][:, x0] + wx * grid[y1][:, x1]))
+    background = 0.6 * background + 0.4 * 128 + rng.normal(0, 10, size=(height, width, 3))
+    contrast = 1.0 - 0.6 * difficulty
+    colours = 128 + contrast * rng.uniform(-127, 127, size=(2, 3))
+    return {
+        'background': np.clip(background, 0, 255).astype(np.float32),
+        'colours': colours.astype(np.float32),
+        'aspect': rng.uniform(0.35, 0.55),  # short side / long side: rotation stays visible
+        'stripe_period': rng.uniform(0.3, 0.6),  # in units of the long half-side
+        'stripe_phase': rng.uniform(0, 2 * np.pi),
+        'noise_std': 4.0 + 36.0 * difficulty,
+    }
+
+
+def render_video(scene: dict, state: dict, noise: np.ndarray) -> np.ndarray:
+    """Draws each frame independently from the scene, the shape state and the noise.
+
+    Args:
+        scene: from `sample_scene`.
+        state: from `sample_trajectory` ((T,) arrays).
+        noise: (T, H, W, 3) standard normal noise, scaled by scene['noise_std'].
+
+    Returns:
+        (T, H, W, 3) uint8 RGB frames.
+    """
+    height, width = scene['background'].shape[:2]
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5
+    frames = np.empty((len(state['x']), height, width, 3), np.uint8)
+    for i in range(len(state['x'])):
+        cos, sin = np.cos(state['angle'][i]), np.sin(state['angle'][i])
+        dx, dy = xx - state['x'][i], yy - state['y'][i]
+        # Shape coordinates: u along the long side, v across; in units of the long half-side.
+        u = (cos * dx + sin * dy) / state['size'][i]
+        v = (-sin * dx + cos * dy) / state['size'][i]
+        half_px = 0.5 / state['size'][i]  # half a pixel in shape units, for a soft (antialiased) edge
+        inside = (np.clip((1 - np.abs(u)) / half_px, 0, 1)
+                  * np.clip((scene['aspect'] - np.abs(v)) / half_px, 0, 1))[..., None]
+        # Stripes across the long axis make rotation and scaling visible inside the shape.
+        stripe = (0.5 + 0.5 * np.sin(2 * np.pi * u / scene['stripe_period'] + scene['stripe_phase']))[..., None]
+        shape = stripe * scene['colours'][0] + (1 - stripe) * scene['colours'][1]
+        frame = inside * shape + (1 - inside) * scene['background'] + scene['noise_std'] * noise[i]
+        frames[i] = np.clip(frame, 0, 255).round().astype(np.uint8)
+    return frames
+
+
+def sample_video_spec(index: int, *, seed: int, num_frames: Union[int, Tuple[int, int]] = (40, 80),
+                      height: int = 64, width: int = 64, num_classes: int = MAX_CLASSES,
+                      difficulty: float = 0.0) -> dict:
+    """Draws everything that defines video number `index`, without rendering it.
+
+    Args: as make_video.
+
+    Returns:
+        dict with 'label', 'scene' (sample_scene), 'state' (sample_trajectory) and 'noise'
+        ((T, H, W, 3) float32 standard normal); render_video(scene, state, noise) is the video.
+    """
+    class_names(num_classes)  # validates num_classes
+    if not 0.0 <= difficulty <= 1.0:
+        raise ValueError(f'difficulty must be in [0, 1], got {difficulty}')
+    label = index % num_classes
+    length_rng, scene_rng, motion_rng, noise_rng = _rngs(seed, index)
+    if isinstance(num_frames, int):
+        length = num_frames
+    else:
+        length = int(length_rng.integers(num_frames[0], num_frames[1] + 1))
+    return {
+        'label': label,
+        'scene': sample_scene(scene_rng, height, width, difficulty),
+        'state': sample_trajectory(motion_rng, label, length, height, width, difficulty),
+        'noise': noise_rng.standard_normal((length, height, width, 3), dtype=np.float32),
+    }
+
+
+def make_video(index: int, *, seed: int, num_frames: Union[int, Tuple[int, int]] = (40, 80),
+               height: int = 64, width: int = 64, num_classes: int = MAX_CLASSES,
+               difficulty: float = 0.0) -> Tuple[np.ndarray, int]:
+    """Generates video number `index` of the synthetic set.
+
+    Labels cycle through the classes (label = index % num_classes), so any num_classes
+    consecutive indices hold one video of each class.
+
+    Args:
+        index: video number (>= 0).
+        seed: dataset seed; (seed, index) determines the video.
+        num_frames: fixed length, or an inclusive (min, max) range to draw the length from.
+        height: frame height.
+        width: frame width.
+        num_classes: even number of classes in [2, 8]; the first num_classes of CLASS_NAMES.
+        difficulty: in [0, 1], see `sample_scene` and `sample_trajectory`.
+
+    Returns:
+        (frames, label): frames (T, H, W, 3) uint8 RGB, label int.
+    """
+    spec = sample_video_spec(index, seed=seed, num_frames=num_frames, height=height, width=width,
+                             num_classes=num_classes, difficulty=difficulty)
+    return render_video(spec['scene'], spec['state'], spec['noise']), spec['label']
+
+
+def random_clips(num: int, num_frames: int, image_size: int, seed: int) -> np.ndarray:
+    """Random uint8 RGB clips [num, T, H, W, 3] for export checks and timing: smooth blobs plus noise, so that
+    neighbouring pixels and frames are correlated (pure noise makes every difference frame saturate)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, (num, num_frames, 4, 4, 3)).astype(np.float32)
+    reps = -(-image_size // 4)
+    smooth = np.repeat(np.repeat(coarse, reps, axis=2), reps, axis=3)[:, :, :image_size, :image_size]
+    noisy = smooth + rng.normal(0, 20, smooth.shape)
+    return np.clip(np.round(noisy), 0, 255).astype(np.uint8)

@@ -1,0 +1,411 @@
+r"""TFDS builders for the video datasets: `synthetic_actions` and `video_folder` (`vtn-data` builds them).
+
+Stored format (measured, see README "Video data"): every frame is resized so its shorter side is
+`resize_short` (INTER_AREA) and stored as a JPEG (quality `jpeg_quality`, encoded with OpenCV) in a
+`tfds.features.Video(encoding_format='jpeg')`. The input pipeline reads the JPEG strings without
+decoding them and decodes (and crops) only the frames it samples, which is what makes reading fast;
+PNG, zlib or raw tensors were 4-10x bigger and slower to build.
+
+Examples are stored in a fixed pseudo-random order (`disable_shuffling` with a seeded permutation
+of the videos), so position i of a split is video_id i and `info.metadata['num_frames'][split][i]`
+is its length: the evaluation pipeline uses it to count segments per process without reading data.
+
+`info.metadata['mirror_labels'][k]` is the class a left-right mirrored video of class k shows:
+itself for real datasets, the opposite direction for synthetic_actions' right/left and
+clockwise/anticlockwise classes; the training pipeline relabels flipped clips with it.
+
+Bad videos (cannot be opened, truncated or corrupt, zero frames, fewer than `min_frames`) never
+stop the build and are never skipped silently: each is printed, listed in `bad_videos.json` in the
+dataset directory and in `info.metadata['bad_videos']`; `load_report` returns them. Videos shorter
+than a 32-frame segment are kept and loop-padded when sampled (`vtn_jax.data.input_pipeline`).
+"""
+import collections
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import time
+from concurrent import futures
+from typing import Callable, Iterable, Iterator, Optional, Sequence
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow_datasets as tfds  # noqa: E402
+
+from vtn_jax import logs  # noqa: E402
+from vtn_jax.data import split_files  # noqa: E402
+from vtn_jax.data import synthetic  # noqa: E402
+from vtn_jax.data import video_io  # noqa: E402
+
+REPORT_FILE = 'bad_videos.json'
+_LOG = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding and parallel generation shared by both builders.
+# ---------------------------------------------------------------------------------------------
+
+
+def encode_frames(frames: np.ndarray, quality: int) -> list:
+    """Encodes RGB uint8 frames (T, H, W, 3) as a list of JPEG byte strings (OpenCV, libjpeg-turbo)."""
+    params = [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)]
+    encoded = []
+    for frame in frames:
+        ok, buffer = cv2.imencode('.jpg', cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params)
+        if not ok:
+            raise RuntimeError('cv2.imencode failed')
+        encoded.append(buffer.tobytes())
+    return encoded
+
+
+def map_ordered(fn: Callable, items: Sequence, num_workers: int) -> Iterator:
+    """Yields fn(item) for each item, in order, computing up to 2 * num_workers ahead in threads.
+
+    OpenCV decoding, resizing and JPEG encoding release the GIL, so threads use all cores; the
+    bounded window keeps memory at a few decoded videos instead of the whole dataset.
+    """
+    window = collections.deque()
+    with futures.ThreadPoolExecutor(max(1, num_workers)) as pool:
+        for item in items:
+            window.append(pool.submit(fn, item))
+            if len(window) >= 2 * max(1, num_workers):
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+class _VideoBuilderMixin:
+    """Shared generation: ordered parallel decode, JPEG encoding, lengths and bad-video metadata."""
+
+    @tfds.core.utils.classproperty
+    @classmethod
+    def code_path(cls):
+        # Nothing is downloaded, so there is no checksums file to find next to the code; TFDS's
+        # own lookup imports `importlib_resources`, which tensorflow-datasets does not install.
+        return None
+
+    def _features(self, class_names: Sequence[str], frame_shape) -> tfds.features.FeaturesDict:
+        return tfds.features.FeaturesDict({
+            'video': tfds.features.Video(shape=(None, *frame_shape, 3), encoding_format='jpeg'),
+            'label': tfds.features.ClassLabel(names=list(class_names)),
+            'video_id': np.int32,
+            'name': tfds.features.Text(),
+        })
+
+    def _record(self, key: str, split: str, value):
+        # info.metadata is saved with the dataset info after generation, and restored on load.
+        metadata = self.info.metadata
+        table = dict(metadata.get(key, {}))
+        table[split] = value
+        metadata[key] = table
+
+    def _generate_videos(self, split: str, items: Sequence, load: Callable, num_workers: int):
+        """Yields (key, example) for every item that loads; records lengths and bad videos.
+
+        Args:
+            split: the split name (for metadata and messages).
+            items: sequence of (name, label) in storage order.
+            load: fn(item) -> list of JPEG frames, raising video_io.VideoReadError for bad videos.
+            num_workers: decoding threads.
+        """
+        lengths, bad = [], []
+        progress = logs.Progress(_LOG, len(items), 'video')
+
+        def safe_load(item):
+            try:
+                return load(item), None
+            except video_io.VideoReadError as e:
+                return None, e
+
+        for done, (item, (frames, error)) in enumerate(zip(items, map_ordered(safe_load, items, num_workers)), 1):
+            name, label = item[0], item[1]
+            if error is None and len(frames) < self.builder_config.min_frames:
+                error = video_io.VideoReadError(
+                    name, f'too short: {len(frames)} frames < min_frames={self.builder_config.min_frames}',
+                    len(frames))
+            progress.update(done, f'[{split}] {len(bad) + (error is not None)} bad')
+            if error is not None:
+                _LOG.warning('[%s] bad video: %s', split, error)
+                bad.append({'split': split, 'path': str(name), 'reason': error.reason,
+                            'frames_read': error.frames_read})
+                continue
+            video_id = len(lengths)
+            lengths.append(len(frames))
+            yield video_id, {'video': frames, 'label': label, 'video_id': video_id, 'name': str(name)}
+        self._record('num_frames', split, lengths)
+        self._record('bad_videos', split, bad)
+        self.info.metadata['num_bad_videos'] = sum(len(v) for v in self.info.metadata['bad_videos'].values())
+
+
+# ---------------------------------------------------------------------------------------------
+# synthetic_actions
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(eq=False)
+class SyntheticActionsConfig(tfds.core.BuilderConfig):
+    """Sizes and seed of a synthetic_actions variant (see vtn_jax.synthetic)."""
+    num_train: int = 384
+    num_test: int = 128
+    height: int = 64
+    width: int = 64
+    num_classes: int = 8
+    min_frames: int = 40  # video lengths are drawn from [min_frames, max_frames]
+    max_frames: int = 80
+    difficulty: float = 0.0
+    seed: int = 0
+    jpeg_quality: int = 90
+
+
+class SyntheticActions(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
+    """Generated clips whose class is a motion direction (tfds name `synthetic_actions`)."""
+
+    VERSION = tfds.core.Version('1.0.0')
+    RELEASE_NOTES = {'1.0.0': 'First version.'}
+    BUILDER_CONFIGS = [
+        SyntheticActionsConfig(
+            name='default', description='512 videos (384 train, 128 test), 64x64, 8 classes, 40..80 frames.'),
+        SyntheticActionsConfig(
+            name='tiny', num_train=48, num_test=16, height=40, width=40, min_frames=20, max_frames=48,
+            description='64 videos (48 train, 16 test), 40x40, 8 classes, 20..48 frames (some < 32).'),
+    ]
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        c = self.builder_config
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description='Synthetic action videos: a textured shape moves right/left, down/up, grows/'
+                        'shrinks or rotates clockwise/anticlockwise; only motion tells the class.',
+            features=self._features(synthetic.class_names(c.num_classes), (c.height, c.width)),
+            supervised_keys=('video', 'label'),
+            # A mirrored clip of class k shows class mirror_labels[k] (right <-> left, ...).
+            metadata=tfds.core.MetadataDict(mirror_labels=list(synthetic.MIRROR_CLASSES[:c.num_classes])),
+            # Keep the generation order (a seeded permutation): video_id == position in the split.
+            disable_shuffling=True,
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # generated, nothing to download
+        c = self.builder_config
+        return {
+            'train': self._generate_examples('train', range(c.num_train)),
+            'test': self._generate_examples('test', range(c.num_train, c.num_train + c.num_test)),
+        }
+
+    def _generate_examples(self, split: str, indices: Iterable[int]):
+        c = self.builder_config
+        # Store in a seeded random order so that a training shuffle buffer sees mixed classes.
+        order = np.random.default_rng([c.seed, len(split)]).permutation(np.asarray(list(indices)))
+        items = [(f'synthetic_{i:06d}', int(i) % c.num_classes, int(i)) for i in order]
+
+        def load(item):
+            frames, label = synthetic.make_video(
+                item[2], seed=c.seed, num_frames=(c.min_frames, c.max_frames), height=c.height,
+                width=c.width, num_classes=c.num_classes, difficulty=c.difficulty)
+            assert label == item[1]
+            return encode_frames(frames, c.jpeg_quality)
+
+        yield from self._generate_videos(split, items, load, num_workers=os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# video_folder: split-file parsing (pure functions) and the builder.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(eq=False)
+class VideoFolderConfig(tfds.core.BuilderConfig):
+    """Where the videos are and how to store them (see the module docstring)."""
+    root: str = ''
+    layout: str = 'folder'  # ucf101 | hmdb51 | kinetics | folder
+    split_number: int = 1  # ucf101 / hmdb51 official split 1, 2 or 3
+    splits_dir: str = ''  # folder of the split files ('' = the layout's usual place)
+    annotations: tuple = ()  # kinetics CSV files ('' = every *.csv in root)
+    test_percent: int = 20  # 'folder' layout: share of videos in the test split
+    resize_short: int = 256  # stored shorter side (paper: 256)
+    min_frames: int = 1  # videos with fewer decodable frames are reported and left out
+    jpeg_quality: int = 90
+    shuffle_seed: int = 0  # storage order permutation
+
+
+def default_config_name(layout: str, split_number: int = 1) -> str:
+    """Returns the config name a video_folder build gets unless given one: e.g. 'ucf101_split1'.
+
+    Give another name (--config) to keep builds of the same videos at other sizes side by side.
+    """
+    return f'{layout}_split{split_number}' if layout in ('ucf101', 'hmdb51') else layout
+
+
+class VideoFolder(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
+    """A local folder of videos, one subfolder per class (tfds name `video_folder`).
+
+    Build with a config object: VideoFolder(config=VideoFolderConfig(name=..., root=...),
+    data_dir=...), or with the CLI / `build('video_folder', data_dir, root=..., layout=...)`.
+    Once built, read it back with `build('video_folder', data_dir, config_name)`, which needs
+    neither the root nor this class's config.
+    """
+
+    VERSION = tfds.core.Version('1.0.0')
+    RELEASE_NOTES = {'1.0.0': 'First version.'}
+
+    def __init__(self, **kwargs):
+        self._plan = None  # set before super().__init__, which may already call _info()
+        super().__init__(**kwargs)
+
+    def _split_plan(self):
+        """(class_names, {split: [(path, label)]}) from the layout's split files, parsed once."""
+        if self._plan is None:
+            c = self.builder_config
+            if not c.root:
+                raise ValueError('video_folder needs a root folder (--root)')
+            if c.layout == 'ucf101':
+                self._plan = split_files.read_ucf101_splits(c.root, c.split_number, c.splits_dir or None)
+            elif c.layout == 'hmdb51':
+                self._plan = split_files.read_hmdb51_splits(c.root, c.split_number, c.splits_dir or None)
+            elif c.layout == 'kinetics':
+                # Relative CSV paths are taken from the video root unless they exist as given.
+                annotations = [a if os.path.exists(a) else os.path.join(c.root, a) for a in c.annotations]
+                annotations = annotations or sorted(pathlib.Path(c.root).glob('*.csv'))
+                if not annotations:
+                    raise FileNotFoundError(f'no Kinetics CSV annotations given or in {c.root}')
+                self._plan = split_files.read_kinetics_csv(c.root, annotations)
+            elif c.layout == 'folder':
+                self._plan = split_files.read_class_folders(c.root, c.test_percent)
+            else:
+                raise ValueError(f'layout must be one of {split_files.LAYOUTS}, got {c.layout!r}')
+        return self._plan
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        class_names, _ = self._split_plan()
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=f'Videos from {self.builder_config.root} ({self.builder_config.layout} layout), '
+                        f'frames stored as JPEG with the shorter side {self.builder_config.resize_short}.',
+            features=self._features(class_names, (None, None)),
+            supervised_keys=('video', 'label'),
+            # Real actions keep their label when mirrored left-right.
+            metadata=tfds.core.MetadataDict(mirror_labels=list(range(len(class_names)))),
+            # Keep the generation order (a seeded permutation): video_id == position in the split.
+            disable_shuffling=True,
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # local files only
+        _, splits = self._split_plan()
+        return {split: self._generate_examples(split, items) for split, items in splits.items()}
+
+    def _generate_examples(self, split: str, items: Sequence):
+        c = self.builder_config
+        order = np.random.default_rng([c.shuffle_seed, len(split)]).permutation(len(items))
+        items = [items[i] for i in order]
+
+        def load(item):
+            frames = video_io.read_video(item[0], resize_short=c.resize_short)
+            return encode_frames(frames, c.jpeg_quality)
+
+        yield from self._generate_videos(split, items, load, num_workers=os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building, finding and reporting.
+# ---------------------------------------------------------------------------------------------
+
+BUILDERS = {'synthetic_actions': SyntheticActions, 'video_folder': VideoFolder}
+
+
+def prepared_dir(name: str, data_dir, config_name: str) -> Optional[pathlib.Path]:
+    """Returns the dataset directory if it has been fully built, else None."""
+    version = str(BUILDERS[name].VERSION)
+    path = pathlib.Path(data_dir) / name / config_name / version
+    return path if (path / 'dataset_info.json').is_file() else None
+
+
+def build(name: str, data_dir, builder_config: str = '', **kwargs) -> tfds.core.DatasetBuilder:
+    """Prepares a dataset if it is missing (idempotent) and returns its builder.
+
+    Args:
+        name: 'synthetic_actions' or 'video_folder'.
+        data_dir: the TFDS data directory.
+        builder_config: config name ('' = 'default' for synthetic_actions; for video_folder the
+            name given at build time, e.g. 'ucf101_split1', or derived from layout/split).
+        **kwargs: for video_folder, VideoFolderConfig fields (root, layout, split_number, ...);
+            for synthetic_actions, SyntheticActionsConfig fields to override a named config.
+
+    Returns:
+        The builder; read with builder.as_dataset(...) or vtn_jax.input_pipeline.
+
+    Raises:
+        ValueError / FileNotFoundError: an unknown name, or a video_folder that is not built and
+            has no root given.
+    """
+    if name not in BUILDERS:
+        raise ValueError(f'unknown dataset {name!r}; known: {sorted(BUILDERS)}')
+    if name == 'video_folder' and not builder_config:
+        if 'layout' not in kwargs:
+            raise ValueError('video_folder needs builder_config (e.g. ucf101_split1) or layout/root')
+        builder_config = default_config_name(kwargs['layout'], kwargs.get('split_number', 1))
+    config_name = builder_config or 'default'
+    path = prepared_dir(name, data_dir, config_name)
+    if path is not None:
+        return tfds.builder_from_directory(path)
+    if name == 'synthetic_actions':
+        known = {c.name: c for c in SyntheticActions.BUILDER_CONFIGS}
+        if kwargs:  # a custom variant: the default's fields, overridden, under a new name
+            if config_name in known:
+                raise ValueError(f'give a custom synthetic_actions variant a new name, not {config_name!r}')
+            config = dataclasses.replace(known['default'], name=config_name, **kwargs)
+        elif config_name in known:
+            config = config_name
+        else:
+            raise ValueError(f'unknown synthetic_actions config {config_name!r}; known: {sorted(known)}')
+        builder = SyntheticActions(config=config, data_dir=os.fspath(data_dir))
+    else:
+        if not kwargs.get('root'):
+            raise FileNotFoundError(
+                f'video_folder/{config_name} is not built in {data_dir}; build it first with\n'
+                f'  vtn-data build video_folder --root <videos> --layout <layout> '
+                f'--data_dir {data_dir}')
+        builder = VideoFolder(config=VideoFolderConfig(name=config_name, **kwargs), data_dir=os.fspath(data_dir))
+    start = time.time()
+    tfds.disable_progress_bar()  # _generate_videos prints its own progress and bad videos
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(verify_ssl=False))
+    report = load_report(builder)
+    with open(pathlib.Path(builder.data_dir) / REPORT_FILE, 'w', encoding='utf-8') as f:
+        json.dump(report, f, indent=1)
+    _LOG.info(format_report(report, builder.data_dir, time.time() - start))
+    return builder
+
+
+def load_report(builder_or_dir) -> dict:
+    """Returns the build report of a dataset: good videos per split and the bad videos.
+
+    Args:
+        builder_or_dir: a builder, or a prepared dataset directory.
+
+    Returns:
+        dict with 'num_videos' {split: int}, 'num_bad_videos' int and 'bad_videos', a list of
+        {'split', 'path', 'reason', 'frames_read'}.
+    """
+    builder = builder_or_dir
+    if not isinstance(builder, tfds.core.DatasetBuilder):
+        builder = tfds.builder_from_directory(os.fspath(builder_or_dir))
+    metadata = builder.info.metadata
+    bad = [entry for split in sorted(metadata['bad_videos']) for entry in metadata['bad_videos'][split]]
+    return {
+        'num_videos': {split: len(v) for split, v in sorted(metadata['num_frames'].items())},
+        'num_bad_videos': int(metadata['num_bad_videos']),
+        'bad_videos': bad,
+    }
+
+
+def format_report(report: dict, data_dir, seconds: Optional[float] = None) -> str:
+    """Formats a build report for printing."""
+    took = f' in {seconds:.1f} s' if seconds is not None else ''
+    lines = [f'Built {data_dir}{took}: ' + ', '.join(f'{s} {n} videos' for s, n in report['num_videos'].items())
+             + f'; {report["num_bad_videos"]} bad videos left out'
+             + (f' (listed in {pathlib.Path(data_dir) / REPORT_FILE})' if report['num_bad_videos'] else '')]
+    lines += [f'  [{b["split"]}] {b["path"]}: {b["reason"]}' for b in report['bad_videos']]
+    return '\n'.join(lines)

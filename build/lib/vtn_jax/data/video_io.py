@@ -1,0 +1,186 @@
+"""Reading videos with OpenCV: whole files as RGB uint8 arrays, frame streams, and file info.
+
+Every failure to read a video raises `VideoReadError`, which names the file, the reason and how
+many frames were decoded before it happened, so a dataset build can report bad files instead of
+crashing on them (see `vtn_jax.datasets`).
+"""
+import os
+from typing import Iterator, Optional, Union
+
+import cv2
+import numpy as np
+
+# Relative tolerance between the decoded frame count and the count in the container header: a
+# stream that stops well before its header's count is treated as truncated. Containers round or
+# estimate the count (VFR, missing index), so small mismatches are normal.
+_TRUNCATION_TOLERANCE = 0.1
+
+
+class VideoReadError(Exception):
+    """A video that cannot be read: not a video, truncated, corrupt or empty.
+
+    Attributes:
+        path: the file (or camera) that failed.
+        reason: what went wrong, in words.
+        frames_read: frames decoded before the failure (the index of the frame that broke).
+    """
+
+    def __init__(self, path, reason: str, frames_read: int = 0):
+        self.path = str(path)
+        self.reason = reason
+        self.frames_read = frames_read
+        where = f' at frame {frames_read}' if frames_read else ''
+        super().__init__(f'cannot read video {self.path}{where}: {reason}')
+
+
+def _open_capture(path_or_camera: Union[str, os.PathLike, int]) -> cv2.VideoCapture:
+    """Opens a cv2.VideoCapture, raising VideoReadError for a missing, empty or unknown file."""
+    if isinstance(path_or_camera, int):
+        capture = cv2.VideoCapture(path_or_camera)
+        if not capture.isOpened():
+            raise VideoReadError(f'camera {path_or_camera}', 'camera cannot be opened')
+        return capture
+    path = os.fspath(path_or_camera)
+    if not os.path.isfile(path):
+        raise VideoReadError(path, 'file not found')
+    if os.path.getsize(path) == 0:
+        raise VideoReadError(path, 'empty file (0 bytes)')
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        capture.release()
+        raise VideoReadError(path, 'OpenCV cannot open it (not a video, or an unknown/corrupt container)')
+    return capture
+
+
+def resize_short_side(frame: np.ndarray, resize_short: int) -> np.ndarray:
+    """Resizes an image so that its shorter side is `resize_short`, keeping the aspect ratio.
+
+    INTER_AREA is used because it averages source pixels when shrinking (no aliasing), which is
+    the usual case here (e.g. 320x240 or 1280x720 -> shorter side 256).
+
+    Args:
+        frame: (H, W, C) image.
+        resize_short: target length of the shorter side in pixels.
+
+    Returns:
+        The resized (H', W', C) image; min(H', W') == resize_short.
+    """
+    height, width = frame.shape[:2]
+    if min(height, width) == resize_short:
+        return frame
+    if height <= width:
+        new_h, new_w = resize_short, max(1, round(width * resize_short / height))
+    else:
+        new_h, new_w = max(1, round(height * resize_short / width)), resize_short
+    return cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_AREA)
+
+
+def iter_frames(path_or_camera_index: Union[str, os.PathLike, int], *,
+                resize_short: Optional[int] = None) -> Iterator[np.ndarray]:
+    """Yields the frames of a video file or camera as RGB uint8 arrays, one at a time.
+
+    Args:
+        path_or_camera_index: a video file, or an int camera index for cv2.VideoCapture.
+        resize_short: if set, each frame is resized so its shorter side has this length.
+
+    Yields:
+        (H, W, 3) uint8 RGB frames.
+
+    Raises:
+        VideoReadError: the source cannot be opened.
+    """
+    capture = _open_capture(path_or_camera_index)
+    try:
+        while True:
+            ok, frame_bgr = capture.read()
+            if not ok or frame_bgr is None:
+                return
+            frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+            if resize_short is not None:
+                frame = resize_short_side(frame, resize_short)
+            yield frame
+    finally:
+        capture.release()
+
+
+def video_info(path: Union[str, os.PathLike]) -> dict:
+    """Returns what OpenCV reports about a video without decoding it.
+
+    Args:
+        path: the video file.
+
+    Returns:
+        dict with 'num_frames' (int, the container's count, may be approximate), 'fps' (float),
+        'width' and 'height' (int).
+
+    Raises:
+        VideoReadError: the file cannot be opened.
+    """
+    capture = _open_capture(path)
+    try:
+        return {
+            'num_frames': int(capture.get(cv2.CAP_PROP_FRAME_COUNT)),
+            'fps': float(capture.get(cv2.CAP_PROP_FPS)),
+            'width': int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            'height': int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        }
+    finally:
+        capture.release()
+
+
+def read_video(path: Union[str, os.PathLike], *, resize_short: Optional[int] = None) -> np.ndarray:
+    """Decodes a whole video file into an RGB uint8 array.
+
+    Args:
+        path: the video file.
+        resize_short: if set, frames are resized (INTER_AREA) so the shorter side has this length.
+
+    Returns:
+        (T, H, W, 3) uint8 array in RGB order, T >= 1.
+
+    Raises:
+        VideoReadError: the file is missing, empty, not a video, has no decodable frame, changes
+            frame size mid-stream, or stops decoding well before the frame count in its header
+            (truncated or corrupt); the error names the frame index where the stream broke.
+    """
+    path = os.fspath(path)
+    expected = video_info(path)['num_frames']
+    frames = []
+    shape = None
+    for frame in iter_frames(path, resize_short=resize_short):
+        if shape is None:
+            shape = frame.shape
+        elif frame.shape != shape:
+            raise VideoReadError(path, f'frame size changed from {shape} to {frame.shape}', len(frames))
+        frames.append(frame)
+    if not frames:
+        raise VideoReadError(path, 'no decodable frames (zero frames or corrupt stream)')
+    if expected > 0 and len(frames) < expected * (1.0 - _TRUNCATION_TOLERANCE):
+        raise VideoReadError(
+            path, f'stream ended after {len(frames)} of {expected} frames (truncated or corrupt)',
+            len(frames))
+    return np.stack(frames)
+
+
+def write_video(path: Union[str, os.PathLike], frames: np.ndarray, *, fps: float = 25.0,
+                fourcc: str = 'MJPG') -> None:
+    """Writes RGB uint8 frames (T, H, W, 3) to a video file with OpenCV (MJPG AVI by default).
+
+    MJPG needs no external codec, so tests and demos can make real video files anywhere.
+
+    Args:
+        path: output file (.avi for MJPG).
+        frames: (T, H, W, 3) uint8 RGB.
+        fps: frame rate stored in the container.
+        fourcc: four-character codec code.
+    """
+    frames = np.asarray(frames, np.uint8)
+    height, width = frames.shape[1:3]
+    writer = cv2.VideoWriter(os.fspath(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    if not writer.isOpened():
+        raise OSError(f'cv2.VideoWriter cannot write {path} with fourcc {fourcc!r}')
+    try:
+        for frame in frames:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()

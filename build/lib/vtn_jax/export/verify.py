@@ -1,0 +1,228 @@
+"""Verification: every exported file against JAX on the same clips, gated where it must be exact.
+
+Gated at max|diff| / max(1, max|JAX|) <= tolerance (1e-4): TFLite (during export), ONNX Runtime and OpenVINO
+f32 on N clips, and the split pair (encoder per frame, then decoder) against JAX and against the whole
+artifact. Reported, not gated: OpenVINO's default precision (bf16 on AVX-512-bf16 / AMX CPUs), the FP16 IR and
+the INT8 IR (max diff, top-1 agreement, Clip@1 on a split). `VerificationError` names the failed stages.
+"""
+import pathlib
+from typing import Callable, Optional, Sequence
+
+import jax
+import numpy as np
+import onnxruntime as ort
+import tensorflow as tf
+
+from vtn_jax.data import frames as frames_lib
+from vtn_jax.data import synthetic
+from vtn_jax.export import artifacts
+from vtn_jax.export import benchmark as benchmark_lib
+from vtn_jax.export import clips as clips_lib
+from vtn_jax.inference import jax_backend
+from vtn_jax.inference import openvino_backend
+from vtn_jax.inference import whole_video
+from vtn_jax.models import modality as modality_lib
+from vtn_jax.models import vtn as vtn_lib
+
+
+class VerificationError(RuntimeError):
+    """An exported artifact that does not compute what JAX computes; the message names stage and numbers."""
+
+    def __init__(self, failures: Sequence[dict], report: dict):
+        self.failures = list(failures)
+        self.report = report
+        lines = [f'{f["part"]}: {f["stage"]} diverged from {f["reference"]}: max|diff| {f["max_abs_diff"]:.3g} '
+                 f'(relative {f["relative_diff"]:.3g} > tolerance {f["tolerance"]:g})' for f in self.failures]
+        super().__init__('export verification failed:\n  ' + '\n  '.join(lines))
+
+
+def create_reference(model: vtn_lib.VTN, variables) -> tuple[Callable, Callable, Callable]:
+    """JAX eval functions (any batch, NHWC): clips -> logits, frames -> embeddings, windows -> logits."""
+    backend = jax_backend.JaxBackend(model, variables)
+    whole = jax.jit(lambda v, x: model.apply(v, x))
+    return (lambda x: np.asarray(whole(backend.variables, x))), backend.encode, backend.decode
+
+
+def _in_batches(fn: Callable, x: np.ndarray, batch_size: int) -> np.ndarray:
+    return whole_video.apply_in_batches(fn, lambda a, b: x[a:b], len(x), batch_size)
+
+
+def _openvino_runner(path, precision):
+    compiled = openvino_backend.compile_openvino(path, precision)
+    request = compiled.create_infer_request()
+
+    def run(x):
+        return np.array(request.infer([x])[0], copy=True)  # the output buffer is reused by the next call
+
+    return run, openvino_backend.runtime_precision(compiled)
+
+
+def _onnxruntime_runner(path):
+    session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: x})[0], 'f32'
+
+
+def _tflite_runner(path):
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0]['index'], interpreter.get_output_details()[0]['index']
+
+    def run(x):
+        interpreter.set_tensor(inp, x)
+        interpreter.invoke()
+        return np.array(interpreter.get_tensor(out), copy=True)
+
+    return run, 'f32'
+
+
+def _feed(part: str, input_spec: dict, clip_u8: np.ndarray, clip: np.ndarray, modality: str):
+    """The inputs one artifact takes for one clip (uint8 RGB [T,H,W,3] and its normalised float version):
+    a list with one clip (whole) or one entry per decoder step (encoder)."""
+    uint8 = input_spec['dtype'] == 'uint8'
+    nchw = input_spec['layout'] in ('NCHW', 'N?CHW')
+    if part == 'whole':
+        x = clip_u8[None] if uint8 else clip[None]
+        if uint8 and input_spec['color'] == 'BGR':
+            x = x[..., ::-1]
+        return [np.ascontiguousarray(np.transpose(x, (0, 1, 4, 2, 3)) if nchw else x)]
+    frames = clip_u8[None] if uint8 else modality_lib.clip_encoder_inputs(clip[None], modality)
+    if uint8 and input_spec['color'] == 'BGR':
+        frames = frames[..., ::-1]
+    return [np.ascontiguousarray(np.transpose(f[None], (0, 3, 1, 2)) if nchw else f[None]) for f in frames[0]]
+
+
+def _compare(got: np.ndarray, ref: np.ndarray, *, logits: bool, labels=None) -> dict:
+    diff = float(np.max(np.abs(got - ref)))
+    out = {'max_abs_diff': diff, 'relative_diff': diff / max(1.0, float(np.max(np.abs(ref))))}
+    if logits:
+        out['top1_agreement'] = float(np.mean(np.argmax(got, -1) == np.argmax(ref, -1)))
+        if labels is not None:
+            out['clip@1'] = float(np.mean(np.argmax(got, -1) == labels))
+    return out
+
+
+def verify(out_dir, config, variables, *, num_clips: Optional[int] = None, split: Optional[str] = None,
+           tolerance: Optional[float] = None, tflite_dir=None) -> dict:
+    """Checks every artifact in `out_dir` against JAX; records the report in the sidecar.
+
+    Gated (relative max|diff| <= tolerance): TFLite (when `tflite_dir` holds the intermediate files), ONNX
+    Runtime, OpenVINO f32 (the float IR with INFERENCE_PRECISION_HINT=f32, fed uint8 where its input is
+    uint8), and the split pair composed (encoder per step, then decoder) against JAX and against the whole
+    artifact. Reported only: OpenVINO's default precision, the FP16-weight IR and the INT8 IRs.
+
+    Args:
+        out_dir: an export directory (with `export.json`).
+        config: the config the artifacts were exported from (its model section must match the sidecar's).
+        variables: the model's variables (the JAX reference).
+        num_clips, split, tolerance: override the sidecar's options (verify_clips, verify_split, tolerance).
+        tflite_dir: a folder with `<part>.tflite` (during export only).
+
+    Returns:
+        The verification report (also stored under 'verification' in the sidecar).
+
+    Raises:
+        VerificationError: naming every gated stage that diverged, with its numbers.
+        ValueError: the config does not match the exported model.
+    """
+    out_dir = pathlib.Path(out_dir)
+    sidecar = artifacts.read_sidecar(out_dir)
+    if sidecar['model'] != config.model.to_dict():
+        changed = sorted(k for k in set(sidecar['model']) | set(config.model)
+                         if sidecar['model'].get(k) != config.model.to_dict().get(k))
+        raise ValueError(f'{out_dir} was exported from another model config (differs in {changed}); pass the '
+                         'config it was exported with')
+    options = sidecar['options']
+    num_clips = num_clips or options['verify_clips']
+    split = options['verify_split'] if split is None else split
+    tolerance = tolerance or options['tolerance']
+    model = vtn_lib.create_model(config.model)
+    data = sidecar['data']
+    if split:
+        clips_u8, labels = clips_lib.split_clips(config.data, split, num_clips, mean=data['mean'], std=data['std'])
+        source = f'{config.data.name}:{split} ({len(clips_u8)} central clips, uint8-rounded)'
+    else:
+        clips_u8, labels = synthetic.random_clips(num_clips, model.num_frames, data['crop_size'], options['seed']), None
+        source = f'random uint8 clips (seed {options["seed"]})'
+    video = frames_lib.normalize(clips_u8, data['mean'], data['std'])
+    whole_fn, encode_fn, decode_fn = create_reference(model, variables)
+    frames = modality_lib.clip_encoder_inputs(video, model.modality)  # [N, S, H, W, C]
+    ref = {'whole': _in_batches(whole_fn, video, 2)}
+    emb_ref = _in_batches(encode_fn, frames.reshape((-1,) + frames.shape[2:]), 16).reshape(frames.shape[:2] + (-1,))
+    ref['encoder'] = emb_ref
+    ref['decoder'] = _in_batches(decode_fn, emb_ref, 8)
+    rows, results = [], {}
+
+    def add(part, stage, got, reference_name, reference, gated, precision):
+        row = {'part': part, 'stage': stage, 'reference': reference_name, 'precision': precision,
+               **_compare(got, reference, logits=part != 'encoder', labels=labels if part != 'encoder' else None),
+               'gated': gated, 'tolerance': tolerance}
+        row['passed'] = (row['relative_diff'] <= tolerance) if gated else None
+        rows.append(row)
+
+    for part, record in sidecar['artifacts'].items():
+        runners = [('onnxruntime f32', record['onnx'], record['onnx_input'], _onnxruntime_runner, True)]
+        if tflite_dir is not None and (pathlib.Path(tflite_dir) / f'{part}.tflite').is_file():
+            runners.insert(0, ('tflite f32', f'{part}.tflite', record['onnx_input'], _tflite_runner, True))
+        for variant, (key, precision) in artifacts.VARIANTS.items():
+            if key in record and variant != 'int8_f32':  # a timing variant: the int8 row already verifies the IR
+                runners.append((f'openvino {variant}', record[key], record['ir_input'],
+                                lambda p, precision=precision: _openvino_runner(p, precision),
+                                variant == 'f32'))
+        for stage, filename, input_spec, make_runner, gated in runners:
+            folder = pathlib.Path(tflite_dir) if stage.startswith('tflite') else out_dir
+            run, precision = make_runner(folder / filename)
+            got = np.stack([_run_part(run, part, input_spec, clips_u8[n], video[n], emb_ref[n], model.modality)
+                            for n in range(len(video))])
+            results[(part, stage)] = got
+            add(part, stage, got, 'JAX', ref[part], gated, precision)
+    arts = sidecar['artifacts']
+    if 'encoder' in arts and 'decoder' in arts:
+        for stage in ('onnxruntime f32', 'openvino f32'):
+            key = 'onnx' if stage.startswith('onnx') else 'ir'
+            input_key = 'onnx_input' if key == 'onnx' else 'ir_input'
+            make = _onnxruntime_runner if key == 'onnx' else (lambda p: _openvino_runner(p, 'f32'))
+            run_encoder, _ = make(out_dir / arts['encoder'][key])
+            run_decoder, precision = make(out_dir / arts['decoder'][key])
+            composed = np.stack([
+                run_decoder(np.concatenate([run_encoder(x) for x in _feed(
+                    'encoder', arts['encoder'][input_key], clips_u8[n], video[n], model.modality)])[None])[0]
+                for n in range(len(video))])
+            add('split pair', stage, composed, 'JAX', ref['whole'], True, precision)
+            if ('whole', stage) in results:
+                add('split pair', stage, composed, f'whole ({stage})', results[('whole', stage)], True, precision)
+    failures = [r for r in rows if r['passed'] is False]
+    report = {'clips': source, 'num_clips': int(len(video)), 'tolerance': tolerance,
+              'rule': 'relative_diff = max|diff| / max(1, max|reference|)', 'passed': not failures,
+              'jax_clip@1': float(np.mean(np.argmax(ref['whole'], -1) == labels)) if labels is not None else None,
+              'cpu': benchmark_lib.cpu_info()['summary'], 'rows': rows}
+    sidecar['verification'] = report
+    artifacts.write_sidecar(out_dir, sidecar)
+    if failures:
+        raise VerificationError(failures, report)
+    return report
+
+
+def _run_part(run, part, input_spec, clip_u8, clip, emb, modality) -> np.ndarray:
+    """One clip through one artifact: [classes] for logits parts, [S, D] embeddings for the encoder."""
+    if part == 'decoder':
+        return run(np.ascontiguousarray(emb[None]))[0]
+    outs = [run(x) for x in _feed(part, input_spec, clip_u8, clip, modality)]
+    return outs[0][0] if part == 'whole' else np.concatenate(outs)
+
+
+def format_verification(report: dict) -> str:
+    """The verification report as a Markdown table."""
+    lines = [f'Verification on {report["clips"]}; gate: {report["rule"]} <= {report["tolerance"]:g}',
+             '| part | stage | vs | precision | max abs diff | relative | top-1 agree | clip@1 | gate |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for r in report['rows']:
+        gate = {True: 'PASS', False: 'FAIL', None: 'reported'}[r['passed']]
+        agree = f'{r["top1_agreement"]:.3f}' if 'top1_agreement' in r else '-'
+        clip1 = f'{r["clip@1"]:.3f}' if 'clip@1' in r else '-'
+        lines.append(f'| {r["part"]} | {r["stage"]} | {r["reference"]} | {r["precision"]} | '
+                     f'{r["max_abs_diff"]:.2e} | {r["relative_diff"]:.2e} | {agree} | {clip1} | {gate} |')
+    if report.get('jax_clip@1') is not None:
+        lines.append(f'JAX clip@1: {report["jax_clip@1"]:.3f}')
+    lines.append('verification ' + ('PASSED' if report['passed'] else 'FAILED'))
+    return '\n'.join(lines)

@@ -1,0 +1,173 @@
+"""The whole-video ("dense") pass: a label for every frame and the paper's Video@1, one encoder pass per frame.
+
+Window-by-window offline inference encodes T frames for every window, so every frame about T times. Here
+every encoder input (see `vtn_jax.models.modality`) is encoded once, in batches, and the decoder runs over the
+embeddings of every window: per-frame logits for the window ending at each frame, identical to what
+`OnlineRecognizer` returns frame by frame (same warm-up policy), and to the offline model on each clip.
+
+Video@1 (the paper's protocol), sampled exactly as `vtn_jax.data.input_pipeline` mode 'segments' does: the
+floor(N / (T*s)) full non-overlapping segments of T*s raw frames starting at 0, T*s, 2*T*s, ... (a partial
+tail is dropped). The segment starting at `a` is the window ending at a + (T-1)s, so it reuses the per-frame
+embeddings. Video logits = the mean over segments. A video shorter than T*s frames gets the pipeline's one
+loop-padded segment, frames k*s mod N for k < T (the reference's LoopPadding); for the difference modalities
+its steps that wrap around (two frames not s apart) cost one extra encoder pass each.
+
+An evaluator passes any batched encode / decode pair, e.g. `JaxBackend(model, variables)`'s, and the whole
+video's normalised frames (`vtn_jax.data.frames.preprocess_frame`, the eval pipeline's crop):
+
+    result = dense_video_logits(backend.encode, backend.decode, frames, num_frames=16, stride=2, modality='rgb')
+    video_top1 = result.video_logits.argmax()          # Video@1
+    frame_labels = result.frame_logits.argmax(-1)      # rows before frame (T-1)s are NaN with warmup='wait'
+
+Over a whole TFDS split this is the evaluator's 'dense' mode (`vtn_jax.training.evaluation`).
+"""
+from typing import Callable, NamedTuple, Optional
+
+import numpy as np
+
+from vtn_jax.inference import recognizer
+from vtn_jax.models import modality as modality_lib
+
+EncodeFn = Callable[[np.ndarray], np.ndarray]  # [N, H, W, C] -> [N, D]
+DecodeFn = Callable[[np.ndarray], np.ndarray]  # [B, S, D] -> [B, K]
+
+
+class DenseLogits(NamedTuple):
+    """Result of `dense_video_logits` for a video of N frames, K classes.
+
+    Attributes:
+        frame_logits: [N, K] logits of the window ending at each frame; NaN rows where the warm-up policy gives
+            no prediction (the first (T-1)s frames with 'wait').
+        segment_logits: [M, K] logits of the non-overlapping segments (M may be 0, see the module docstring).
+        segment_starts: [M] first frame of each segment: 0, T*s, 2*T*s, ... (the clip of the segment starting
+            at a is the window ending at a + (T-1)s), or [0] for a video shorter than T*s.
+        encoder_passes: frames run through the encoder (N, or N - s for the difference modalities).
+    """
+    frame_logits: np.ndarray
+    segment_logits: np.ndarray
+    segment_starts: np.ndarray
+    encoder_passes: int
+
+    @property
+    def video_logits(self) -> np.ndarray:
+        """[K] mean of the segment logits (Video@1's score); NaN when the video has no segment."""
+        if not len(self.segment_logits):
+            return np.full(self.frame_logits.shape[1], np.nan, np.float32)
+        return self.segment_logits.mean(axis=0)
+
+
+def apply_in_batches(fn: Callable[[np.ndarray], np.ndarray], make_inputs: Callable[[int, int], np.ndarray],
+                     total: int, batch_size: int, fixed_batch: bool = False) -> np.ndarray:
+    """Runs fn over inputs [0, total) built batch by batch; the last batch is padded to batch_size so a
+    jitted fn compiles once (the padded rows are dropped). A single short batch is padded only with
+    `fixed_batch` (an evaluator over many videos of different lengths)."""
+    outputs = []
+    for start in range(0, total, batch_size):
+        stop = min(start + batch_size, total)
+        x = make_inputs(start, stop)
+        if stop - start < batch_size and (total > batch_size or fixed_batch):
+            x = np.concatenate([x, np.zeros((batch_size - (stop - start),) + x.shape[1:], x.dtype)])
+        outputs.append(np.asarray(fn(x))[:stop - start])
+    return np.concatenate(outputs)
+
+
+def find_window_steps(t: int, *, num_frames: int, stride: int, modality: str, warmup: str) -> Optional[np.ndarray]:
+    """Raw frame indices of the decoder steps of the window ending at frame t (None: no prediction).
+
+    A step is named by its later frame: for the difference modalities step f encodes f and f - stride.
+    """
+    steps = modality_lib.num_steps(num_frames, modality)
+    first = modality_lib.step_offset(stride, modality)  # the earliest frame that can be a step
+    available = np.arange(t - (steps - 1) * stride, t + 1, stride)
+    if available[0] >= first:
+        return available
+    if warmup == 'wait' or t < first:
+        return None
+    have = available[available >= first]
+    return have[np.arange(steps) % len(have)]  # 'repeat': cycle through the steps present, oldest first
+
+
+def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NHWC: np.ndarray, *,
+                       num_frames: int, stride: int, modality: str, warmup: str = 'wait',
+                       batch_size: int = 32, fixed_batch: bool = False) -> DenseLogits:
+    """Per-frame and per-segment logits of a whole video, encoding every frame once.
+
+    Args:
+        apply_encode: encoder inputs [B, H, W, C] -> embeddings [B, D] (e.g. `JaxBackend.encode`).
+        apply_decode: embeddings [B, S, D] -> clip logits [B, K].
+        frames_NHWC: the video's normalised RGB frames [N, H, W, 3] float32 (after crop and normalisation).
+        num_frames: T, frames per clip.
+        stride: s, raw frames between clip frames.
+        modality: 'rgb', 'rgbdiff' or 'stacked'.
+        warmup: 'wait' or 'repeat' for the first (T-1)s frames (see `recognizer`).
+        batch_size: encoder and decoder batch.
+        fixed_batch: pad every batch to batch_size, so a jitted backend compiles once for videos of any
+            length (without it, a video shorter than a batch runs at its own size).
+
+    Returns:
+        A `DenseLogits`.
+    """
+    modality_lib.check_modality(modality)
+    if warmup not in recognizer.WARMUP_POLICIES:
+        raise ValueError(f'warmup must be one of {recognizer.WARMUP_POLICIES}, got {warmup!r}')
+    n = len(frames_NHWC)
+    if not n:
+        raise ValueError('dense_video_logits needs at least one frame')
+    offset = modality_lib.step_offset(stride, modality)  # embedding row e holds step frame e + offset
+    num_steps = modality_lib.num_steps(num_frames, modality)
+    passes = max(n - offset, 0)
+
+    def encoder_inputs(start, stop):
+        frames = frames_NHWC[start + offset:stop + offset]
+        previous = frames_NHWC[start:stop] if offset else None
+        return modality_lib.encoder_input(frames, previous, modality).astype(np.float32, copy=False)
+
+    steps = [find_window_steps(t, num_frames=num_frames, stride=stride, modality=modality, warmup=warmup)
+             for t in range(n)]
+    ends = [t for t in range(n) if steps[t] is not None]
+    span, length = (num_frames - 1) * stride, num_frames * stride
+    segment_starts = list(range(0, (n // length) * length, length))
+    segment_ends = [start + span for start in segment_starts]
+    emb_ND = apply_in_batches(apply_encode, encoder_inputs, passes, batch_size, fixed_batch) if passes else None
+    # Every full segment's window is a per-frame window (t >= (T-1)s has a full window under either policy).
+    rows_WS = np.stack([steps[t] - offset for t in ends]) if ends else np.zeros((0, num_steps), np.int64)
+    table_ND = emb_ND
+    if n < length:
+        # The single loop-padded segment of a short video, as the input pipeline samples it: frames k*s mod n.
+        rows, extra = _short_clip_rows(n, num_frames, stride, modality, offset)
+        if extra:
+            inputs = np.stack([modality_lib.encoder_input(frames_NHWC[cur], frames_NHWC[prev], modality)
+                               for cur, prev in extra]).astype(np.float32)
+            emb_extra = apply_in_batches(apply_encode, lambda a, b: inputs[a:b], len(extra), batch_size,
+                                              fixed_batch)
+            table_ND = emb_extra if emb_ND is None else np.concatenate([emb_ND, emb_extra])
+            passes += len(extra)
+        rows_WS = np.concatenate([rows_WS, rows[None]])
+        segment_starts = [0]
+    logits_WK = apply_in_batches(apply_decode, lambda a, b: table_ND[rows_WS[a:b]], len(rows_WS), batch_size,
+                                  fixed_batch)
+    frame_logits = np.full((n, logits_WK.shape[1]), np.nan, np.float32)
+    frame_logits[ends] = logits_WK[:len(ends)]
+    segment_logits = frame_logits[segment_ends] if n >= length else logits_WK[len(ends):]
+    return DenseLogits(frame_logits, segment_logits, np.asarray(segment_starts, np.int64), passes)
+
+
+def _short_clip_rows(n: int, num_frames: int, stride: int, modality: str, offset: int):
+    """Embedding rows of the loop-padded clip of a video shorter than T*s (frames k*s mod n, k < T).
+
+    Returns (rows [S], extra): a step whose two frames are not `stride` apart (where the clip wraps around)
+    is not among the per-frame embeddings; it gets row N' + j for the j-th (current, previous) pair in
+    `extra`, which the caller encodes after the N' per-frame embeddings.
+    """
+    idx = (np.arange(num_frames) * stride) % n
+    if modality == 'rgb':
+        return idx, []
+    rows, extra = [], []
+    base = max(n - offset, 0)
+    for cur, prev in zip(idx[1:], idx[:-1]):
+        if cur - prev == stride:
+            rows.append(cur - offset)
+        else:
+            rows.append(base + len(extra))
+            extra.append((int(cur), int(prev)))
+    return np.asarray(rows), extra

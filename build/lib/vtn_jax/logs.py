@@ -1,0 +1,97 @@
+"""How vtn_jax talks to its user: module loggers under 'vtn_jax', one progress line, and the commands' setup.
+
+Library code never prints: it logs to `logging.getLogger(__name__)` (progress and results at INFO, what the
+user should act on at WARNING). A command (`vtn_jax.tools`) calls `configure_cli_logging()` once: vtn_jax's
+messages then go to stdout as plain lines (warnings prefixed), the libraries' (TensorFlow, orbax, TFDS) only at
+WARNING and above, without their routine notices (TFDS's `dtype is deprecated` on every read, orbax's notes on
+read-only managers). `-v 0` (absl's --verbosity) shows every library message again.
+"""
+import logging
+import math
+import sys
+import time
+
+# (path fragment of the emitting file, text in the message): warnings that say nothing a user can act on.
+ROUTINE_WARNINGS = (
+    ('tensorflow_datasets', 'is deprecated'),
+    ('orbax', 'read_only=True'),
+    ('orbax', 'Given directory is read only'),
+    ('tensorflow/python/util/deprecation', 'map_fn'),
+)
+
+
+class _DropRoutine(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            return True
+        text = record.getMessage()
+        return not any(where in record.pathname and what in text for where, what in ROUTINE_WARNINGS)
+
+
+class _PlainFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        return text if record.levelno < logging.WARNING else f'{record.levelname}: {text}'
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is when a record is emitted (a test's capture, a redirected stream)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
+def configure_cli_logging(verbose: bool = False) -> None:
+    """vtn_jax at INFO as plain lines on stdout; other libraries at WARNING without routine notices.
+
+    Args:
+        verbose: leave the libraries' log level as it is (absl's --verbosity was given).
+    """
+    ours = logging.getLogger('vtn_jax')
+    if not any(isinstance(h, _StdoutHandler) for h in ours.handlers):
+        handler = _StdoutHandler(sys.stdout)
+        handler.setFormatter(_PlainFormatter())
+        ours.addHandler(handler)
+    ours.setLevel(logging.INFO)
+    ours.propagate = False
+    if verbose:
+        return
+    from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel  (only commands use absl)
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    handler = absl_logging.get_absl_handler()
+    if not any(isinstance(f, _DropRoutine) for f in handler.filters):
+        handler.addFilter(_DropRoutine())
+
+
+class Progress:
+    """One progress line with rate and ETA, logged at most every `every_s` seconds (and at the end).
+
+    Args:
+        logger: where the line goes (INFO).
+        total: units of work.
+        what: the unit's name ('step', 'video', ...).
+        start: units already done (a resumed run).
+        every_s: minimum seconds between two lines; 0 logs every update.
+    """
+
+    def __init__(self, logger: logging.Logger, total: int, what: str, *, start: int = 0, every_s: float = 5.0):
+        self.logger, self.total, self.what, self.start, self.every_s = logger, total, what, start, every_s
+        self.t0 = self.last = time.time()
+
+    def line(self, done: int, extra: str = '') -> str:
+        """'step 120/1000 (12%) <extra> 3.10 steps/s ETA 00:04:43'."""
+        elapsed = time.time() - self.t0
+        rate = (done - self.start) / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - done) / rate if rate > 0 else float('nan')
+        eta_text = time.strftime('%H:%M:%S', time.gmtime(eta)) if math.isfinite(eta) else '?'
+        extra = f' {extra}' if extra else ''
+        return (f'{self.what} {done}/{self.total} ({100 * done / max(self.total, 1):.0f}%){extra} '
+                f'{rate:.2f} {self.what}s/s ETA {eta_text}')
+
+    def update(self, done: int, extra: str = '', *, force: bool = False) -> None:
+        """Logs the line if `every_s` has passed since the last one, at the end, or when forced."""
+        now = time.time()
+        if force or done >= self.total or now - self.last >= self.every_s:
+            self.last = now
+            self.logger.info(self.line(done, extra))

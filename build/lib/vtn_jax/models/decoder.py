@@ -1,0 +1,136 @@
+"""The VTN temporal decoder: position table + self-attention blocks, exactly as the reference computes them.
+
+Shapes: x_BTD is [batch, time steps, embed_dim]. Softmax and LayerNorm statistics run in float32 whatever
+the compute dtype is.
+"""
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+
+def sinusoid_table(length: int, dim: int) -> np.ndarray:
+    """The reference's position table init: row 0 zeros, then sin on even and cos on odd channels."""
+    pos = np.arange(length, dtype=np.float64)[:, None]
+    i = np.arange(dim)[None, :]
+    angle = pos / np.power(10000.0, 2 * (i // 2) / dim)
+    table = np.where(i % 2 == 0, np.sin(angle), np.cos(angle))
+    table[0] = 0.0
+    return table.astype(np.float32)
+
+
+class ReferenceLayerNorm(nn.Module):
+    """The reference LayerNorm: (z - mean) / (unbiased std + eps) * scale + bias; identity when T == 1.
+
+    Not `nn.LayerNorm`: eps is added to the standard deviation (not the variance) and the std divides by
+    N - 1. A standard LayerNorm moves the reference logits by about 5e-3.
+    """
+    epsilon: float = 1e-3
+
+    @nn.compact
+    def __call__(self, z_BTD):
+        dim = z_BTD.shape[-1]
+        scale = self.param('scale', nn.initializers.ones, (dim,))
+        bias = self.param('bias', nn.initializers.zeros, (dim,))
+        if z_BTD.shape[1] == 1:
+            return z_BTD
+        z = z_BTD.astype(jnp.float32)
+        mean = jnp.mean(z, axis=-1, keepdims=True)
+        std = jnp.std(z, axis=-1, keepdims=True, ddof=1)
+        out = (z - mean) / (std + self.epsilon) * scale + bias
+        return out.astype(z_BTD.dtype)
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Per-head bias-free q/k/v projections (w_qs/w_ks/w_vs of shape [heads, d, d_k]), no output projection.
+
+    Heads are concatenated head-major (channel = h * d_k + j), then dropout, residual and LayerNorm.
+    """
+    num_heads: int
+    scale: float  # multiplies q.k; the reference uses 1/sqrt(d), the paper 1/sqrt(d_k)
+    dropout_rate: float = 0.1
+    attention_dropout_rate: float = 0.1
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x_BTD, *, deterministic: bool):
+        dim = x_BTD.shape[-1]
+        head_dim = dim // self.num_heads
+        init = nn.initializers.variance_scaling(1.0, 'fan_avg', 'normal')  # xavier_normal, as the reference
+        shape = (self.num_heads, dim, head_dim)
+        w_q, w_k, w_v = (self.param(n, init, shape).astype(self.dtype) for n in ('w_qs', 'w_ks', 'w_vs'))
+        x = x_BTD.astype(self.dtype)
+        q_BTHK = jnp.einsum('btd,hdk->bthk', x, w_q)
+        k_BTHK = jnp.einsum('btd,hdk->bthk', x, w_k)
+        v_BTHK = jnp.einsum('btd,hdk->bthk', x, w_v)
+        scores_BHQK = jnp.einsum('bqhk,bshk->bhqs', q_BTHK, k_BTHK).astype(jnp.float32) * self.scale
+        probs_BHQK = nn.softmax(scores_BHQK, axis=-1)
+        probs_BHQK = nn.Dropout(self.attention_dropout_rate)(probs_BHQK, deterministic=deterministic)
+        out_BTHK = jnp.einsum('bhqs,bshk->bqhk', probs_BHQK.astype(self.dtype), v_BTHK)
+        out_BTD = out_BTHK.reshape(x_BTD.shape[:2] + (self.num_heads * head_dim,))
+        out_BTD = nn.Dropout(self.dropout_rate)(out_BTD, deterministic=deterministic)
+        return ReferenceLayerNorm(name='layer_norm')(out_BTD + x_BTD.astype(out_BTD.dtype))
+
+
+class PositionwiseFeedForward(nn.Module):
+    """Two kernel-1 convolutions d -> ffn_dim (ReLU) -> d with biases; dropout, residual, LayerNorm."""
+    ffn_dim: int
+    dropout_rate: float = 0.1
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x_BTD, *, deterministic: bool):
+        y = nn.relu(nn.Dense(self.ffn_dim, dtype=self.dtype, name='w_1')(x_BTD))
+        y = nn.Dense(x_BTD.shape[-1], dtype=self.dtype, name='w_2')(y)
+        y = nn.Dropout(self.dropout_rate)(y, deterministic=deterministic)
+        return ReferenceLayerNorm(name='layer_norm')(y + x_BTD.astype(y.dtype))
+
+
+class DecoderBlock(nn.Module):
+    """Self-attention then the position-wise feed-forward."""
+    num_heads: int
+    ffn_dim: int
+    scale: float
+    dropout_rate: float = 0.1
+    attention_dropout_rate: float = 0.1
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x_BTD, *, deterministic: bool):
+        x_BTD = MultiHeadSelfAttention(self.num_heads, self.scale, self.dropout_rate, self.attention_dropout_rate,
+                                       dtype=self.dtype, name='attention')(x_BTD, deterministic=deterministic)
+        return PositionwiseFeedForward(self.ffn_dim, self.dropout_rate, dtype=self.dtype,
+                                       name='ffn')(x_BTD, deterministic=deterministic)
+
+
+class Decoder(nn.Module):
+    """Adds the trainable (T, d) position table, then runs `num_layers` decoder blocks."""
+    num_steps: int
+    num_layers: int = 4
+    num_heads: int = 8
+    ffn_dim: int = 1024
+    attention_scale: str = 'model'  # 'model': 1/sqrt(d) (reference); 'head': 1/sqrt(d_k) (paper)
+    dropout_rate: float = 0.1
+    attention_dropout_rate: float = 0.1
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x_BTD, *, deterministic: bool):
+        steps, dim = x_BTD.shape[1:]
+        if steps != self.num_steps:
+            raise ValueError(f'the decoder takes {self.num_steps} time steps, got {steps} (input shape '
+                             f'{x_BTD.shape}); check model.num_frames and model.modality')
+        if self.attention_scale == 'model':
+            scale = 1.0 / np.sqrt(dim)
+        elif self.attention_scale == 'head':
+            scale = 1.0 / np.sqrt(dim // self.num_heads)
+        else:
+            raise ValueError(f"model.attention_scale must be 'model' or 'head', got {self.attention_scale!r}")
+        table = self.param('position_table', lambda _, shape: jnp.asarray(sinusoid_table(*shape)), (steps, dim))
+        x_BTD = x_BTD.astype(jnp.float32) + table
+        for i in range(self.num_layers):
+            x_BTD = DecoderBlock(self.num_heads, self.ffn_dim, scale, self.dropout_rate,
+                                 self.attention_dropout_rate, dtype=self.dtype,
+                                 name=f'block{i}')(x_BTD, deterministic=deterministic)
+        return x_BTD

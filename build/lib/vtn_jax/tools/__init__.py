@@ -1,0 +1,1 @@
+"""The commands (installed as console scripts `vtn-*`): each parses absl flags (`cli`) and makes one library call."""

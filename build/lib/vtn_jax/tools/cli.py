@@ -1,0 +1,168 @@
+"""What every command shares: absl flags, defined once here with the same name for the same thing in every
+command; configs by path or by name; logging; and one-line errors.
+
+Each command module defines only the flags that are its own (their names are unique across commands) and a
+`main(argv)`, and its console entry point is `cli.run(main)`. A config is a file (`--config configs/tiny.py`,
+from any directory) or the name of a shipped one (`--config tiny`: `vtn_jax/configs/tiny.py`); fields are
+overridden as `--config.train.batch_size=8`, and a misspelt field fails before anything runs.
+"""
+import os
+import sys
+from typing import Callable, Optional, Sequence
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from vtn_jax import configs
+from vtn_jax import logs
+from vtn_jax.data import class_names as class_names_lib
+from vtn_jax.data import video_io
+from vtn_jax.inference import api
+from vtn_jax.models.weights import CheckpointMismatchError
+
+CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Config file (a path, or the name of a shipped config such as "default", "tiny", "demo"); '
+    'fields can be overridden as --config.train.batch_size=8.', lock_config=True)
+WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory: checkpoints, TensorBoard events, outputs.')
+CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'Weights: a training workdir, a flat .npz, or the authors\' '
+                                 '.pth/.npz; empty: random weights (for trying the pipeline only).')
+SECONDS = flags.DEFINE_float('seconds', 3.0, 'Seconds per timing measurement (0 skips timing).')
+INPUT = flags.DEFINE_string('input', None, 'Video file, or a camera index (0, 1, ...).')
+OUTPUT = flags.DEFINE_string('output', '', 'Output file.')
+CLASS_NAMES = flags.DEFINE_string('class_names', '', 'Text file, one class name per line in class order.')
+SPLIT = flags.DEFINE_string('split', '', 'TFDS split (default: the config\'s eval split).')
+DATA_DIR = flags.DEFINE_string('data_dir', '', 'TFDS data directory (default: the config\'s data.data_dir).')
+EXPORT = flags.DEFINE_string('export', '', 'An export folder (export.json + encoder/decoder IR) to run in OpenVINO.')
+PRECISION = flags.DEFINE_enum('precision', 'auto', ['auto', 'f32', 'bf16', 'f16'], 'OpenVINO inference '
+                              'precision (auto: the CPU\'s default, bf16 where it has AVX-512-BF16 or AMX).')
+TOP_K = flags.DEFINE_integer('top_k', 3, 'Labels printed, drawn and written per frame.')
+WARMUP = flags.DEFINE_enum('warmup', 'wait', ['wait', 'repeat'], 'The first (T-1)*stride frames: wait for a '
+                           'full window, or repeat the frames seen (as the authors\' demo).')
+THREADS = flags.DEFINE_integer('threads', 0, 'OpenVINO inference threads (0: all cores).')
+SEED = flags.DEFINE_integer('seed', 0, 'Random seed (random weights, random clips).')
+
+# What bad input raises: shown as one line naming the file, key or value, and exit status 1.
+USER_ERRORS = (ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, OSError,
+               CheckpointMismatchError, video_io.VideoReadError, ImportError)
+
+
+def resolve_config_names(argv: Sequence[str]) -> list[str]:
+    """`--config NAME` / `--config=NAME` of a shipped config -> its path; paths and everything else unchanged."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg.startswith('--config='):
+            index, value, prefix = i, arg[len('--config='):], '--config='
+        elif arg == '--config' and i + 1 < len(out):
+            index, value, prefix = i + 1, out[i + 1], ''
+        else:
+            continue
+        if not os.path.exists(value) and (configs.DIRECTORY / f'{value}.py').is_file():
+            out[index] = prefix + str(configs.DIRECTORY / f'{value}.py')
+    return out
+
+
+def config_or(default_name: str):
+    """The --config given, else the shipped config `default_name` (its fields at their defaults)."""
+    return CONFIG.value if CONFIG.value is not None else configs.load(default_name)
+
+
+def require(holder, what: str):
+    """The flag's value; a usage error naming the flag when it is missing."""
+    if holder.value in (None, ''):
+        raise app.UsageError(f'--{holder.name} is required: {what}')
+    return holder.value
+
+
+def parse(argv: Sequence[str]) -> list[str]:
+    """Parses argv into the global flags (config names resolved); returns the positional arguments.
+
+    Flags not given take their defaults again, so a process can parse several command lines (tests do).
+    """
+    argv = resolve_config_names(argv)
+    flags.FLAGS.unparse_flags()
+    saved, sys.argv = sys.argv, list(argv)  # config_flags reads the --config.* overrides from sys.argv
+    try:
+        return flags.FLAGS(argv)
+    finally:
+        sys.argv = saved
+
+
+HELP_FLAGS = ('-h', '--help', '--helpshort', '-?')
+
+
+def format_help(module, common: Sequence) -> str:
+    """The command's docstring, then its own flags and the shared flags it uses, with defaults."""
+    lines = [(module.__doc__ or '').strip(), '', 'flags:']
+    own = [f for f in flags.FLAGS.get_flags_for_module(module.__name__)]
+    for flag in own + [flags.FLAGS[h.name] for h in common]:
+        default = f' (default: {flag.default_as_str})' if flag.default not in (None, '', []) else ''
+        lines.append(f'  --{flag.name}: {flag.help}{default}')
+    lines += ['', 'Config fields: --config.<section>.<field>=value. Logging: -v 0 shows every library message.']
+    return '\n'.join(lines)
+
+
+def run(main: Callable[[list[str]], Optional[int]], argv: Optional[Sequence[str]] = None, *,
+        common: Sequence = ()) -> None:
+    """A command's entry point: parse the flags, set up logging, run `main`; bad input ends with one line.
+
+    Args:
+        main: the command's `main(positional_args)`.
+        argv: the command line (default sys.argv).
+        common: the shared flags (`cli.CONFIG`, ...) the command uses, for its --help.
+
+    `--help` prints the command's docstring and flags and exits 0; VTN_TRACEBACK=1 shows the whole traceback of
+    an error instead of its one line.
+    """
+    argv = list(argv if argv is not None else sys.argv)
+    if any(a in HELP_FLAGS for a in argv[1:]):
+        print(format_help(sys.modules[main.__module__], common))
+        sys.exit(0)
+
+    def guarded(positional):
+        logs.configure_cli_logging(verbose=flags.FLAGS['verbosity'].present)
+        try:
+            return main(positional)
+        except app.UsageError as e:
+            sys.exit(f'error: {e} (see --help)')
+        except USER_ERRORS as e:
+            if os.environ.get('VTN_TRACEBACK'):
+                raise
+            sys.exit(f'error: {one_line(e)}')
+
+    try:
+        positional = parse(argv)
+    except (flags.Error, AttributeError, KeyError) as e:  # a misspelt flag or config field: before anything runs
+        sys.exit(f'error: bad flag or config field: {one_line(e)} (see --help)')
+    app.run(guarded, argv=argv, flags_parser=lambda _: positional)
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line (a list of problems joined by '; ')."""
+    text = str(error)
+    if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(error.args[0], str):
+        text = error.args[0]  # str(KeyError) adds quotes
+    out = ''
+    for line in (line.strip() for line in text.splitlines() if line.strip()):
+        out += (' ' if not out or out.endswith(':') else '; ') + line
+    return out.strip() or type(error).__name__
+
+
+def create_recognizer():
+    """The recognizer the flags describe: --export (OpenVINO, configured by its export.json), else the model of
+    --config (default: the config a --checkpoint workdir was trained with, else `default`) with --checkpoint."""
+    names = class_names_lib.read_class_names(CLASS_NAMES.value) if CLASS_NAMES.value else None
+    if EXPORT.value:
+        if CHECKPOINT.value:
+            raise ValueError('give either --export or --checkpoint, not both')
+        precision = None if PRECISION.value == 'auto' else PRECISION.value
+        return api.Recognizer.from_export(EXPORT.value, precision=precision, threads=THREADS.value,
+                                          class_names=names)
+    config = CONFIG.value
+    if CHECKPOINT.value and os.path.isdir(CHECKPOINT.value):  # a training workdir knows its config and classes
+        if config is None:
+            from vtn_jax import checkpoints  # pylint: disable=import-outside-toplevel  (JAX: not in a deploy install)
+            config = checkpoints.read_run_config(CHECKPOINT.value)
+        names_file = os.path.join(CHECKPOINT.value, 'class_names.txt')
+        if names is None and os.path.isfile(names_file):
+            names = class_names_lib.read_class_names(names_file)
+    return api.Recognizer.from_checkpoint(config or configs.load('default'), CHECKPOINT.value, class_names=names)

@@ -1,0 +1,83 @@
+r"""vtn-export: exports a VTN to ONNX and OpenVINO IR, verifies it against JAX, and optionally times it.
+
+    vtn-export --config default --checkpoint runs/r34_rgb --output artifacts/r34
+    vtn-export --config default --checkpoint r34.pth --output artifacts/r34 \
+        --layout NCHW --uint8_input --color BGR --fp16 --int8 --calib_clips 300
+    vtn-export --config default --checkpoint r34.pth --output artifacts/r34 --verify_only
+    vtn-export --config default --output /tmp/r34 --benchmark --threads 2          # random weights, timing
+
+--checkpoint takes a training workdir, a flat .npz, or the authors' .pth/.npz (default config: `default`).
+Exit status 1 with a message naming the stage, key or path at fault when verification, loading or writing fails.
+"""
+import sys
+
+from absl import app, flags
+
+from vtn_jax import checkpoints
+from vtn_jax.export import artifacts
+from vtn_jax.export import pipeline
+from vtn_jax.export import routes
+from vtn_jax.export import verify
+from vtn_jax.models import vtn as vtn_lib
+from vtn_jax.tools import cli
+
+_PARTS = flags.DEFINE_list('parts', list(artifacts.PARTS), 'Any of whole, encoder, decoder.')
+_LAYOUT = flags.DEFINE_enum('layout', 'NHWC', artifacts.LAYOUTS, 'Image axes of the input tensors.')
+_UINT8 = flags.DEFINE_bool('uint8_input', False, 'IR takes uint8 frames; mean/std folded in (raw-frame inputs).')
+_COLOR = flags.DEFINE_enum('color', 'RGB', artifacts.COLORS, 'Channel order of uint8 input.')
+_FP16 = flags.DEFINE_bool('fp16', False, 'Also write <part>_fp16.xml (FP16-compressed weights).')
+_INT8 = flags.DEFINE_bool('int8', False, 'Also write <part>_int8.xml (NNCF post-training quantisation).')
+_CALIB_CLIPS = flags.DEFINE_integer('calib_clips', 300, 'INT8 calibration clips.')
+_CALIB_SPLIT = flags.DEFINE_string('calib_split', '', "Calibration split ('' = config.data.train_split, "
+                                   "'synthetic' = random clips).")
+_FLOAT_DW = flags.DEFINE_bool('int8_float_depthwise', False, 'Also write <part>_int8_fdw.xml with depthwise '
+                              'convolutions left in float (MobileNetV2).')
+_VERIFY_ONLY = flags.DEFINE_bool('verify_only', False, 'Verify the files in --output; export nothing.')
+_VERIFY_CLIPS = flags.DEFINE_integer('verify_clips', 4, 'Clips for the verification.')
+_VERIFY_SPLIT = flags.DEFINE_string('verify_split', '', "TFDS split for verification clips and Clip@1 "
+                                    "('' = random clips).")
+_TOLERANCE = flags.DEFINE_float('tolerance', 1e-4, 'Gate: max|diff| / max(1, max|JAX|).')
+_BENCHMARK = flags.DEFINE_bool('benchmark', False, 'Time the IRs with OpenVINO afterwards (--seconds per round).')
+_ROUNDS = flags.DEFINE_integer('rounds', 3, 'Benchmark rounds (rows timed round-robin, best round).')
+_APP = flags.DEFINE_bool('benchmark_app', False, "Also run OpenVINO's benchmark_app on every row.")
+_COMPARE = flags.DEFINE_string('compare_onnx', '', 'Another whole-clip ONNX to time in the same run.')
+_PROBE = flags.DEFINE_bool('probe_routes', False, 'Only try the direct export routes (scratch files in --output) '
+                           'and print why they fail.')
+
+COMMON = (cli.CONFIG, cli.CHECKPOINT, cli.OUTPUT, cli.CLASS_NAMES, cli.SEED, cli.THREADS, cli.SECONDS)  # the shared flags this command uses (its --help lists them)
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    config = cli.config_or('default')
+    out_dir = cli.require(cli.OUTPUT, 'the export folder')
+    options = artifacts.ExportOptions(
+        parts=tuple(_PARTS.value), layout=_LAYOUT.value, uint8_input=_UINT8.value, color=_COLOR.value,
+        fp16=_FP16.value, int8=_INT8.value, calib_clips=_CALIB_CLIPS.value, calib_split=_CALIB_SPLIT.value,
+        int8_float_depthwise=_FLOAT_DW.value, verify_clips=_VERIFY_CLIPS.value, verify_split=_VERIFY_SPLIT.value,
+        tolerance=_TOLERANCE.value, seed=cli.SEED.value)
+    if _PROBE.value:
+        model = vtn_lib.create_model(config.model)
+        variables, _ = checkpoints.load_variables(cli.CHECKPOINT.value, model, image_size=config.data.crop_size)
+        for route, outcome in routes.probe_routes(config, variables, out_dir):
+            print(f'| {route} | {outcome} |')
+        return
+    bench = None
+    if _BENCHMARK.value or _COMPARE.value:
+        bench = {'threads': cli.THREADS.value, 'seconds': cli.SECONDS.value, 'rounds': _ROUNDS.value,
+                 'with_benchmark_app': _APP.value, 'compare_onnx': _COMPARE.value or None}
+    try:
+        pipeline.run(config, checkpoint=cli.CHECKPOINT.value, out_dir=out_dir, options=options,
+                     verify_only=_VERIFY_ONLY.value, class_names_file=cli.CLASS_NAMES.value, benchmark_args=bench)
+    except verify.VerificationError as e:
+        print(verify.format_verification(e.report), file=sys.stderr)
+        sys.exit(f'error: {e}')
+
+
+def run():
+    """Console entry point `vtn-export`."""
+    cli.run(main, common=COMMON)
+
+
+if __name__ == '__main__':
+    run()

@@ -1,0 +1,211 @@
+r"""vtn-quickstart: from nothing to a trained, evaluated, exported, verified and timed VTN, streaming a video.
+
+    vtn-quickstart --workdir runs/demo                     # what `make demo` runs
+    vtn-quickstart --workdir runs/demo --config demo --config.train.num_train_steps=500 --seconds 0
+
+Steps, each with progress output: build the config's dataset, train (resumes if the workdir has a run),
+evaluate Clip@1 (central clip) and Video@1 (all segments), export ONNX + OpenVINO IR (whole model and the
+encoder/decoder pair) verified against JAX, time the IRs in OpenVINO, render a video whose every frame has a
+known label and stream it through the exported pair, reporting the per-frame accuracy of the online labels.
+It ends with a summary table, also written to <workdir>/summary.md and summary.json.
+"""
+import json
+import logging
+import pathlib
+import sys
+import time
+
+import cv2
+import numpy as np
+from absl import app, flags
+
+from vtn_jax import plots
+from vtn_jax.data import class_names as class_names_lib
+from vtn_jax.data import input_pipeline
+from vtn_jax.data import synthetic
+from vtn_jax.data import tfds_builders
+from vtn_jax.data import video_io
+from vtn_jax.export import artifacts
+from vtn_jax.export import pipeline
+from vtn_jax.inference import api
+from vtn_jax.tools import cli
+from vtn_jax.tools import demo
+from vtn_jax.training import evaluation
+from vtn_jax.training import trainer
+
+_LOG = logging.getLogger('vtn_jax.quickstart')
+_VIDEO = flags.DEFINE_string('video', '', 'Also stream this video file (a visual check; its labels are unknown).')
+
+COMMON = (cli.CONFIG, cli.WORKDIR, cli.SECONDS)  # the shared flags this command uses (its --help lists them)
+
+def _banner(text: str):
+    _LOG.info('\n==== %s ====', text)
+
+
+def render_labelled_video(path, config, *, num_segments: int = 8, segment_frames: int = 64, seed: int = 1000):
+    """Writes a video of consecutive synthetic clips of known classes; returns the label of every frame."""
+    frames, labels = [], []
+    for i in range(num_segments):
+        video, label = synthetic.make_video(i, seed=seed, num_frames=segment_frames, height=64, width=64,
+                                            num_classes=config.model.num_classes)
+        frames.append(video)
+        labels.append(np.full(len(video), label))
+    video_io.write_video(path, np.concatenate(frames), fps=25.0)
+    return np.concatenate(labels)
+
+
+def write_overview(path, annotated_video, timeline_png, frames=(100, 230, 360)):
+    """One picture of the run: annotated frames of the streamed video above the timeline of its labels."""
+    video = video_io.read_video(annotated_video)
+    tiles = [cv2.resize(video[min(f, len(video) - 1)], (192, 192), interpolation=cv2.INTER_NEAREST) for f in frames]
+    strip = np.concatenate(tiles, axis=1)
+    plot = cv2.cvtColor(cv2.imread(str(timeline_png)), cv2.COLOR_BGR2RGB)
+    pad = np.full((strip.shape[0], max(plot.shape[1] - strip.shape[1], 0), 3), 255, np.uint8)
+    top = np.concatenate([strip, pad], axis=1)[:, :plot.shape[1]]
+    return plots.save_png(path, np.concatenate([top, plot], axis=0))
+
+
+def score_stream(frame_top1: np.ndarray, truth: np.ndarray, window: int) -> dict:
+    """Per-frame accuracy of online labels (-1: no label yet) against the truth, and the delay after each
+    change of the true label until the online label first matches it."""
+    labelled = frame_top1 >= 0
+    changes = [t for t in range(1, len(truth)) if truth[t] != truth[t - 1]]
+    delays = []
+    for t in changes:
+        stop = next((c for c in changes if c > t), len(truth))
+        hit = np.nonzero(frame_top1[t:stop] == truth[t])[0]
+        delays.append(int(hit[0]) if len(hit) else None)
+    found = [d for d in delays if d is not None]
+    return {'frame_accuracy': float(np.mean(frame_top1[labelled] == truth[labelled])) if labelled.any() else 0.0,
+            'labelled_frames': int(labelled.sum()), 'frames': int(len(truth)),
+            'median_delay_frames': float(np.median(found)) if found else None, 'window_frames': window,
+            'segment_changes': len(changes), 'changes_never_recognised': delays.count(None)}
+
+
+def run_quickstart(config, workdir, *, video: str = '', benchmark_seconds: float = 3.0) -> dict:
+    """Runs every step; returns the summary (also written to workdir/summary.{md,json})."""
+    workdir = pathlib.Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    with config.unlocked():
+        if not pathlib.Path(config.data.data_dir).is_absolute():
+            config.data.data_dir = str(workdir / 'tfds')
+    times, summary = {}, {'workdir': str(workdir)}
+
+    t = time.time()
+    _banner(f'1/6 dataset {config.data.name}/{config.data.builder_config or "default"}')
+    tfds_builders.build(config.data.name, config.data.data_dir, config.data.builder_config)
+    names = input_pipeline.class_names(config.data)
+    names_file = workdir / 'class_names.txt'
+    class_names_lib.write_class_names(names_file, names)
+    times['dataset'] = time.time() - t
+
+    t = time.time()
+    _banner(f'2/6 training {config.model.encoder} ({config.model.modality}) for {config.train.num_train_steps} steps')
+    train_dir = workdir / 'train'
+    trainer.train_and_evaluate(config, train_dir)
+    times['train'] = time.time() - t
+
+    t = time.time()
+    _banner('3/6 evaluation (best checkpoint)')
+    clip = evaluation.evaluate_checkpoint(config, str(train_dir), mode='clip')
+    segments = evaluation.evaluate_checkpoint(config, str(train_dir), mode='segments')
+    summary['accuracy'] = {'clip@1 (central clip)': clip['clip_top1'], 'clip@1 (all segments)': segments['clip_top1'],
+                           'video@1': segments['video_top1'], 'video@5': segments['video_top5'],
+                           'chance': 1.0 / config.model.num_classes, 'videos': segments['num_videos']}
+    _LOG.info('%s', json.dumps(summary['accuracy'], indent=1))
+    times['evaluate'] = time.time() - t
+
+    t = time.time()
+    _banner('4/6 export to ONNX and OpenVINO IR, verified against JAX' + (', timed' if benchmark_seconds else ''))
+    export_dir = workdir / 'export'
+    bench_args = {'seconds': benchmark_seconds, 'hints': ('LATENCY',)} if benchmark_seconds > 0 else None
+    result = pipeline.run(config, checkpoint=str(train_dir), out_dir=export_dir,
+                          options=artifacts.ExportOptions(verify_clips=4), class_names_file=str(names_file),
+                          benchmark_args=bench_args)
+    report = result['sidecar']['verification']
+    summary['verification'] = {'passed': report['passed'], 'rows': [
+        {k: r[k] for k in ('part', 'stage', 'reference', 'precision', 'max_abs_diff', 'passed')}
+        for r in report['rows']]}
+    if result['benchmark']:
+        summary['openvino'] = [{'part': r['model'], **{k: r.get(k) for k in ('variant', 'hint', 'precision', 'fps',
+                                                                              'median_ms')}}
+                               for r in result['benchmark']['rows']]
+        summary['cpu'] = result['benchmark']['cpu']['summary']
+    times['export+verify+benchmark'] = time.time() - t
+
+    t = time.time()
+    _banner('5/6 streaming a rendered video with known labels through the exported encoder/decoder (OpenVINO)')
+    recognizer = api.Recognizer.from_export(export_dir)
+    known = workdir / 'demo_known_labels.avi'
+    truth = render_labelled_video(known, config)
+    out_video, timeline = workdir / 'demo_annotated.avi', workdir / 'demo_timeline.csv'
+    streamed = demo.run_demo(recognizer, str(known), output=str(out_video), timeline=str(timeline), print_every=0,
+                             truth=truth)
+    window = (config.model.num_frames - 1) * config.data.stride + 1
+    summary['stream'] = {'video': str(known), 'fps': streamed['fps'],
+                         **score_stream(np.asarray(streamed['top1']), truth, window)}
+    summary['demo'] = {'annotated_video': str(out_video), 'timeline': str(timeline),
+                       'overview': str(write_overview(workdir / 'overview.png', out_video, streamed['timeline_png']))}
+    if video:  # a visual check on the user's own video: no labels to score
+        demo.run_demo(recognizer, video, output=str(workdir / 'video_annotated.avi'), print_every=0)
+    times['stream'] = time.time() - t
+
+    _banner('6/6 summary')
+    summary['seconds'] = {k: round(v, 1) for k, v in times.items()}
+    summary['artifacts'] = {'checkpoints': str(train_dir), 'export': str(export_dir), 'tensorboard': str(train_dir)}
+    text = format_summary(summary)
+    _LOG.info('%s', text)
+    (workdir / 'summary.md').write_text(text + '\n')
+    (workdir / 'summary.json').write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    """The summary as Markdown tables."""
+    acc = summary['accuracy']
+    lines = ['| metric | value |', '|---|---|']
+    lines += [f'| {k} | {v:.3f} |' if isinstance(v, float) else f'| {k} | {v} |' for k, v in acc.items()]
+    lines += ['', '| verification: part | stage | vs | precision | max abs diff | gate |', '|---|---|---|---|---|---|']
+    for r in summary['verification']['rows']:
+        gate = {True: 'PASS', False: 'FAIL', None: 'reported'}[r['passed']]
+        lines.append(f'| {r["part"]} | {r["stage"]} | {r["reference"]} | {r["precision"]} | '
+                     f'{r["max_abs_diff"]:.2e} | {gate} |')
+    lines.append(f'verification {"PASSED" if summary["verification"]["passed"] else "FAILED"}')
+    if summary.get('openvino'):
+        lines += ['', f'OpenVINO on {summary.get("cpu")}', '| part | variant | hint | precision | FPS | median ms |',
+                  '|---|---|---|---|---|---|']
+        for r in summary['openvino']:
+            fps = f'{r["fps"]:.1f}' if r.get('fps') else '-'
+            med = f'{r["median_ms"]:.2f}' if r.get('median_ms') else '-'
+            lines.append(f'| {r["part"]} | {r["variant"]} | {r["hint"]} | {r["precision"]} | {fps} | {med} |')
+    s = summary['stream']
+    delay = f'{s["median_delay_frames"]:.0f}' if s['median_delay_frames'] is not None else '-'
+    lines += ['', f'streaming {s["video"]} (OpenVINO, online): per-frame accuracy {s["frame_accuracy"]:.3f} over '
+                  f'{s["labelled_frames"]} labelled of {s["frames"]} frames; median delay after a change of action '
+                  f'{delay} frames (window {s["window_frames"]}); {s["changes_never_recognised"]} of '
+                  f'{s["segment_changes"]} changes never recognised',
+              f'annotated video {summary["demo"]["annotated_video"]}; timeline {summary["demo"]["timeline"]} '
+              f'(and .png); overview {summary["demo"]["overview"]}']
+    lines += ['', 'seconds: ' + ', '.join(f'{k} {v}' for k, v in summary['seconds'].items()),
+              'artifacts: ' + ', '.join(f'{k} {v}' for k, v in summary['artifacts'].items())]
+    return '\n'.join(lines)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    t = time.time()
+    summary = run_quickstart(cli.config_or('demo'), cli.WORKDIR.value or 'runs/demo', video=_VIDEO.value,
+                             benchmark_seconds=cli.SECONDS.value)
+    _LOG.info('quickstart done in %.0f s', time.time() - t)
+    if not summary['verification']['passed']:
+        sys.exit(1)
+
+
+def run():
+    """Console entry point `vtn-quickstart`."""
+    cli.run(main, common=COMMON)
+
+
+if __name__ == '__main__':
+    run()

@@ -1,0 +1,53 @@
+r"""vtn-train: trains and evaluates a VTN (resumes from --workdir by itself), or evaluates a checkpoint.
+
+    vtn-train --config tiny --workdir runs/tiny
+    vtn-train --config configs/default.py --workdir runs/r34 --config.optim.learning_rate=1e-4
+    vtn-train --config default --workdir runs/r34 --eval_only                 # the best checkpoint of a run
+    vtn-train --config default --eval_only --checkpoint r34.pth --eval_mode clip
+
+Every evaluation writes per-class Video@1 and the confusion matrix (JSON and PNG) under <workdir>/eval/; the
+resolved config and the class names go to <workdir>/config.json and class_names.txt when training starts.
+
+Many processes: README "Scale-out".
+"""
+import json
+import pathlib
+
+from absl import app, flags
+
+from vtn_jax import distributed
+from vtn_jax.tools import cli
+from vtn_jax.training import evaluation
+from vtn_jax.training import trainer
+
+_EVAL_ONLY = flags.DEFINE_bool('eval_only', False, 'Only evaluate: --checkpoint, else the best checkpoint in '
+                               '--workdir.')
+_EVAL_MODE = flags.DEFINE_enum('eval_mode', 'segments', list(evaluation.EVAL_MODES), 'With --eval_only: all '
+                               'non-overlapping segments per video (Video@1, paper), the central clip, or dense '
+                               '(whole videos, every frame encoded once: the segments metrics plus per-frame top-1).')
+
+COMMON = (cli.CONFIG, cli.WORKDIR, cli.CHECKPOINT, cli.SPLIT)  # the shared flags this command uses (its --help lists them)
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    config = cli.require(cli.CONFIG, 'the experiment config (a path or a shipped name such as tiny)')
+    distributed.initialize()  # no-op for one process
+    if _EVAL_ONLY.value:
+        report = (pathlib.Path(cli.WORKDIR.value) / 'eval' / f'{cli.SPLIT.value or config.data.eval_split}_'
+                  f'{_EVAL_MODE.value}') if cli.WORKDIR.value else None
+        result = evaluation.evaluate_checkpoint(config, cli.CHECKPOINT.value or cli.WORKDIR.value,
+                                                mode=_EVAL_MODE.value, split=cli.SPLIT.value or None,
+                                                report_dir=report)
+    else:
+        result = trainer.train_and_evaluate(config, cli.require(cli.WORKDIR, 'where the run is written'))
+    print(json.dumps(result, indent=1, sort_keys=True))
+
+
+def run():
+    """Console entry point `vtn-train`."""
+    cli.run(main, common=COMMON)
+
+
+if __name__ == '__main__':
+    run()
