@@ -12,12 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import parity_dir
+from conftest import DATA, parity_dir
 from vtn_jax.models import pytorch_weights
 from vtn_jax.models import reference_recipe
 from vtn_jax.models import vtn as model_lib
 
 TOLERANCE = 1e-4  # absolute, rtol 0
+SHIPPED = DATA / 'parity'  # the repository's fixtures, for the tests of the machinery itself
 
 
 def fixture_files():
@@ -43,8 +44,9 @@ def test_the_shipped_fixtures_cover_all_five_encoders():
 
 @pytest.fixture(scope='module')
 def resnet34_reference():
-    """(fixture arrays, model, variables) of the ResNet-34 RGB fixture, weights built once for the module."""
-    fixture = np.load(parity_dir() / 'resnet34_vtn.npz')
+    """(fixture arrays, model, variables) of the shipped ResNet-34 RGB fixture (whatever $VTN_PARITY_DIR holds),
+    weights built once for the module."""
+    fixture = np.load(SHIPPED / 'resnet34_vtn.npz')
     model = reference_recipe.model_for(str(fixture['model']))
     variables = reference_recipe.reference_variables(model, str(fixture['model']), int(fixture['weight_seed']))
     return fixture, model, variables
@@ -71,7 +73,7 @@ def test_parity_catches_a_wrong_layer_norm(resnet34_reference):
 
 def test_pth_files_load_through_torch(tmp_path):
     torch = pytest.importorskip('torch')
-    path = parity_dir() / 'mobilenetv2_vtn.npz'
+    path = SHIPPED / 'mobilenetv2_vtn.npz'
     fixture = np.load(path)
     name = str(fixture['model'])
     state = reference_recipe.make_state_dict(name, int(fixture['weight_seed']))

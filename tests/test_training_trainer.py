@@ -1,5 +1,7 @@
 """End-to-end training on the tiny config and synthetic_actions: checkpoints, exact resume, failures, learning."""
 
+import logging
+
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
@@ -183,3 +185,15 @@ def test_training_can_evaluate_densely(config, tmp_path):
     again = evaluation.evaluate_checkpoint(config, str(tmp_path / 'dense'), mode='dense', verbose=False)
     for key in ('frame_top1', 'video_top1', 'num_predicted_frames'):
         assert result[key] == pytest.approx(again[key], abs=1e-9), key
+
+
+def test_a_paper_sized_encoder_from_random_init_is_warned_about(caplog):
+    logger = logging.getLogger('vtn_jax.training.trainer')  # caught here even when a command stopped propagation
+    logger.addHandler(caplog.handler)
+    try:
+        trainer.warn_random_init('resnet_tiny')
+        assert not caplog.records
+        trainer.warn_random_init('se_resnext101_32x4d')
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert 'RANDOM INIT' in caplog.text and 'se_resnext101_32x4d-3b2fe3d8.pth' in caplog.text
