@@ -4,12 +4,14 @@ Small pure functions (they work eagerly and inside `tf.data.Dataset.map`) plus `
 which builds a split as a Python iterator of numpy batches.
 
 Sampling rules (L = num_frames * stride, 32 frames in the paper):
-  * Indices wrap around the video: frame k of a clip starting at s is (s + k * stride) mod n.
-    For a video shorter than L this is the reference's loop padding (LoopPadding followed by
-    TemporalStride); for longer ones the modulo never triggers.
+  * Indices wrap around the video: frame k of a clip starting at s is (s + k * stride) mod n; for
+    videos of L frames or more the modulo never triggers. For a shorter video this equals the
+    reference's padding when n is even; the reference strides first and then loop-pads from the
+    clip's first frame (as mode 'uniform10' does), which differs when n is odd.
   * train: start uniform in [0, max(n - L, 0)] (the reference's TemporalRandomCrop never picks
     the last start, n - L; this does).
-  * clip (Clip@1): the central clip, start = max(n - L, 0) // 2 (= reference TemporalCenterCrop).
+  * clip (Clip@1): the central clip, start = max(n - L, 0) // 2 (the reference's TemporalCenterCrop
+    up to rounding; its main.py validates on 3 evenly spaced clips instead).
   * segments (Video@1): starts 0, L, 2L, ... for the floor(n / L) full non-overlapping segments;
     the last partial segment (n mod L frames) is dropped, and a video shorter than L gives one
     loop-padded segment from frame 0, so every video counts with at least one segment.
