@@ -201,6 +201,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
         out_shardings=(distributed.replicated(mesh), distributed.replicated(mesh)), donate_argnums=0)
     eval_fn = jax.jit(functools.partial(evaluation.eval_step, model=model),
                       out_shardings=distributed.replicated(mesh))
+    # The plateau's LR scale as a replicated global array (a jitted identity makes one on every process).
+    scale_fn = jax.jit(lambda x: x, out_shardings=distributed.replicated(mesh))
 
     step = int(distributed.fetch(state.step))
     total = schedule.num_train_steps
@@ -247,8 +249,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
                                      mesh=mesh, mode=config.train.eval_mode, eval_fn=eval_fn)
                 if plateau.step(last_eval[metric]) and is_main:
                     _LOG.info('plateau of eval %s: learning rate %.3g from step %d', metric, plateau.learning_rate, step)
-                state = state.replace(lr_scale=jax.device_put(
-                    jnp.float32(plateau.learning_rate / config.optim.learning_rate), distributed.replicated(mesh)))
+                state = state.replace(lr_scale=scale_fn(jnp.float32(plateau.learning_rate / config.optim.learning_rate)))
                 meta['plateau'] = plateau.state_dict()
                 writer.write_scalars(step, {f'eval_{k}': v for k, v in last_eval.items()})
                 if is_main:
