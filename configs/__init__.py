@@ -1,6 +1,7 @@
 """The experiment configs, one file per experiment (`get_config()` returns a ConfigDict; variants import the
 default and change a few fields). Installed with the package as `vtn_jax.configs`; every command takes one by
-path (`--config configs/tiny.py`, from any directory) or by name (`--config tiny`)."""
+path (`--config configs/tiny.py`, from any directory) or by name (`--config tiny`); `NAME:ARG` passes ARG to
+`get_config` (configs/reference_recipe.py takes an encoder name)."""
 import importlib.util
 import pathlib
 
@@ -20,9 +21,11 @@ def path_of(name_or_path: str) -> pathlib.Path:
 
 
 def load(name_or_path: str):
-    """`get_config()` of a config file or of a shipped config by name."""
-    path = path_of(name_or_path)
+    """`get_config()` of a config file or of a shipped config by name; `NAME:ARG` calls `get_config(ARG)` (as
+    `--config NAME:ARG` does, e.g. `reference_recipe:se_resnext101_32x4d`)."""
+    name, _, arg = name_or_path.partition(':')
+    path = path_of(name)
     spec = importlib.util.spec_from_file_location(f'vtn_config_{path.stem}', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.get_config()
+    return module.get_config(arg) if arg else module.get_config()

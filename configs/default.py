@@ -39,8 +39,14 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.stride = 2  # temporal stride: 16 frames cover 32 (paper)
     config.data.crop_size = 224  # spatial input side
     config.data.train_scales = (1.0, 0.875, 0.75, 0.66)  # multi-scale crop: side = shorter side * s
+    config.data.crop_placement = 'uniform'  # training crop position: 'uniform' | 'reference' (the 13 offsets)
     config.data.horizontal_flip = True  # random horizontal flip in training (never vertical)
-    config.data.mean = (0.485, 0.456, 0.406)  # ImageNet RGB mean, after dividing by 255
+    # Evaluation crop: 'paper' (central 224 of the 256 short side) | 'reference' (the authors' validation and
+    # test transform: short side resized to 224, central 224 square; what their checkpoints were validated with)
+    config.data.eval_preprocess = 'paper'
+    # RGB normalisation after x / 255, read by training, evaluation, streaming and export. It must be what the
+    # encoder's checkpoints were trained with (vtn_jax.models.pretrained.NORMALIZATION; tests/test_configs.py).
+    config.data.mean = (0.485, 0.456, 0.406)  # ImageNet RGB mean
     config.data.std = (0.229, 0.224, 0.225)  # ImageNet RGB std
     config.data.shuffle_buffer = 256  # examples in the training shuffle buffer
 
@@ -51,24 +57,40 @@ def get_config() -> ml_collections.ConfigDict:
     config.optim.b2 = 0.999  # Adam beta2 (PyTorch default)
     config.optim.eps = 1e-8  # Adam epsilon (PyTorch default)
     config.optim.weight_decay = 1e-4  # L2 added to the gradient before Adam, as torch.optim.Adam(weight_decay=...)
-    config.optim.plateau_factor = 0.1  # LR multiplier when the validation loss plateaus
-    config.optim.plateau_patience = 10  # evaluations without improvement before the cut (reference default 10)
-    config.optim.plateau_rtol = 1e-4  # relative improvement that counts as progress
+    # LR cut on a plateau with torch's ReduceLROnPlateau semantics (vtn_jax.training.state.Plateau): the LR is
+    # multiplied by `factor` when more than `patience` evaluations in a row did not improve the metric.
+    config.optim.plateau_metric = 'loss'  # validation metric watched: 'loss' (paper) | 'clip_top1' (authors)
+    config.optim.plateau_mode = 'min'  # 'min' for the loss, 'max' for an accuracy
+    config.optim.plateau_factor = 0.1  # LR multiplier at a plateau
+    config.optim.plateau_patience = 10  # evaluations without improvement tolerated (a cut at the 11th)
+    config.optim.plateau_patience_epochs = 0.0  # > 0: patience in epochs instead (evaluations = epochs * evals/epoch)
+    config.optim.plateau_threshold = 1e-4  # what counts as an improvement (torch's default)
+    config.optim.plateau_threshold_mode = 'rel'  # 'rel': beyond best * (1 -/+ threshold); 'abs': best -/+ threshold
     config.optim.plateau_cooldown = 0  # evaluations to wait after a cut
+    config.optim.plateau_min_lr = 0.0  # the LR never goes below this
+    config.optim.plateau_eps = 1e-8  # a cut smaller than this is skipped (torch's eps)
     config.optim.grad_clip_norm = 0.0  # global-norm gradient clipping; 0 disables
 
     # ---- Training loop. ----
     config.train = ml_collections.ConfigDict()
     config.train.batch_size = 32  # global batch (divided over all devices)
     config.train.eval_batch_size = 32  # global evaluation batch
-    config.train.num_train_steps = 100_000  # total optimisation steps
+    config.train.num_train_steps = 100_000  # total optimisation steps (about 13 Kinetics-400 epochs at batch 32)
+    config.train.num_train_epochs = 0.0  # > 0: train this many epochs instead (steps/epoch = videos // batch)
     config.train.eval_every_steps = 2_000  # validation (and plateau update) period
-    config.train.eval_mode = 'segments'  # 'segments' (batched clips) | 'dense' (each frame encoded once, same metrics)
+    config.train.eval_every_epochs = 0.0  # > 0: validate every this many epochs instead
+    # 'segments' (the paper's Video@1: every non-overlapping 32-frame segment) | 'uniform10' (the authors' test
+    # loop: 10 evenly spaced clips per video) | 'clip' (central clip) | 'dense' (each frame encoded once,
+    # the 'segments' metrics)
+    config.train.eval_mode = 'segments'
     config.train.log_every_steps = 50  # metrics fetched from the device this often
     config.train.checkpoint_every_steps = 1_000  # periodic checkpoint
     config.train.max_to_keep = 2  # periodic checkpoints kept (the best one is kept separately)
     config.train.seed = 0  # parameter init, dropout and data order
-    config.train.init_checkpoint = ''  # reference .pth / .npz / torchvision ResNet to start from ('' = random init)
+    # Weights to start from: an ImageNet .pth for the encoder (the paper's init; for this encoder torchvision's
+    # resnet34-b627a593.pth: vtn_jax.models.pretrained.IMAGENET_SOURCES), or a whole reference VTN .pth / .npz.
+    # '' = random init, which the trainer warns about loudly for every paper-sized encoder.
+    config.train.init_checkpoint = ''
     config.train.init_new_head = False  # with init_checkpoint: keep a fresh classifier (another class count)
     config.train.max_data_errors = 100  # data errors tolerated (each counted and reported) before the run stops
 

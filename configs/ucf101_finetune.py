@@ -16,7 +16,7 @@ def get_config():
     config.data.builder_config = 'ucf101_split1'
     config.optim.learning_rate = 1e-5
     config.train.init_new_head = True
-    config.train.num_train_steps = 20 * 9537 // 32  # 20 epochs of the 9,537 split-1 training videos
-    config.train.eval_every_steps = 9537 // 32
+    config.train.num_train_epochs = 20  # of the 9,537 split-1 training videos
+    config.train.eval_every_epochs = 1
     config.train.checkpoint_every_steps = 9537 // 32
     return config

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vtn_jax.data import tfds_builders
+from vtn_jax.data import frames as frames_lib
 from vtn_jax.data import input_pipeline as ip
+from vtn_jax.data import reference_ops
+from vtn_jax.data import tfds_builders
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -94,6 +96,25 @@ def test_random_crop_window_reaches_both_corners():
     first = ip.random_crop_window(256, 341, (0.75,), 0.0, 0.0, 0.0).numpy().tolist()
     last = ip.random_crop_window(256, 341, (0.75,), 0.0, 0.99999, 0.99999).numpy().tolist()
     assert first == [0, 0, 192] and last == [64, 149, 192]
+
+
+def test_reference_crop_placement_is_the_13_offsets():
+    # 256x340 frame, side 215 (scale 2^-1/4): quarter steps (256-215)//4 = 10 and (340-215)//4 = 31.
+    windows = [tuple(both_ways(lambda u: ip.random_crop_window(256, 340, (0.84,), 0.0, u, 0.5, placement='reference'),
+                               np.float32((i + 0.5) / 13)).tolist()) for i in range(13)]
+    y, x = 10, 31
+    assert windows == [(0, 0, 215), (0, 4 * x, 215), (4 * y, 0, 215), (4 * y, 4 * x, 215), (2 * y, 2 * x, 215),
+                       (0, 2 * x, 215), (4 * y, 2 * x, 215), (2 * y, 0, 215), (2 * y, 4 * x, 215),
+                       (y, x, 215), (y, 3 * x, 215), (3 * y, x, 215), (3 * y, 3 * x, 215)]
+    rng = np.random.default_rng(4)
+    for height, width in [(256, 341), (40, 52), (33, 24)]:
+        for u in rng.uniform(size=(30, 2)):
+            top, left, side = ip.random_crop_window(height, width, (1.0, 0.66), u[0], u[1], 0.0,
+                                                    placement='reference').numpy()
+            assert 0 <= top and top + side <= height and 0 <= left and left + side <= width
+            assert top % max((height - side) // 4, 1) == 0 and left % max((width - side) // 4, 1) == 0
+    with pytest.raises(ValueError, match="crop_placement must be one of .*'corners'"):
+        ip.random_crop_window(40, 40, (1.0,), 0.0, 0.0, 0.0, placement='corners')
 
 
 @pytest.mark.parametrize('height, width, expected', [
@@ -203,9 +224,24 @@ def test_train_batches(data_config):
     batch = next(ip.create_split(data_config, 'train', batch_size=8, mode='train'))
     assert batch['video'].shape == (8, 8, 32, 32, 3) and batch['video'].dtype == np.float32
     assert batch['label'].dtype == np.int32 and batch['mask'].all() and (batch['segment'] == 0).all()
-    assert np.isfinite(batch['video']).all() and -2.5 < batch['video'].mean() < 2.7
     assert ip.num_examples(data_config, 'train') == 48
     assert ip.class_names(data_config)[:2] == ['move_right', 'move_left']
+
+
+def test_train_clips_are_the_stored_frames_normalised(data_config):
+    # Whole-frame crops (scale 1, 40x40 frames, crop 40), no flip: every training clip must be some start's
+    # frames, decoded and normalised with the config's mean and std (skipping either fails).
+    config = ml_collections.ConfigDict({**data_config.to_dict(), 'crop_size': 40, 'train_scales': (1.0,),
+                                        'horizontal_flip': False, 'mean': (0.3, 0.5, 0.7), 'std': (0.2, 0.25, 0.3)})
+    batch = next(ip.create_split(config, 'train', batch_size=8, mode='train', seed=2))
+    builder = tfds_builders.build('synthetic_actions', config.data_dir, 'tiny')
+    stored = {int(ex['video_id']): ex['video'].numpy() for ex in builder.as_dataset(split='train')}
+    for clip, video_id in zip(batch['video'], batch['video_id']):
+        frames = stored[int(video_id)]
+        n = len(frames)
+        candidates = [(frames[ip.clip_indices(n, s, 8, 2).numpy()] / 255 - np.array(config.mean)) / np.array(config.std)
+                      for s in range(max(n - 16, 0) + 1)]
+        assert min(np.abs(clip - c).max() for c in candidates) < 1e-4
 
 
 def test_train_resumes_exactly_at_start_step(data_config):
@@ -290,6 +326,32 @@ def test_eval_clip_content_is_the_central_crop(data_config):
     batch = next(ip.create_split(data_config, 'test', batch_size=4, mode='clip'))
     assert batch['video_id'][0] == 0
     assert np.abs(batch['video'][0] - expected).max() < 0.1  # decode rounding only
+
+
+@pytest.mark.parametrize('process_count', [1, 2])
+def test_uniform10_counts_every_clip_once(data_config, process_count):
+    lengths = tfds_builders.build('synthetic_actions', data_config.data_dir, 'tiny').info.metadata['num_frames']['test']
+    expected = sorted((v, i) for v, n in enumerate(lengths) for i in range(reference_ops.num_uniform_clips(n)))
+    counts, entries = eval_entries(data_config, 'uniform10', 7, process_count)
+    assert sorted((v, i) for v, i, _ in entries) == expected
+    assert len(set(counts)) == 1 and counts[0] == ip.num_eval_batches(data_config, 'test', batch_size=7,
+                                                                      mode='uniform10', process_count=process_count)
+
+
+def test_uniform10_reference_clip_content(data_config):
+    # Clip i of video 0: the authors' frames (stride then pad) with the authors' crop, normalised.
+    config = ml_collections.ConfigDict({**data_config.to_dict(), 'eval_preprocess': 'reference'})
+    builder = tfds_builders.build('synthetic_actions', config.data_dir, 'tiny')
+    example = next(iter(builder.as_dataset(split='test[:1]')))
+    frames = example['video'].numpy()
+    batch = next(ip.create_split(config, 'test', batch_size=10, mode='uniform10'))
+    starts = reference_ops.uniform_clip_starts(len(frames), 8, 2).numpy()
+    for i, start in enumerate(starts):
+        indices = reference_ops.looped_clip_indices(len(frames), start, 8, 2).numpy()
+        crops = frames_lib.reference_eval_crops(frames[indices], 32)
+        expected = (crops / 255 - np.array(MEAN)) / np.array(STD)
+        assert batch['video_id'][i] == 0 and batch['segment'][i] == i
+        assert np.abs(batch['video'][i] - expected).max() < 0.1  # the same decode up to JPEG rounding
 
 
 def test_rejects_unknown_mode_and_too_large_batch(data_config):

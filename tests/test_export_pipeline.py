@@ -65,7 +65,9 @@ def test_sidecar_records_passed_verification_and_variants(rgb):
     assert gated and all(r['relative_diff'] <= TOL for r in gated)
     assert all(r['passed'] is None for r in report['rows'] if r['stage'].endswith(('int8', 'fp16', 'default')))
     int8 = next(r for r in report['rows'] if r['part'] == 'whole' and r['stage'] == 'openvino int8')
-    assert 0.0 <= int8['top1_agreement'] <= 1.0 and 'i8' in int8['precision'] + 'u8'
+    assert 'top1_agreement' in int8 and 'i8' in int8['precision'] + 'u8'  # reported, not gated
+    f32 = next(r for r in report['rows'] if r['part'] == 'whole' and r['stage'] == 'openvino f32')
+    assert f32['top1_agreement'] == 1.0  # a float32 IR within the gate picks the same class on every clip
     assert sidecar['model']['encoder'] == 'resnet_tiny' and sidecar['weights'] == 'test init'
     assert sidecar['artifacts']['whole']['ir_input']['dtype'] == 'float32'
     for name in ('whole_fp16.xml', 'whole_int8.xml', 'encoder_int8.xml', 'decoder_int8.xml'):

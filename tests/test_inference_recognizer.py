@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from inference_helpers import CountingBackend, build, make_video, offline_logits
+from vtn_jax.data import frames as frames_lib
 from vtn_jax.inference import jax_backend
 from vtn_jax.inference import recognizer as recognizer_lib
 from vtn_jax.models import modality as modality_lib
@@ -105,3 +106,14 @@ def test_a_config_that_does_not_fit_the_model_is_refused(tiny_config):
     config.model.modality = 'rgbdiff'  # 8 - 1 decoder steps: the rgb model has 8
     with pytest.raises(ValueError, match='decoder steps'):
         recognizer_lib.OnlineRecognizer.from_config(backend, config)
+
+
+def test_the_reference_preset_reaches_streaming(tiny_config):
+    # config.data.eval_preprocess = 'reference' makes the recognizer crop as the authors' evaluation does.
+    config, model, variables = build(tiny_config, 'rgb')
+    config.data.eval_preprocess = 'reference'
+    recognizer = recognizer_lib.OnlineRecognizer.from_config(jax_backend.JaxBackend(model, variables), config)
+    frame = make_video(1, 60, 80, seed=3)[0]
+    kwargs = dict(crop_size=32, mean=config.data.mean, std=config.data.std)
+    np.testing.assert_array_equal(recognizer.preprocess(frame), frames_lib.preprocess_frame_reference(frame, **kwargs))
+    assert np.abs(recognizer.preprocess(frame) - frames_lib.preprocess_frame(frame, **kwargs)).max() > 0.1

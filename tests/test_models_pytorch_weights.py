@@ -1,9 +1,11 @@
-"""The authors' checkpoints as VTN variables: strict key/shape checks naming the key, wrappers, torchvision
-encoders, new heads, and a plain refusal of pickles that are more than weights."""
+"""The authors' checkpoints as VTN variables: strict key/shape checks naming the key, wrappers, ImageNet
+encoders (real key lists), new heads, and a plain refusal of pickles that are more than weights."""
+import flax
 import jax
 import numpy as np
 import pytest
 
+from test_models_pretrained import imagenet_state
 from vtn_jax.models import pytorch_weights as checkpoints
 from vtn_jax.models import reference_recipe
 from vtn_jax.models import vtn as model_lib
@@ -82,27 +84,70 @@ def test_rgb_checkpoint_into_rgbdiff_model_fails_on_the_position_table():
         checkpoints.to_variables(reference_recipe.make_state_dict('resnet34_vtn', 0), model, template)
 
 
-def test_torchvision_resnet_initialises_only_the_encoder(tmp_path):
-    model = model_lib.VTN(encoder='resnet34', modality='stacked', num_classes=101)
-    variables = model_lib.init_variables(model, jax.random.key(0), image_size=32)
-    ours = reference_recipe.make_state_dict('resnet34_vtn', 0)
-    # Rename the reference trunk keys to torchvision's ImageNet names and add its 1000-class fc.
-    tv = {}
-    for key, value in ours.items():
-        if key.startswith('resnet.'):
-            _, index, rest = key.split('.', 2)
-            name = {'0': 'conv1', '1': 'bn1'}.get(index, f'layer{int(index) - 3}')
-            tv[f'{name}.{rest}'] = value
-    tv['fc.weight'], tv['fc.bias'] = np.zeros((1000, 512), np.float32), np.zeros(1000, np.float32)
-    np.savez(tmp_path / 'resnet34-imagenet.npz', **tv)
-    loaded = checkpoints.load_pytorch_weights(tmp_path / 'resnet34-imagenet.npz', model, variables)
-    stem = loaded['params']['encoder']['stem_conv']['kernel']
-    assert stem.shape == (7, 7, 6, 64)  # RGB weights repeated over the difference channels
-    np.testing.assert_array_equal(stem[:, :, :3], stem[:, :, 3:])
-    np.testing.assert_array_equal(stem[:, :, :3], ours['resnet.0.weight'].transpose(2, 3, 1, 0))
-    np.testing.assert_array_equal(loaded['params']['head']['kernel'], variables['params']['head']['kernel'])
-    np.testing.assert_array_equal(loaded['params']['decoder']['block0']['attention']['w_qs'],
-                                  variables['params']['decoder']['block0']['attention']['w_qs'])
+def zeros_like_model(model):
+    """The model's variables as zeros (cheap: no initialisation run), a stand-in for freshly initialised ones."""
+    return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), model_lib.abstract_variables(model))
+
+
+@pytest.mark.parametrize('title, encoder', [('torchvision resnet34', 'resnet34'),
+                                            ('torchvision resnet50', 'resnet50'),
+                                            ('torchvision mobilenet_v2', 'mobilenetv2'),
+                                            ('pretrainedmodels se_resnext101_32x4d', 'se_resnext101_32x4d')])
+def test_imagenet_checkpoints_initialise_only_the_encoder(title, encoder, tmp_path):
+    # Real key names and shapes (tests/data/imagenet_state_dicts.txt), saved as an .npz of the same keys.
+    model = model_lib.VTN(encoder=encoder, num_classes=101)
+    template = zeros_like_model(model)
+    template['params']['decoder']['block0']['attention']['w_qs'] += 0.5  # "initialised" values to keep
+    state = imagenet_state(title)
+    np.savez(tmp_path / 'imagenet.npz', **state)
+    loaded = checkpoints.load_pytorch_weights(tmp_path / 'imagenet.npz', model, template)
+    flat = flax.traverse_util.flatten_dict(loaded['params']['encoder'])
+    stats = flax.traverse_util.flatten_dict(loaded['batch_stats']['encoder'])
+    filled = sum(v.size for v in flat.values()) + sum(v.size for v in stats.values())
+    expected = sum(v.size for k, v in state.items() if not k.startswith(('fc.', 'classifier.', 'last_linear.'))
+                   and not k.endswith('num_batches_tracked'))
+    assert filled == expected and all(np.abs(v).max() > 0 for v in flat.values())  # every leaf came from the file
+    np.testing.assert_array_equal(loaded['params']['decoder']['block0']['attention']['w_qs'], 0.5)
+    np.testing.assert_array_equal(loaded['params']['head']['kernel'], 0.0)
+    spots = {  # one tensor per layout, at its Flax place
+        'resnet34': ('layer3.5.conv2.weight', ('params', 'layer3_5', 'conv2', 'kernel')),
+        'resnet50': ('layer4.2.bn3.running_var', ('batch_stats', 'layer4_2', 'bn3', 'var')),
+        'mobilenetv2': ('features.2.conv.1.0.weight', ('params', 'block2', 'conv_3', 'kernel')),
+        'se_resnext101_32x4d': ('layer3.22.se_module.fc2.bias', ('params', 'layer3_22', 'se_fc2', 'bias')),
+    }
+    key, (collection, *path) = spots[encoder]
+    got = flax.traverse_util.flatten_dict(loaded[collection]['encoder'])[tuple(path)]
+    want = state[key].transpose(2, 3, 1, 0) if state[key].ndim == 4 else state[key]
+    np.testing.assert_array_equal(got, want)
+
+
+def test_imagenet_import_is_strict(tmp_path):
+    model = model_lib.VTN(encoder='resnet50')
+    template = zeros_like_model(model)
+    state = imagenet_state('torchvision resnet50')
+    missing = {k: v for k, v in state.items() if k != 'layer2.3.bn2.running_mean'}
+    with pytest.raises(checkpoints.CheckpointMismatchError, match=r'missing key resnet\.5\.3\.bn2\.running_mean'):
+        checkpoints.from_imagenet(missing, model, template, source='r50')
+    wrong = {**state, 'layer1.0.conv1.weight': np.zeros((64, 64, 3, 3), np.float32)}
+    with pytest.raises(checkpoints.CheckpointMismatchError, match=r'shape mismatch for resnet\.4\.0\.conv1\.weight'):
+        checkpoints.from_imagenet(wrong, model, template, source='r50')
+    with pytest.raises(checkpoints.CheckpointMismatchError, match="fits the encoders .*resnet50.*not 'mobilenetv2'"):
+        checkpoints.from_imagenet(state, model_lib.VTN(encoder='mobilenetv2'), template, source='r50')
+
+
+def test_stacked_model_gets_the_mean_rgb_kernel_on_all_six_channels(tmp_path):
+    model = model_lib.VTN(encoder='resnet34', modality='stacked')
+    state = imagenet_state('torchvision resnet34')
+    torch = pytest.importorskip('torch')
+    path = tmp_path / 'resnet34-imagenet.pth'  # a .pth, read weights-only
+    torch.save({k: torch.from_numpy(v) for k, v in state.items()}, path)
+    loaded = checkpoints.load_pytorch_weights(path, model, zeros_like_model(model))
+    stem = loaded['params']['encoder']['stem_conv']['kernel']  # HWIO
+    assert stem.shape == (7, 7, 6, 64)
+    mean = state['conv1.weight'].mean(axis=1).transpose(1, 2, 0)  # (64, 7, 7) -> (7, 7, 64)
+    for c in range(6):
+        np.testing.assert_allclose(stem[:, :, c], mean, rtol=1e-6, atol=1e-7)
+    assert np.abs(stem[:, :, 0] - state['conv1.weight'][:, 0].transpose(1, 2, 0)).max() > 0.1  # not tiled RGB
 
 
 def test_corrupt_or_missing_file(tmp_path):

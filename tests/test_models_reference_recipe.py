@@ -1,21 +1,24 @@
-"""Parity with the authors' PyTorch VTN: the logits their own code computed for deterministic weights and clips.
+"""Parity with the authors' PyTorch VTN: the logits their own code computed for deterministic weights and clips,
+and training mode (BatchNorm on batch statistics, dropout off) against torch.
 
 Fixtures are read from $VTN_PARITY_DIR (any folder in the same format), else tests/data/parity; seeds and shapes
 come from each file, never from this test.
 """
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import parity_dir
+from conftest import DATA, parity_dir
 from vtn_jax.models import pytorch_weights
 from vtn_jax.models import reference_recipe
 from vtn_jax.models import vtn as model_lib
 
 TOLERANCE = 1e-4  # absolute, rtol 0
+SHIPPED = DATA / 'parity'  # the repository's fixtures, for the tests of the machinery itself
 
 
 def fixture_files():
@@ -41,8 +44,9 @@ def test_the_shipped_fixtures_cover_all_five_encoders():
 
 @pytest.fixture(scope='module')
 def resnet34_reference():
-    """(fixture arrays, model, variables) of the ResNet-34 RGB fixture, weights built once for the module."""
-    fixture = np.load(parity_dir() / 'resnet34_vtn.npz')
+    """(fixture arrays, model, variables) of the shipped ResNet-34 RGB fixture (whatever $VTN_PARITY_DIR holds),
+    weights built once for the module."""
+    fixture = np.load(SHIPPED / 'resnet34_vtn.npz')
     model = reference_recipe.model_for(str(fixture['model']))
     variables = reference_recipe.reference_variables(model, str(fixture['model']), int(fixture['weight_seed']))
     return fixture, model, variables
@@ -69,7 +73,7 @@ def test_parity_catches_a_wrong_layer_norm(resnet34_reference):
 
 def test_pth_files_load_through_torch(tmp_path):
     torch = pytest.importorskip('torch')
-    path = parity_dir() / 'mobilenetv2_vtn.npz'
+    path = SHIPPED / 'mobilenetv2_vtn.npz'
     fixture = np.load(path)
     name = str(fixture['model'])
     state = reference_recipe.make_state_dict(name, int(fixture['weight_seed']))
@@ -83,3 +87,104 @@ def test_pth_files_load_through_torch(tmp_path):
         variables = pytorch_weights.load_pytorch_weights(file, model, template)
         logits = jax.jit(model.apply)(variables, jnp.asarray(clip.transpose(0, 1, 3, 4, 2)))
         assert np.abs(np.asarray(logits) - fixture['logits']).max() <= TOLERANCE
+
+
+# ---- training mode: BatchNorm on batch statistics, dropout off ------------------------------------------------
+
+def reference_dir():
+    """The authors' pytorch_toolkit/action_recognition folder ($VTN_REFERENCE_DIR), or skip."""
+    folder = os.environ.get('VTN_REFERENCE_DIR')
+    if not folder:
+        pytest.skip("VTN_REFERENCE_DIR (the authors' pytorch_toolkit/action_recognition folder) is not set")
+    return folder
+
+
+def torch_basic_block(torch, in_channels, out_channels, stride):
+    """The authors' (torchvision's) ResNet BasicBlock with a downsample, written with torch.nn."""
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(out_channels)
+            self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(out_channels)
+            self.downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                                            nn.BatchNorm2d(out_channels))
+
+        def forward(self, x):
+            y = torch.relu(self.bn1(self.conv1(x)))
+            return torch.relu(self.bn2(self.conv2(y)) + self.downsample(x))
+    return Block()
+
+
+def test_a_block_in_training_mode_matches_torch():
+    # BatchNorm in training mode normalises with the batch statistics exactly as torch's (biased variance, eps
+    # 1e-5) and moves the running mean as torch (momentum 0.1). One known difference: torch moves the running
+    # variance with the unbiased batch variance, Flax with the biased one (a factor (n - 1) / n, n = values per
+    # channel in the batch; 4e-5 relative at the smallest map of a 32-clip batch), checked here exactly.
+    torch = pytest.importorskip('torch')
+    from vtn_jax.models import encoders  # pylint: disable=import-outside-toplevel
+    torch.manual_seed(0)
+    block = torch_basic_block(torch, 8, 16, 2).train()
+    for m in block.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):  # non-trivial statistics and affine parameters
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    sd = {k: v.detach().numpy().copy() for k, v in block.state_dict().items()}
+    conv = lambda k: sd[k].transpose(2, 3, 1, 0)  # OIHW -> HWIO
+    bn = lambda k: ({'scale': sd[f'{k}.weight'], 'bias': sd[f'{k}.bias']},
+                    {'mean': sd[f'{k}.running_mean'], 'var': sd[f'{k}.running_var']})
+    params, stats = {}, {}
+    for ours, theirs in (('bn1', 'bn1'), ('bn2', 'bn2'), ('downsample_bn', 'downsample.1')):
+        params[ours], stats[ours] = bn(theirs)
+    params.update(conv1={'kernel': conv('conv1.weight')}, conv2={'kernel': conv('conv2.weight')},
+                  downsample_conv={'kernel': conv('downsample.0.weight')})
+    x = np.random.default_rng(1).normal(size=(4, 8, 12, 12)).astype(np.float32)
+    expected = block(torch.from_numpy(x)).detach().numpy().transpose(0, 2, 3, 1)
+    ours = encoders.BasicBlock(16, 2, downsample=True)
+    got, updates = ours.apply({'params': params, 'batch_stats': stats}, x.transpose(0, 2, 3, 1), train=True,
+                              mutable=['batch_stats'])
+    np.testing.assert_allclose(np.asarray(got), expected, atol=1e-5, rtol=0)
+    n = 4 * 6 * 6  # values per channel after the stride-2 convolutions
+    for ours_name, theirs in (('bn1', 'bn1'), ('bn2', 'bn2'), ('downsample_bn', 'downsample.1')):
+        new = updates['batch_stats'][ours_name]
+        np.testing.assert_allclose(new['mean'], block.state_dict()[f'{theirs}.running_mean'].numpy(), atol=1e-6)
+        old_var = stats[ours_name]['var']
+        theirs_batch_var = (block.state_dict()[f'{theirs}.running_var'].numpy() - 0.9 * old_var) / 0.1  # unbiased
+        ours_batch_var = (np.asarray(new['var']) - 0.9 * old_var) / 0.1  # biased
+        np.testing.assert_allclose(ours_batch_var, theirs_batch_var * (n - 1) / n, rtol=1e-4, atol=1e-6)
+
+
+def test_the_authors_model_in_training_mode():
+    # Only with a checkout of the authors' code: their ResNet-34 VTN in train mode (BatchNorm on batch statistics)
+    # with every dropout off, against ours with train=True and dropout 0, on the parity weights and clips.
+    folder = reference_dir()
+    torch = pytest.importorskip('torch')
+    sys.path.insert(0, folder)
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+    if not hasattr(Image, 'LINEAR'):  # removed in Pillow 10; their transforms name it at import
+        Image.LINEAR = Image.BILINEAR
+    from action_recognition.models.video_transformer import VideoTransformer  # pylint: disable=import-error
+    name, seed = 'resnet34_vtn', 3
+    state = reference_recipe.make_state_dict(name, seed)
+    theirs = VideoTransformer(512, 16, encoder='resnet34', n_classes=400, input_size=224, pretrained=False,
+                              layer_norm=True)
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    for m in theirs.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    theirs.train()
+    clip = reference_recipe.make_clip(5, (2, 16, 3, 224, 224))
+    expected = theirs(torch.from_numpy(clip)).detach().numpy()
+    model = model_lib.VTN(num_classes=400, num_frames=16, encoder='resnet34', dropout_rate=0.0,
+                          attention_dropout_rate=0.0)
+    variables = reference_recipe.reference_variables(model, name, seed)
+    logits, updates = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=['batch_stats']))(
+        variables, jnp.asarray(clip.transpose(0, 1, 3, 4, 2)))
+    assert np.abs(np.asarray(logits) - expected).max() <= TOLERANCE
+    ours_mean = np.asarray(updates['batch_stats']['encoder']['layer4_2']['bn2']['mean'])
+    np.testing.assert_allclose(ours_mean, theirs.state_dict()['resnet.7.2.bn2.running_mean'].numpy(), atol=1e-4)

@@ -1,4 +1,6 @@
-"""Model tests: shapes, exact parameter counts, finiteness, jit == no-jit, temporal order, bf16, modalities."""
+"""Model tests: shapes, exact parameter counts, finiteness, jit == no-jit, temporal order, bf16, modalities,
+dropout rates and places, torch's initialisation."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -83,14 +85,103 @@ def test_bfloat16_compute_returns_float32_logits(tiny_config):
     assert np.abs(np.asarray(logits) - np.asarray(ref)).max() < 0.1  # bf16 keeps ~3 significant digits
 
 
-def test_dropout_is_active_only_in_training(tiny_config):
-    model = tiny_model(tiny_config)
+def record_calls(model, variables, clip, *, train):
+    """Runs the model and records every Dropout, self-attention and feed-forward call: (kind, path, module,
+    input, output)."""
+    calls = []
+
+    def interceptor(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        module = context.module
+        if context.method_name == '__call__' and isinstance(
+                module, (nn.Dropout, decoder_lib.MultiHeadSelfAttention, decoder_lib.PositionwiseFeedForward)):
+            calls.append((type(module).__name__, '/'.join(module.path), module, args[0], out))
+        return out
+
+    with nn.intercept_methods(interceptor):
+        kwargs = dict(rngs={'dropout': jax.random.key(1)}, mutable=['batch_stats']) if train else {}
+        model.apply(variables, clip, train=train, **kwargs)
+    return calls
+
+
+def test_dropout_rates_and_places_are_the_authors(tiny_config):
+    # The authors' decoder drops (a) the attention probabilities, (b) the concatenated heads before the residual
+    # and LayerNorm, (c) the feed-forward output before the residual and LayerNorm; nothing else (no dropout on
+    # the embeddings, the position table or before the classifier). Distinct rates show which is which.
+    model = tiny_model(tiny_config, dropout_rate=0.3, attention_dropout_rate=0.2)
     variables = model_lib.init_variables(model, jax.random.key(0), image_size=32)
     clip = random_clip(model)
-    a = model.apply(variables, clip, train=True, rngs={'dropout': jax.random.key(1)}, mutable=['batch_stats'])[0]
-    b = model.apply(variables, clip, train=True, rngs={'dropout': jax.random.key(2)}, mutable=['batch_stats'])[0]
-    assert np.abs(np.asarray(a) - np.asarray(b)).max() > 0
-    np.testing.assert_array_equal(model.apply(variables, clip), model.apply(variables, clip))
+    calls = record_calls(model, variables, clip, train=True)
+    dropouts = [(path, module.rate, x.ndim) for kind, path, module, x, _ in calls if kind == 'Dropout']
+    expected = []
+    for i in range(tiny_config.model.num_layers):
+        expected += [(f'decoder/block{i}/attention/Dropout_0', 0.2, 4),  # probabilities [B, H, T, T]
+                     (f'decoder/block{i}/attention/Dropout_1', 0.3, 3),  # heads [B, T, D]
+                     (f'decoder/block{i}/ffn/Dropout_0', 0.3, 3)]
+    assert sorted(dropouts) == sorted(expected)
+    for kind, path, module, x, y in calls:
+        x, y = np.asarray(x), np.asarray(y)
+        if kind == 'Dropout':  # inverted dropout: kept values scaled by 1 / (1 - p), about p of them zeroed
+            kept = y != 0
+            np.testing.assert_allclose(y[kept], x[kept] / (1 - module.rate), rtol=1e-5)
+            if x.size >= 1000:
+                assert abs((1 - kept.mean()) - module.rate) < 0.05, (path, 1 - kept.mean())
+    # The feed-forward's dropped output is added to its input, then the reference LayerNorm: recompute it.
+    ffn = {path: (x, y) for kind, path, _, x, y in calls if kind == 'PositionwiseFeedForward'}
+    dropped = {path: y for kind, path, _, _, y in calls if kind == 'Dropout' and path.endswith('ffn/Dropout_0')}
+    for path, (x, y) in ffn.items():
+        ln = variables['params']['decoder'][path.split('/')[1]]['ffn']['layer_norm']
+        z = np.asarray(dropped[f'{path}/Dropout_0'], np.float64) + np.asarray(x, np.float64)
+        z = (z - z.mean(-1, keepdims=True)) / (z.std(-1, ddof=1, keepdims=True) + 1e-3)
+        np.testing.assert_allclose(np.asarray(y), z * np.asarray(ln['scale']) + np.asarray(ln['bias']), atol=1e-4)
+    # In evaluation every dropout passes its input through.
+    for kind, _, _, x, y in record_calls(model, variables, clip, train=False):
+        if kind == 'Dropout':
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_initialisation_is_torchs():
+    # Paper-sized decoder (d 512, 8 heads, ffn 1024): q/k/v torch xavier_normal_ on the whole (8, 512, 64) tensor
+    # (std sqrt(2 / (512 * 64 + 8 * 64)) = 0.00775), feed-forward weights and biases U(+-1/sqrt(fan_in)).
+    decoder = decoder_lib.Decoder(num_steps=16)
+    params = decoder.init(jax.random.key(0), jnp.zeros((1, 16, 512)), deterministic=True)['params']
+    block = params['block0']
+    for name in ('w_qs', 'w_ks', 'w_vs'):
+        w = np.asarray(block['attention'][name])
+        assert w.shape == (8, 512, 64)
+        assert abs(w.std() / np.sqrt(2.0 / (512 * 64 + 8 * 64)) - 1) < 0.01 and abs(w.mean()) < 1e-4
+    for layer, fan_in in (('w_1', 512), ('w_2', 1024)):
+        for leaf in ('kernel', 'bias'):
+            w = np.asarray(block['ffn'][layer][leaf])
+            bound = 1 / np.sqrt(fan_in)
+            assert np.abs(w).max() <= bound and np.abs(w).max() > 0.98 * bound
+            if leaf == 'kernel':
+                assert abs(w.std() / (bound / np.sqrt(3)) - 1) < 0.01
+    np.testing.assert_array_equal(params['position_table'], decoder_lib.sinusoid_table(16, 512))
+    torch = pytest.importorskip('torch')
+    # And torch itself on the same shapes: the same distributions (std within 2%).
+    torch.manual_seed(0)
+    qkv = torch.empty(8, 512, 64)
+    torch.nn.init.xavier_normal_(qkv)
+    assert abs(np.asarray(block['attention']['w_qs']).std() / float(qkv.std()) - 1) < 0.02
+    for layer, conv in (('w_1', torch.nn.Conv1d(512, 1024, 1)), ('w_2', torch.nn.Conv1d(1024, 512, 1))):
+        ours = np.asarray(block['ffn'][layer]['kernel'])
+        assert abs(ours.std() / float(conv.weight.detach().std()) - 1) < 0.02
+        assert abs(np.abs(ours).max() / float(conv.weight.detach().abs().max()) - 1) < 0.01
+        assert abs(np.abs(np.asarray(block['ffn'][layer]['bias'])).max() / float(conv.bias.detach().abs().max()) - 1) < 0.05
+
+
+def test_reduce_and_head_initialisation(tiny_config):
+    # The tiny trunk has 64 channels for a 32-wide embedding, so it has the 1x1 `reduce` (torch Conv2d default).
+    model = tiny_model(tiny_config)
+    params = model_lib.init_variables(model, jax.random.key(0), image_size=32)['params']
+    bound = 1 / np.sqrt(64)
+    for leaf in ('kernel', 'bias'):
+        w = np.asarray(params['reduce'][leaf])
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.8 * bound
+    head = params['head']
+    np.testing.assert_array_equal(head['bias'], 0.0)
+    assert abs(np.asarray(head['kernel']).std() / 0.02 - 1) < 0.15  # N(0, 0.02), 256 values
 
 
 def test_rgbdiff_frames_are_later_minus_earlier(tiny_config):

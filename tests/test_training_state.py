@@ -1,5 +1,7 @@
-"""Trainer pieces without data: Adam with PyTorch's L2 decay, the plateau rule, the KD loss, frozen teacher."""
+"""Trainer pieces without data: Adam with PyTorch's L2 decay, the plateau rule against torch's
+ReduceLROnPlateau, the schedule in epochs, the frozen position row, the KD loss, the frozen teacher."""
 import functools
+import json
 
 import jax
 import jax.numpy as jnp
@@ -47,17 +49,103 @@ def test_optimizer_is_adam_with_l2_added_to_the_gradient():
     assert np.abs(np.asarray(q) - expected).max() > 1e-6  # and it is not AdamW
 
 
-def test_plateau_cuts_the_learning_rate_after_patience():
+def plateau_config(**fields):
     optim = default.get_config().optim
-    optim.plateau_patience = 2
-    plateau = state_lib.create_plateau(optim)
-    state = plateau.init({})
-    scales = []
-    for loss in [1.0, 0.9, 0.95, 0.95, 0.95, 0.96, 0.97]:
-        state = state_lib.update_plateau(plateau, state, jnp.float32(loss))
-        scales.append(float(state.scale))
-    # Improvements at 1.0 and 0.9; two evaluations without improvement -> x0.1; two more -> x0.01.
-    np.testing.assert_allclose(scales, [1, 1, 1, 0.1, 0.1, 0.01, 0.01], rtol=1e-6)
+    optim.update(fields)
+    return optim
+
+
+def our_lrs(optim, metrics, resume_at=None):
+    """Our LR after each metric; with `resume_at`, the plateau is rebuilt from its state_dict there (a resume)."""
+    plateau, lrs = state_lib.create_plateau(optim), []
+    for i, value in enumerate(metrics):
+        if i == resume_at:
+            plateau = state_lib.create_plateau(optim).load_state_dict(
+                json.loads(json.dumps(plateau.state_dict())))  # through JSON, as the checkpoint's meta
+        plateau.step(value)
+        lrs.append(plateau.learning_rate)
+    return lrs
+
+
+# A metric sequence with improvements, ties at the threshold, plateaus and recoveries.
+METRICS = [0.50, 0.52, 0.515, 0.53, 0.53, 0.531, 0.52, 0.54, 0.5401, 0.54, 0.54, 0.56, 0.57, 0.57, 0.565,
+           0.565, 0.58, 0.58, 0.58, 0.575, 0.57, 0.57, 0.59, 0.60, 0.60, 0.60, 0.60, 0.61, 0.61, 0.61]
+SETTINGS = [
+    dict(plateau_mode='max', plateau_threshold=0.01, plateau_threshold_mode='abs', plateau_patience=2),  # authors
+    dict(plateau_mode='min', plateau_threshold=1e-4, plateau_threshold_mode='rel', plateau_patience=1),
+    dict(plateau_mode='max', plateau_threshold=0.02, plateau_threshold_mode='rel', plateau_patience=0,
+         plateau_cooldown=2),
+    dict(plateau_mode='min', plateau_threshold=0.005, plateau_threshold_mode='abs', plateau_patience=1,
+         plateau_cooldown=1, plateau_min_lr=2e-7),
+]
+
+
+@pytest.mark.parametrize('fields', SETTINGS, ids=['max_abs', 'min_rel', 'max_rel_cooldown', 'min_abs_min_lr'])
+def test_plateau_follows_torch_reduce_lr_on_plateau(fields):
+    torch = pytest.importorskip('torch')
+    optim = plateau_config(**fields, plateau_metric='loss' if fields['plateau_mode'] == 'min' else 'clip_top1')
+    metrics = METRICS if fields['plateau_mode'] == 'max' else [1 - m for m in METRICS]
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([parameter], lr=optim.learning_rate)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode=fields['plateau_mode'], factor=optim.plateau_factor, patience=fields['plateau_patience'],
+        threshold=fields['plateau_threshold'], threshold_mode=fields['plateau_threshold_mode'],
+        cooldown=fields.get('plateau_cooldown', 0), min_lr=fields.get('plateau_min_lr', 0.0), eps=optim.plateau_eps)
+    theirs = []
+    for value in metrics:
+        scheduler.step(value)
+        theirs.append(optimizer.param_groups[0]['lr'])
+    assert len(set(theirs)) > 1  # the sequence does cut
+    assert our_lrs(optim, metrics) == theirs
+    assert our_lrs(optim, metrics, resume_at=13) == theirs  # resumed from its saved state
+
+
+def test_plateau_cuts_after_more_than_patience_bad_evaluations():
+    # Written out (no torch): patience 2, min, rel 1e-4. Improvements at 1.0 and 0.9; three evaluations without
+    # improvement (more than 2) cut x0.1 at the 5th; three more cut again at the 8th.
+    optim = plateau_config(plateau_patience=2)
+    losses_ = [1.0, 0.9, 0.95, 0.95, 0.95, 0.96, 0.97, 0.98, 0.99]
+    scales = [lr / optim.learning_rate for lr in our_lrs(optim, losses_)]
+    np.testing.assert_allclose(scales, [1, 1, 1, 1, 0.1, 0.1, 0.1, 0.01, 0.01], rtol=1e-12)
+
+
+def test_plateau_metric_and_mode_must_agree():
+    with pytest.raises(ValueError, match="plateau_metric='clip_top1' needs optim.plateau_mode='max'"):
+        state_lib.create_plateau(plateau_config(plateau_metric='clip_top1'))
+    with pytest.raises(ValueError, match="plateau_metric must be one of"):
+        state_lib.create_plateau(plateau_config(plateau_metric='accuracy'))
+
+
+def test_schedule_in_epochs():
+    config = default.get_config()  # batch 32
+    assert state_lib.resolve_schedule(config, 1000) == state_lib.Schedule(100_000, 2_000, 10, 31)
+    config.train.num_train_epochs = 50
+    config.train.eval_every_epochs = 0.5
+    config.optim.plateau_patience_epochs = 10  # 31 steps an epoch, evaluations every 16: 19 evaluations
+    assert state_lib.resolve_schedule(config, 1000) == state_lib.Schedule(50 * 31, 16, 19, 31)
+    config.train.eval_every_epochs = 1
+    config.optim.plateau_patience_epochs = 10
+    schedule = state_lib.resolve_schedule(config, 3200)
+    assert (schedule.eval_every_steps, schedule.plateau_patience, schedule.num_train_steps) == (100, 10, 5000)
+
+
+def test_position_table_row_zero_never_trains(tiny_config):
+    # The authors' nn.Embedding(padding_idx=0): row 0 gets no gradient, and with weight decay on a zero row it
+    # stays exactly 0 through training, while the other rows train.
+    config = tiny_config
+    config.optim.weight_decay = 0.1
+    model = model_lib.create_model(config.model)
+    state = state_lib.create_train_state(config, model, jax.random.key(0), distributed.create_mesh())
+    step = jax.jit(functools.partial(trainer.train_step, model=model, tx=state_lib.create_optimizer(config.optim),
+                                     learning_rate=config.optim.learning_rate))
+    before = np.asarray(state.params['decoder']['position_table'])
+    assert np.all(before[0] == 0)
+    for i in range(2):
+        batch = {'video': jax.random.normal(jax.random.key(10 + i), (2, 8, 32, 32, 3)), 'label': jnp.array([0, 1])}
+        state, _ = step(state, batch)
+    after = np.asarray(state.params['decoder']['position_table'])
+    assert np.all(after[0] == 0)
+    assert np.abs(after[1:] - before[1:]).min() > 0  # every other entry moved
 
 
 def test_distillation_loss_by_hand():

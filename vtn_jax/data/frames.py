@@ -1,9 +1,18 @@
 """The numpy side of preprocessing: what streaming, dense inference and export do to a decoded frame.
 
 It computes what the evaluation pipeline (`vtn_jax.data.input_pipeline`, TensorFlow) computes on a dataset
-stored by `vtn_jax.data.tfds_builders`: the shorter side resized to 256 (INTER_AREA, as stored), the central
-square of side round(224/256 * shorter side), resized to the crop size (bilinear) when it differs, then
-(x / 255 - mean) / std. With 256 and a 224 crop that is the paper's central 224 crop, with no resampling.
+stored by `vtn_jax.data.tfds_builders`, for both evaluation presets (`config.data.eval_preprocess`):
+
+  paper      the shorter side resized to 256 (INTER_AREA, as stored), the central square of side
+             round(224/256 * shorter side), resized to the crop size (bilinear) when it differs, then
+             (x / 255 - mean) / std. With 256 and a 224 crop that is the paper's central 224 crop, with no
+             resampling.
+  reference  the authors' validation and test transform (their main.py: Scale(224), CenterCrop(224)) on the
+             stored 256 frame: the shorter side resized to the crop size with cv2 INTER_LINEAR on uint8 (the
+             longer side floored, as their Scale), the central crop_size square (offsets rounded half to even,
+             as Python's round in their CenterCrop), then (x / 255 - mean) / std. It shows the whole shorter
+             side, 256/224 = 1.14x wider than 'paper'.
+
 No TensorFlow here: a deployment runs it with numpy and OpenCV alone.
 """
 from typing import Optional, Sequence
@@ -13,8 +22,16 @@ import numpy as np
 
 from vtn_jax.data import video_io
 
-EVAL_CROP_FRACTION = 224 / 256  # central crop side / shorter side at evaluation
+EVAL_CROP_FRACTION = 224 / 256  # central crop side / shorter side at evaluation ('paper' preset)
 STORED_SHORT_SIDE = 256  # what the dataset builders store and the model is evaluated on
+EVAL_PREPROCESSES = ('paper', 'reference')  # config.data.eval_preprocess
+
+
+def check_eval_preprocess(name: str) -> str:
+    """Returns `name`; raises ValueError naming the choices otherwise."""
+    if name not in EVAL_PREPROCESSES:
+        raise ValueError(f'data.eval_preprocess must be one of {EVAL_PREPROCESSES}, got {name!r}')
+    return name
 
 
 def normalization_affine(mean: Sequence[float], std: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -66,6 +83,61 @@ def preprocess_frame(frame_HWC: np.ndarray, *, crop_size: int, mean: Sequence[fl
         # On float values, as tf.image.resize: cv2 would round a uint8 result to integers.
         crop = cv2.resize(crop, (crop_size, crop_size), interpolation=cv2.INTER_LINEAR)
     return crop * scale - offset
+
+
+def reference_scaled_size(height: int, width: int, size: int) -> tuple[int, int]:
+    """(height, width) after the authors' Scale(size): the shorter side becomes `size`, the longer one
+    floor(size * longer / shorter); a frame whose shorter side is already `size` keeps its size."""
+    if min(height, width) == size:
+        return height, width
+    if width < height:
+        return int(size * height / width), size
+    return size, int(size * width / height)
+
+
+def reference_center_offsets(height: int, width: int, size: int) -> tuple[int, int]:
+    """(top, left) of the authors' CenterCrop(size): round((dim - size) / 2) with Python's round (half to even)."""
+    return int(round((height - size) / 2.)), int(round((width - size) / 2.))
+
+
+def reference_eval_crop(frame_HWC: np.ndarray, crop_size: int) -> np.ndarray:
+    """The authors' evaluation transform on one RGB uint8 frame: Scale(crop_size) (cv2 INTER_LINEAR, uint8 in
+    and out) then CenterCrop(crop_size). Returns uint8 [crop_size, crop_size, 3]."""
+    if frame_HWC.ndim != 3 or frame_HWC.shape[-1] != 3 or frame_HWC.dtype != np.uint8:
+        raise ValueError(f'expected an RGB uint8 frame [H, W, 3], got {frame_HWC.dtype} {frame_HWC.shape}')
+    height, width = reference_scaled_size(*frame_HWC.shape[:2], crop_size)
+    if (height, width) != frame_HWC.shape[:2]:
+        frame_HWC = cv2.resize(frame_HWC, (width, height), interpolation=cv2.INTER_LINEAR)
+    top, left = reference_center_offsets(height, width, crop_size)
+    return np.ascontiguousarray(frame_HWC[top:top + crop_size, left:left + crop_size])
+
+
+def reference_eval_crops(frames_NHWC: np.ndarray, crop_size) -> np.ndarray:
+    """`reference_eval_crop` of every frame: uint8 [N, crop_size, crop_size, 3] (what the tf.data pipeline
+    calls through tf.numpy_function, so both paths compute the same bytes)."""
+    crop_size = int(crop_size)
+    out = np.empty((len(frames_NHWC), crop_size, crop_size, 3), np.uint8)
+    for i, frame in enumerate(frames_NHWC):
+        out[i] = reference_eval_crop(frame, crop_size)
+    return out
+
+
+def preprocess_frame_reference(frame_HWC: np.ndarray, *, crop_size: int, mean: Sequence[float],
+                               std: Sequence[float], resize_short: Optional[int] = STORED_SHORT_SIDE) -> np.ndarray:
+    """As `preprocess_frame`, with the 'reference' evaluation preset (see the module docstring).
+
+    `resize_short` first stores the frame as the datasets do (shorter side 256, INTER_AREA), so a raw video
+    frame gets what the evaluation pipeline computes on its stored copy.
+    """
+    if resize_short:
+        frame_HWC = video_io.resize_short_side(frame_HWC, resize_short)
+    crop = reference_eval_crop(frame_HWC, crop_size)
+    return normalize(crop, mean, std)
+
+
+def preprocess_function(eval_preprocess: str):
+    """`preprocess_frame` ('paper') or `preprocess_frame_reference` ('reference'): same arguments."""
+    return preprocess_frame if check_eval_preprocess(eval_preprocess) == 'paper' else preprocess_frame_reference
 
 
 def denormalize_to_uint8(video: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:

@@ -4,30 +4,36 @@ Small pure functions (they work eagerly and inside `tf.data.Dataset.map`) plus `
 which builds a split as a Python iterator of numpy batches.
 
 Sampling rules (L = num_frames * stride, 32 frames in the paper):
-  * Indices wrap around the video: frame k of a clip starting at s is (s + k * stride) mod n.
-    For a video shorter than L this is the reference's loop padding (LoopPadding followed by
-    TemporalStride); for longer ones the modulo never triggers.
+  * Indices wrap around the video: frame k of a clip starting at s is (s + k * stride) mod n; for
+    videos of L frames or more the modulo never triggers. For a shorter video this equals the
+    reference's padding when n is even; the reference strides first and then loop-pads from the
+    clip's first frame (as mode 'uniform10' does), which differs when n is odd.
   * train: start uniform in [0, max(n - L, 0)] (the reference's TemporalRandomCrop never picks
     the last start, n - L; this does).
-  * clip (Clip@1): the central clip, start = max(n - L, 0) // 2 (= reference TemporalCenterCrop).
+  * clip (Clip@1): the central clip, start = max(n - L, 0) // 2 (the reference's TemporalCenterCrop
+    up to rounding; its main.py validates on 3 evenly spaced clips instead).
   * segments (Video@1): starts 0, L, 2L, ... for the floor(n / L) full non-overlapping segments;
     the last partial segment (n mod L frames) is dropped, and a video shorter than L gives one
     loop-padded segment from frame 0, so every video counts with at least one segment.
+  * uniform10 (the authors' test protocol): 10 evenly spaced, overlapping clips per video, "stride then
+    pad" (`vtn_jax.data.reference_ops`).
 
 Spatial rules (frames are stored with the shorter side resized, 256 for real data):
-  * train: a square crop of side = shorter side * s, s drawn from `train_scales`, at a uniform
-    random position, resized (bilinear) to crop_size, flipped left-right with probability 0.5
-    when `horizontal_flip`; never flipped vertically. One crop and flip per clip. A flipped
-    clip of class k is labelled info.metadata['mirror_labels'][k]: k for real actions, the
+  * train: a square crop of side = shorter side * s, s drawn from `train_scales`, placed by
+    `crop_placement`: 'uniform' (any position) or 'reference' (one of the authors' 13 fixed
+    offsets), resized (bilinear) to crop_size, flipped left-right with
+    probability 0.5 when `horizontal_flip`; never flipped vertically. One crop and flip per clip. A
+    flipped clip of class k is labelled info.metadata['mirror_labels'][k]: k for real actions, the
     opposite direction for synthetic_actions' move_right/left and rotate_(anti)clockwise.
-  * clip / segments: the central square of side round(0.875 * shorter side) resized to
-    crop_size; with 256-pixel frames and crop_size 224 that is the paper's central 224 crop,
-    with no resampling.
+  * evaluation modes, `eval_preprocess` 'paper': the central square of side round(0.875 * shorter
+    side) resized to crop_size; with 256-pixel frames and crop_size 224 that is the paper's central
+    224 crop, with no resampling. 'reference': the authors' Scale(224) + CenterCrop(224), by the same
+    numpy function as streaming (`vtn_jax.data.frames`).
   * values: RGB order (decoded JPEG, never BGR), x / 255, then (x - mean) / std per channel.
 
 Batches are dicts: video float32 [B, T, S, S, 3], label int32 [B], mask bool [B] (False for
 padding), video_id int32 [B] (the video's position in its split; -1 for padding) and segment int32
-[B] (segment index in the video; 0 in clip and train modes; -1 for padding).
+[B] (segment or clip index in the video; 0 in clip and train modes; -1 for padding).
 """
 import math
 import os
@@ -40,9 +46,11 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
 from vtn_jax.data import frames as frames_lib  # noqa: E402
+from vtn_jax.data import reference_ops  # noqa: E402
 from vtn_jax.data import tfds_builders  # noqa: E402
 
-MODES = ('train', 'clip', 'segments')
+MODES = ('train', 'clip', 'segments', 'uniform10')
+CROP_PLACEMENTS = ('uniform', 'reference')  # config.data.crop_placement
 # The functions given to tf.data and map_fn here are plain TF ops (tf.cond where they branch): tracing them
 # without AutoGraph avoids its "could not transform ... will run it as-is" warning on every lambda.
 _graph_fn = tf.autograph.experimental.do_not_convert
@@ -115,12 +123,21 @@ def num_segments(num_video_frames: int, num_frames: int, stride: int) -> int:
     return max(num_video_frames // (num_frames * stride), 1)
 
 
+
 # ---------------------------------------------------------------------------------------------
 # Spatial ops.
 # ---------------------------------------------------------------------------------------------
 
 
-def random_crop_window(height, width, scales: Sequence[float], u_scale, u_y, u_x) -> tf.Tensor:
+def check_crop_placement(name: str) -> str:
+    """Returns `name`; raises ValueError naming the choices otherwise."""
+    if name not in CROP_PLACEMENTS:
+        raise ValueError(f'data.crop_placement must be one of {CROP_PLACEMENTS}, got {name!r}')
+    return name
+
+
+def random_crop_window(height, width, scales: Sequence[float], u_scale, u_y, u_x,
+                       placement: str = 'uniform') -> tf.Tensor:
     """Returns a multi-scale training crop window from uniform random numbers in [0, 1).
 
     Args:
@@ -128,8 +145,10 @@ def random_crop_window(height, width, scales: Sequence[float], u_scale, u_y, u_x
         width: frame width.
         scales: crop side / shorter side choices (paper: 1, 0.875, 0.75, 0.66).
         u_scale: picks the scale, scales[floor(u_scale * len(scales))].
-        u_y: picks the top row among the H - side + 1 possible.
-        u_x: picks the left column among the W - side + 1 possible.
+        u_y: 'uniform': picks the top row among the H - side + 1 possible; 'reference': picks one of the
+            13 offsets (`reference_ops.offset_window`).
+        u_x: 'uniform': picks the left column among the W - side + 1 possible; unused by 'reference'.
+        placement: 'uniform' or 'reference' (the authors' 13 fixed offsets).
 
     Returns:
         int32 [3]: (top, left, side); the square lies inside the frame.
@@ -140,6 +159,8 @@ def random_crop_window(height, width, scales: Sequence[float], u_scale, u_y, u_x
     scales = tf.constant(scales, tf.float32)
     side = tf.cast(tf.cast(tf.minimum(height, width), tf.float32) * scales[choice], tf.int32)
     side = tf.clip_by_value(side, 1, tf.minimum(height, width))
+    if check_crop_placement(placement) == 'reference':
+        return reference_ops.offset_window(height, width, side, u_y)
     top = tf.minimum(tf.cast(u_y * tf.cast(height - side + 1, tf.float32), tf.int32), height - side)
     left = tf.minimum(tf.cast(u_x * tf.cast(width - side + 1, tf.float32), tf.int32), width - side)
     return tf.stack([top, left, side])
@@ -198,16 +219,17 @@ def _frame_hw(jpegs: tf.Tensor):
 
 
 def preprocess_train(jpegs, label, video_id, key, *, num_frames, stride, crop_size, train_scales,
-                     horizontal_flip, mean, std, mirror_labels=None) -> dict:
+                     horizontal_flip, mean, std, mirror_labels=None, crop_placement: str = 'uniform') -> dict:
     """Samples and augments one training clip; randomness is stateless, from `key` (int64 [2]).
 
-    `mirror_labels` (int [num_classes], default identity) gives the label of a flipped clip.
+    `mirror_labels` (int [num_classes], default identity) gives the label of a flipped clip;
+    `crop_placement` is 'uniform' or 'reference' (see `random_crop_window`).
     """
     u = tf.random.stateless_uniform([5], seed=key)
     offset = tf.cast(u[4] * 2 ** 24, tf.int32)  # float32 has 24 mantissa bits
     indices = train_indices(tf.shape(jpegs)[0], num_frames, stride, offset)
     height, width = _frame_hw(jpegs)
-    window = random_crop_window(height, width, train_scales, u[0], u[1], u[2])
+    window = random_crop_window(height, width, train_scales, u[0], u[1], u[2], placement=crop_placement)
     video = decode_crop_resize(tf.gather(jpegs, indices), window, crop_size)
     label = tf.cast(label, tf.int32)
     if horizontal_flip:
@@ -219,10 +241,15 @@ def preprocess_train(jpegs, label, video_id, key, *, num_frames, stride, crop_si
             'video_id': tf.cast(video_id, tf.int32), 'segment': tf.constant(0, tf.int32)}
 
 
-def preprocess_eval(jpegs, indices, label, video_id, segment, *, crop_size, mean, std) -> dict:
-    """Decodes the frames `indices` of a video with the central crop."""
-    height, width = _frame_hw(jpegs)
-    video = decode_crop_resize(tf.gather(jpegs, indices), central_crop_window(height, width), crop_size)
+def preprocess_eval(jpegs, indices, label, video_id, segment, *, crop_size, mean, std,
+                    eval_preprocess: str = 'paper') -> dict:
+    """Decodes the frames `indices` of a video with the evaluation crop of `eval_preprocess` ('paper': the
+    central 0.875 square; 'reference': the authors' Scale + CenterCrop)."""
+    if frames_lib.check_eval_preprocess(eval_preprocess) == 'reference':
+        video = reference_ops.decode_reference_crops(tf.gather(jpegs, indices), crop_size)
+    else:
+        height, width = _frame_hw(jpegs)
+        video = decode_crop_resize(tf.gather(jpegs, indices), central_crop_window(height, width), crop_size)
     return {'video': normalize(video, mean, std), 'label': tf.cast(label, tf.int32), 'mask': tf.constant(True),
             'video_id': tf.cast(video_id, tf.int32), 'segment': tf.cast(segment, tf.int32)}
 
@@ -262,6 +289,8 @@ def _eval_counts(lengths: Sequence[int], mode: str, num_frames: int, stride: int
         start, stop = _process_range(len(lengths), p, process_count, drop_remainder=False)
         if mode == 'clip':
             counts.append(stop - start)
+        elif mode == 'uniform10':
+            counts.append(sum(reference_ops.num_uniform_clips(n) for n in lengths[start:stop]))
         else:
             counts.append(sum(num_segments(n, num_frames, stride) for n in lengths[start:stop]))
     return counts
@@ -290,6 +319,8 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
     if mode not in MODES:
         raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
     c = data_config
+    frames_lib.check_eval_preprocess(c.get('eval_preprocess', 'paper'))
+    check_crop_placement(c.get('crop_placement', 'uniform'))
     builder = load_builder(c)
     lengths = builder.info.metadata['num_frames'][split]
     n = len(lengths)
@@ -324,7 +355,8 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
                 ex['video'], ex['label'], ex['video_id'], tf.stack([stream, counter]),
                 num_frames=c.num_frames, stride=c.stride, crop_size=c.crop_size,
                 train_scales=tuple(c.train_scales), horizontal_flip=c.horizontal_flip,
-                mean=tuple(c.mean), std=tuple(c.std), mirror_labels=mirror_labels)
+                mean=tuple(c.mean), std=tuple(c.std), mirror_labels=mirror_labels,
+                crop_placement=c.get('crop_placement', 'uniform'))
 
         ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(_graph_fn(epoch_examples))
         # Process p keeps rows [p * batch_size, (p + 1) * batch_size) of every global batch, so the
@@ -352,15 +384,19 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
         ds = ds.map(_graph_fn(lambda ex: (ex['video'], central_indices(tf.shape(ex['video'])[0], c.num_frames,
                                                                         c.stride), ex['label'], ex['video_id'], 0)))
     else:
-        def segments_of(ex):
-            starts = segment_starts(tf.shape(ex['video'])[0], c.num_frames, c.stride)
+        starts_of, indices_of = ((reference_ops.uniform_clip_starts, reference_ops.looped_clip_indices)
+                                 if mode == 'uniform10' else (segment_starts, clip_indices))
+
+        def clips_of(ex):
+            starts = starts_of(tf.shape(ex['video'])[0], c.num_frames, c.stride)
             return tf.data.Dataset.from_tensor_slices((starts, tf.range(tf.shape(starts)[0]))).map(_graph_fn(
-                lambda s, i: (ex['video'], clip_indices(tf.shape(ex['video'])[0], s, c.num_frames, c.stride),
+                lambda s, i: (ex['video'], indices_of(tf.shape(ex['video'])[0], s, c.num_frames, c.stride),
                               ex['label'], ex['video_id'], i)))
-        ds = ds.flat_map(_graph_fn(segments_of))
+        ds = ds.flat_map(_graph_fn(clips_of))
+    eval_preprocess = c.get('eval_preprocess', 'paper')
     ds = ds.map(_graph_fn(lambda jpegs, indices, label, video_id, segment: preprocess_eval(
-        jpegs, indices, label, video_id, segment, crop_size=c.crop_size, mean=tuple(c.mean), std=tuple(c.std))),
-        num_parallel_calls=autotune)
+        jpegs, indices, label, video_id, segment, crop_size=c.crop_size, mean=tuple(c.mean), std=tuple(c.std),
+        eval_preprocess=eval_preprocess)), num_parallel_calls=autotune)
     padding = {
         'video': tf.zeros([c.num_frames, c.crop_size, c.crop_size, 3], tf.float32),
         'label': tf.constant(0, tf.int32),  # a valid class index so that masked losses stay finite
@@ -391,7 +427,8 @@ def create_video_split(data_config, split: str, *, process_index: int = 0,
     def decode(ex):
         every_frame = tf.range(tf.shape(ex['video'])[0])
         clip = preprocess_eval(ex['video'], every_frame, ex['label'], ex['video_id'], 0, crop_size=c.crop_size,
-                               mean=tuple(c.mean), std=tuple(c.std))
+                               mean=tuple(c.mean), std=tuple(c.std),
+                               eval_preprocess=c.get('eval_preprocess', 'paper'))
         return {'frames': clip['video'], 'label': clip['label'], 'video_id': clip['video_id']}
 
     options = tf.data.Options()
@@ -407,12 +444,12 @@ def create_split(data_config, split: str, *, batch_size: int, mode: str, seed: i
 
     Args:
         data_config: `config.data` (name, builder_config, data_dir, num_frames, stride, crop_size,
-            train_scales, horizontal_flip, mean, std, shuffle_buffer).
+            train_scales, crop_placement, horizontal_flip, eval_preprocess, mean, std, shuffle_buffer).
         split: TFDS split name, e.g. config.data.train_split.
         batch_size: examples per batch for this process.
         mode: 'train' (random clips, augmented, shuffled, repeated, drop_remainder), 'clip' (the
-            central clip of each video, one pass) or 'segments' (every non-overlapping segment of
-            each video, one pass).
+            central clip of each video, one pass), 'segments' (every non-overlapping segment of
+            each video, one pass) or 'uniform10' (the authors' 10 evenly spaced clips, one pass).
         seed: data order and augmentation seed (train mode).
         process_index: this process (jax.process_index()).
         process_count: number of processes (jax.process_count()).

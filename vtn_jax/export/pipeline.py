@@ -130,7 +130,8 @@ def export(config, variables, out_dir, options: artifacts.ExportOptions = artifa
             'weights': weights,
             'model': config.model.to_dict(),
             'data': {'crop_size': config.data.crop_size, 'stride': config.data.stride,
-                     'mean': list(config.data.mean), 'std': list(config.data.std)},
+                     'mean': list(config.data.mean), 'std': list(config.data.std),
+                     'eval_preprocess': config.data.get('eval_preprocess', 'paper')},
             'num_steps': model.num_steps,
             'class_names': list(class_names) if class_names is not None else None,
             'options': {k: (list(v) if isinstance(v, (tuple, list)) else v)

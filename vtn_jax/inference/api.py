@@ -70,14 +70,16 @@ class Recognizer:
     Args:
         backend: batched `encode` / `decode` (`JaxBackend`, `OpenVinoBackend`).
         num_frames, stride, modality, crop_size, mean, std: what the model was trained with (the config's).
+        eval_preprocess: the evaluation crop ('paper' or 'reference'; the config's data.eval_preprocess).
         class_names: one per class (default 'class 0', 'class 1', ...).
     """
 
     def __init__(self, backend, *, num_frames: int, stride: int, modality: str, crop_size: int,
-                 mean: Sequence[float], std: Sequence[float], class_names: Optional[Sequence[str]] = None):
+                 mean: Sequence[float], std: Sequence[float], class_names: Optional[Sequence[str]] = None,
+                 eval_preprocess: str = 'paper'):
         self.backend = backend
         self.settings = dict(num_frames=num_frames, stride=stride, modality=modality, crop_size=crop_size,
-                             mean=tuple(mean), std=tuple(std))
+                             mean=tuple(mean), std=tuple(std), eval_preprocess=eval_preprocess)
         self.class_names = list(class_names or class_names_lib.default_class_names(backend.num_classes))
         if len(self.class_names) != backend.num_classes:
             raise ValueError(f'{len(self.class_names)} class names for a model with {backend.num_classes} classes')
@@ -106,7 +108,8 @@ class Recognizer:
         data, model = sidecar['data'], sidecar['model']
         return cls(backend, num_frames=model['num_frames'], stride=data['stride'], modality=model['modality'],
                    crop_size=data['crop_size'], mean=data['mean'], std=data['std'],
-                   class_names=class_names or sidecar.get('class_names'))
+                   class_names=class_names or sidecar.get('class_names'),
+                   eval_preprocess=data.get('eval_preprocess', 'paper'))
 
     @classmethod
     def from_checkpoint(cls, config, checkpoint: str = '', *,
@@ -124,7 +127,8 @@ class Recognizer:
                                                   seed=config.train.seed)
         return cls(jax_backend.JaxBackend(model, variables), num_frames=config.model.num_frames,
                    stride=config.data.stride, modality=config.model.modality, crop_size=config.data.crop_size,
-                   mean=config.data.mean, std=config.data.std, class_names=class_names)
+                   mean=config.data.mean, std=config.data.std, class_names=class_names,
+                   eval_preprocess=config.data.get('eval_preprocess', 'paper'))
 
     def online(self, *, warmup: str = 'wait', smoothing: float = 0.0, k: int = 5) -> recognizer_lib.OnlineRecognizer:
         """A fresh online recognizer (one encoder pass per frame) with this model's settings."""

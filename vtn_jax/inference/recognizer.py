@@ -108,6 +108,8 @@ class OnlineRecognizer:
         std: RGB std on the [0, 1] scale.
         resize_short: shorter side the frames are first resized to (256: what the dataset builders store and
             the model was evaluated on; None: keep the frame's size). See `data.frames.preprocess_frame`.
+        eval_preprocess: the evaluation crop, 'paper' or 'reference' (the authors' Scale + CenterCrop), as the
+            config's `data.eval_preprocess` (see `vtn_jax.data.frames`).
         warmup: 'wait' or 'repeat', the policy for frames before the first full window.
         smoothing: EMA factor a in [0, 1) on the probabilities, p_t = a p_{t-1} + (1 - a) softmax(logits_t);
             0 (default) is off. Logits are never smoothed.
@@ -120,8 +122,10 @@ class OnlineRecognizer:
 
     def __init__(self, backend: Backend, *, num_frames: int, stride: int, modality: str, crop_size: int,
                  mean: Sequence[float], std: Sequence[float], resize_short: Optional[int] = 256,
-                 warmup: str = 'wait', smoothing: float = 0.0, k: int = 5):
+                 warmup: str = 'wait', smoothing: float = 0.0, k: int = 5, eval_preprocess: str = 'paper'):
         modality_lib.check_modality(modality)
+        self._preprocess = frames_lib.preprocess_function(eval_preprocess)
+        self.eval_preprocess = eval_preprocess
         if warmup not in WARMUP_POLICIES:
             raise ValueError(f'warmup must be one of {WARMUP_POLICIES}, got {warmup!r}')
         if not 0.0 <= smoothing < 1.0:
@@ -153,7 +157,7 @@ class OnlineRecognizer:
         """A recognizer with T, stride, modality, crop and normalisation from a config (configs/*.py)."""
         return cls(backend, num_frames=config.model.num_frames, stride=config.data.stride,
                    modality=config.model.modality, crop_size=config.data.crop_size, mean=config.data.mean,
-                   std=config.data.std, **kwargs)
+                   std=config.data.std, eval_preprocess=config.data.get('eval_preprocess', 'paper'), **kwargs)
 
     @property
     def first_full_frame(self) -> int:
@@ -173,8 +177,8 @@ class OnlineRecognizer:
 
     def preprocess(self, frame_HWC: np.ndarray) -> np.ndarray:
         """RGB uint8 [H, W, 3] -> the normalised central crop [crop, crop, 3] float32."""
-        return frames_lib.preprocess_frame(frame_HWC, crop_size=self.crop_size, mean=self.mean, std=self.std,
-                                           resize_short=self.resize_short)
+        return self._preprocess(frame_HWC, crop_size=self.crop_size, mean=self.mean, std=self.std,
+                                resize_short=self.resize_short)
 
     def push(self, frame_HWC: np.ndarray) -> Optional[Prediction]:
         """Adds the next raw frame (RGB uint8 [H, W, 3]); returns the prediction for the window ending at it.

@@ -2,12 +2,46 @@
 
 Shapes: x_BTD is [batch, time steps, embed_dim]. Softmax and LayerNorm statistics run in float32 whatever
 the compute dtype is.
+
+Initialisation is PyTorch's, as the authors' modules get it:
+  w_qs / w_ks / w_vs [heads, d, d_k]: `xavier_normal_` on the whole 3-D tensor, whose torch fans are
+      fan_in = d * d_k and fan_out = heads * d_k: std sqrt(2 / (d d_k + heads d_k)) = 0.00775 at d = 512.
+  feed-forward w_1 / w_2 (their kernel-1 Conv1d) and the VTN's `reduce` (a 1x1 Conv2d): torch's default, weight
+      and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (`kaiming_uniform_(a=sqrt(5))`).
+  LayerNorm scale 1, shift 0; the position table the sinusoid of `sinusoid_table` (row 0 zeros).
+The position table's row 0 never trains: the authors' `nn.Embedding(..., padding_idx=0)` gives it a zero
+gradient, and here a stop_gradient does (with a zero row, Adam's L2 term adds nothing either, so it stays 0).
 """
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
+
+
+def torch_xavier_normal(key, shape, dtype=jnp.float32):
+    """torch.nn.init.xavier_normal_ (gain 1) with torch's fans: fan_in = shape[1] * prod(shape[2:]),
+    fan_out = shape[0] * prod(shape[2:]) (for a Linear (out, in) weight; here any tensor of rank >= 2)."""
+    receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+    std = np.sqrt(2.0 / (shape[1] * receptive + shape[0] * receptive))
+    return jax.random.normal(key, shape, dtype) * jnp.asarray(std, dtype)
+
+
+def torch_uniform(fan_in: int):
+    """torch's default Linear / Conv init for a layer of `fan_in` inputs: U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+    the bound of both `kaiming_uniform_(a=sqrt(5))` on the weight and the bias rule."""
+    bound = 1.0 / np.sqrt(fan_in)
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+    return init
+
+
+def torch_dense(features: int, fan_in: int, *, dtype=jnp.float32, name=None) -> nn.Dense:
+    """nn.Dense initialised as torch's nn.Linear / kernel-1 Conv (weight and bias U(+-1/sqrt(fan_in)))."""
+    return nn.Dense(features, dtype=dtype, name=name, kernel_init=torch_uniform(fan_in),
+                    bias_init=torch_uniform(fan_in))
 
 
 def sinusoid_table(length: int, dim: int) -> np.ndarray:
@@ -57,9 +91,9 @@ class MultiHeadSelfAttention(nn.Module):
     def __call__(self, x_BTD, *, deterministic: bool):
         dim = x_BTD.shape[-1]
         head_dim = dim // self.num_heads
-        init = nn.initializers.variance_scaling(1.0, 'fan_avg', 'normal')  # xavier_normal, as the reference
         shape = (self.num_heads, dim, head_dim)
-        w_q, w_k, w_v = (self.param(n, init, shape).astype(self.dtype) for n in ('w_qs', 'w_ks', 'w_vs'))
+        w_q, w_k, w_v = (self.param(n, torch_xavier_normal, shape).astype(self.dtype)
+                         for n in ('w_qs', 'w_ks', 'w_vs'))
         x = x_BTD.astype(self.dtype)
         q_BTHK = jnp.einsum('btd,hdk->bthk', x, w_q)
         k_BTHK = jnp.einsum('btd,hdk->bthk', x, w_k)
@@ -81,8 +115,9 @@ class PositionwiseFeedForward(nn.Module):
 
     @nn.compact
     def __call__(self, x_BTD, *, deterministic: bool):
-        y = nn.relu(nn.Dense(self.ffn_dim, dtype=self.dtype, name='w_1')(x_BTD))
-        y = nn.Dense(x_BTD.shape[-1], dtype=self.dtype, name='w_2')(y)
+        dim = x_BTD.shape[-1]
+        y = nn.relu(torch_dense(self.ffn_dim, dim, dtype=self.dtype, name='w_1')(x_BTD))
+        y = torch_dense(dim, self.ffn_dim, dtype=self.dtype, name='w_2')(y)
         y = nn.Dropout(self.dropout_rate)(y, deterministic=deterministic)
         return ReferenceLayerNorm(name='layer_norm')(y + x_BTD.astype(y.dtype))
 
@@ -105,7 +140,7 @@ class DecoderBlock(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Adds the trainable (T, d) position table, then runs `num_layers` decoder blocks."""
+    """Adds the trainable (T, d) position table (row 0 frozen), then runs `num_layers` decoder blocks."""
     num_steps: int
     num_layers: int = 4
     num_heads: int = 8
@@ -128,6 +163,8 @@ class Decoder(nn.Module):
         else:
             raise ValueError(f"model.attention_scale must be 'model' or 'head', got {self.attention_scale!r}")
         table = self.param('position_table', lambda _, shape: jnp.asarray(sinusoid_table(*shape)), (steps, dim))
+        # padding_idx=0: row 0 gets no gradient (its value is used as it is, zero unless a checkpoint says not).
+        table = jnp.concatenate([jax.lax.stop_gradient(table[:1]), table[1:]], axis=0)
         x_BTD = x_BTD.astype(jnp.float32) + table
         for i in range(self.num_layers):
             x_BTD = DecoderBlock(self.num_heads, self.ffn_dim, scale, self.dropout_rate,

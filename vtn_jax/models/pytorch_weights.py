@@ -1,4 +1,4 @@
-"""The authors' PyTorch checkpoints (and torchvision ImageNet ResNets) as VTN variables.
+"""The authors' PyTorch checkpoints (and the encoders' ImageNet checkpoints) as VTN variables.
 
 Every Flax leaf has exactly one PyTorch key (`torch_key`), computed from the Flax path, so the mapping is
 checked in both directions by `weights.match_keys`: a key the model needs but the checkpoint lacks, a key the
@@ -15,6 +15,7 @@ import flax
 import jax
 import numpy as np
 
+from vtn_jax.models import pretrained
 from vtn_jax.models import vtn as vtn_lib
 from vtn_jax.models.weights import CheckpointMismatchError, match_keys, read_npz
 
@@ -178,34 +179,19 @@ def to_variables(state_dict: Mapping[str, np.ndarray], model: vtn_lib.VTN, templ
     return {collection: flax.traverse_util.unflatten_dict(flat) for collection, flat in out.items()}
 
 
-def from_torchvision_resnet(state_dict: Mapping[str, np.ndarray], model: vtn_lib.VTN, variables, *,
-                            source: str = 'checkpoint'):
-    """Initialises only the encoder from a torchvision ImageNet ResNet (`conv1`, `layer1.0...`, `fc` ignored).
-
-    The decoder and classifier keep their values in `variables` (the paper's transfer learning). For the
-    stacked 6-channel model the RGB first-conv weights are repeated over both channel groups, as the
-    reference's `check_conv1_params` does.
+def from_imagenet(state_dict: Mapping[str, np.ndarray], model: vtn_lib.VTN, variables, *,
+                  source: str = 'checkpoint'):
+    """Initialises only the encoder from an ImageNet checkpoint (torchvision ResNet-18/34/50 or MobileNetV2,
+    Cadene SE-ResNeXt-101; `vtn_jax.models.pretrained` says how each maps), strictly: every encoder leaf must be
+    filled, every key used, every shape equal. The classifier is dropped; the decoder, `reduce` and head keep
+    their values in `variables` (the paper's transfer learning). The stacked model's 6-channel first conv gets
+    the mean RGB kernel repeated (`pretrained.stacked_first_conv`).
     """
-    if not model.encoder.startswith('resnet') or model.encoder == 'resnet_tiny':
-        raise CheckpointMismatchError(f'{source}: torchvision ResNet weights fit resnet18/34/50 encoders, '
-                                      f'not {model.encoder!r}')
-    renamed = {}
-    for key, value in strip_prefixes(state_dict).items():
-        if key.startswith('fc.') or key.endswith('num_batches_tracked'):
-            continue
-        m = re.fullmatch(r'layer(\d)\.(.*)', key)
-        if m:
-            key = f'resnet.{int(m.group(1)) + 3}.{m.group(2)}'
-        elif key.startswith('conv1.'):
-            key = 'resnet.0.' + key[len('conv1.'):]
-        elif key.startswith('bn1.'):
-            key = 'resnet.1.' + key[len('bn1.'):]
-        else:
-            raise CheckpointMismatchError(f'{source}: unexpected key {key} for a torchvision ResNet')
-        renamed[key] = value
-    stem = renamed.get('resnet.0.weight')
-    if stem is not None and model.frame_channels != stem.shape[1]:
-        renamed['resnet.0.weight'] = np.tile(stem, (1, model.frame_channels // stem.shape[1], 1, 1))
+    try:
+        renamed = pretrained.to_reference_keys(strip_prefixes(state_dict), model.encoder,
+                                               in_channels=model.frame_channels, source=source)
+    except pretrained.ImageNetKeyError as e:
+        raise CheckpointMismatchError(str(e)) from e
     encoder_template = {c: {'encoder': variables[c]['encoder']} for c in variables if 'encoder' in variables[c]}
     loaded = to_variables(renamed, model, encoder_template, source=source)
     out = jax.tree.map(np.asarray, flax.core.unfreeze(variables))
@@ -215,13 +201,13 @@ def from_torchvision_resnet(state_dict: Mapping[str, np.ndarray], model: vtn_lib
 
 
 def load_pytorch_weights(path, model: vtn_lib.VTN, template, *, new_head: bool = False):
-    """Reads `path` (reference `.pth`/`.npz`, or a torchvision ResNet) and returns the model's variables.
+    """Reads `path` (reference `.pth`/`.npz`, or an ImageNet checkpoint) and returns the model's variables.
 
-    A torchvision ResNet (keys `conv1.weight`, `layer1.0...`) initialises the encoder only; any other file
-    must be a complete reference VTN checkpoint (with `new_head` its classifier may differ).
+    An ImageNet checkpoint (torchvision ResNet / MobileNetV2, Cadene SE-ResNeXt: see `from_imagenet`)
+    initialises the encoder only; any other file must be a complete reference VTN checkpoint (with `new_head`
+    its classifier may differ).
     """
     state = read_state_dict(path)
-    keys = strip_prefixes(state)
-    if 'conv1.weight' in keys and 'layer1.0.conv1.weight' in keys:
-        return from_torchvision_resnet(state, model, template, source=str(path))
+    if pretrained.imagenet_family(strip_prefixes(state)) is not None:
+        return from_imagenet(state, model, template, source=str(path))
     return to_variables(state, model, template, new_head=new_head, source=str(path))

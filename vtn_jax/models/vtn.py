@@ -1,7 +1,7 @@
 """The Video Transformer Network: a 2D CNN embeds every frame, a self-attention decoder mixes the frames,
 a per-frame classifier is averaged over time.
 
-Shapes: video_BTHWC is [batch, frames, height, width, 3], already normalised (ImageNet mean/std), RGB.
+Shapes: video_BTHWC is [batch, frames, height, width, 3], already normalised (`config.data.mean/std`), RGB.
 `encode`, `embed` and `decode` are callable on their own (streaming inference and split export use them):
 
     logits = model.apply(variables, video_BTHWC)
@@ -64,13 +64,16 @@ class VTN(nn.Module):
         if encoders.encoder_features(self.encoder) != self.embed_dim:
             # The reference's 1x1 `reduce_conv` runs before pooling; both are linear, so reducing the pooled
             # vector gives the same result for 49x fewer multiply-adds.
-            self.reduce = nn.Dense(self.embed_dim, dtype=dtype, name='reduce')
+            self.reduce = decoder_lib.torch_dense(self.embed_dim, encoders.encoder_features(self.encoder),
+                                                  dtype=dtype, name='reduce')
         else:
             self.reduce = None
         self.temporal = decoder_lib.Decoder(
             self.num_steps, self.num_layers, self.num_heads, self.ffn_dim, self.attention_scale,
             self.dropout_rate, self.attention_dropout_rate, dtype=dtype, name='decoder')
-        self.head = nn.Dense(self.num_classes, kernel_init=nn.initializers.normal(0.02), name='head')
+        # The reference's init_weights: N(0, 0.02) weight, zero bias.
+        self.head = nn.Dense(self.num_classes, kernel_init=nn.initializers.normal(0.02),
+                             bias_init=nn.initializers.zeros, name='head')
 
     def encode(self, frames_NHWC, *, train: bool = False):
         """Frames [N, H, W, C] (C = 3, or 6 for stacked) -> embeddings [N, embed_dim] (float32)."""

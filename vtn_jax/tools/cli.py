@@ -47,7 +47,8 @@ USER_ERRORS = (ValueError, KeyError, FileNotFoundError, NotADirectoryError, Perm
 
 
 def resolve_config_names(argv: Sequence[str]) -> list[str]:
-    """`--config NAME` / `--config=NAME` of a shipped config -> its path; paths and everything else unchanged."""
+    """`--config NAME[:ARG]` / `--config=NAME[:ARG]` of a shipped config -> its path[:ARG]; paths and everything
+    else unchanged."""
     out = list(argv)
     for i, arg in enumerate(out):
         if arg.startswith('--config='):
@@ -56,8 +57,9 @@ def resolve_config_names(argv: Sequence[str]) -> list[str]:
             index, value, prefix = i + 1, out[i + 1], ''
         else:
             continue
-        if not os.path.exists(value) and (configs.DIRECTORY / f'{value}.py').is_file():
-            out[index] = prefix + str(configs.DIRECTORY / f'{value}.py')
+        name, colon, arg = value.partition(':')  # NAME:ARG passes ARG to get_config
+        if not os.path.exists(name) and (configs.DIRECTORY / f'{name}.py').is_file():
+            out[index] = prefix + str(configs.DIRECTORY / f'{name}.py') + colon + arg
     return out
 
 

@@ -4,6 +4,7 @@ r"""vtn-train: trains and evaluates a VTN (resumes from --workdir by itself), or
     vtn-train --config configs/default.py --workdir runs/r34 --config.optim.learning_rate=1e-4
     vtn-train --config default --workdir runs/r34 --eval_only                 # the best checkpoint of a run
     vtn-train --config default --eval_only --checkpoint r34.pth --eval_mode clip
+    vtn-train --config reference_recipe --eval_only --checkpoint r34.pth      # the authors' published protocol
 
 Every evaluation writes per-class Video@1 and the confusion matrix (JSON and PNG) under <workdir>/eval/; the
 resolved config and the class names go to <workdir>/config.json and class_names.txt when training starts.
@@ -22,9 +23,11 @@ from vtn_jax.training import trainer
 
 _EVAL_ONLY = flags.DEFINE_bool('eval_only', False, 'Only evaluate: --checkpoint, else the best checkpoint in '
                                '--workdir.')
-_EVAL_MODE = flags.DEFINE_enum('eval_mode', 'segments', list(evaluation.EVAL_MODES), 'With --eval_only: all '
-                               'non-overlapping segments per video (Video@1, paper), the central clip, or dense '
-                               '(whole videos, every frame encoded once: the segments metrics plus per-frame top-1).')
+_EVAL_MODE = flags.DEFINE_enum('eval_mode', None, list(evaluation.EVAL_MODES), 'With --eval_only (default: the '
+                               "config's train.eval_mode): all non-overlapping segments per video (Video@1, paper), "
+                               "the authors' 10 evenly spaced clips per video (uniform10: their published Video@1), "
+                               'the central clip, or dense (whole videos, every frame encoded once: the segments '
+                               'metrics plus per-frame top-1).')
 
 COMMON = (cli.CONFIG, cli.WORKDIR, cli.CHECKPOINT, cli.SPLIT)  # the shared flags this command uses (its --help lists them)
 
@@ -34,11 +37,11 @@ def main(argv):
     config = cli.require(cli.CONFIG, 'the experiment config (a path or a shipped name such as tiny)')
     distributed.initialize()  # no-op for one process
     if _EVAL_ONLY.value:
+        mode = _EVAL_MODE.value or config.train.eval_mode
         report = (pathlib.Path(cli.WORKDIR.value) / 'eval' / f'{cli.SPLIT.value or config.data.eval_split}_'
-                  f'{_EVAL_MODE.value}') if cli.WORKDIR.value else None
-        result = evaluation.evaluate_checkpoint(config, cli.CHECKPOINT.value or cli.WORKDIR.value,
-                                                mode=_EVAL_MODE.value, split=cli.SPLIT.value or None,
-                                                report_dir=report)
+                  f'{mode}') if cli.WORKDIR.value else None
+        result = evaluation.evaluate_checkpoint(config, cli.CHECKPOINT.value or cli.WORKDIR.value, mode=mode,
+                                                split=cli.SPLIT.value or None, report_dir=report)
     else:
         result = trainer.train_and_evaluate(config, cli.require(cli.WORKDIR, 'where the run is written'))
     print(json.dumps(result, indent=1, sort_keys=True))

@@ -1,9 +1,12 @@
 """Evaluation on a split, every clip and video counted exactly once: loss, Clip@k and Video@k.
 
 Modes: 'segments' (the paper's Video@1: every non-overlapping 32-frame segment of every video, clip logits
-averaged per video), 'clip' (the central clip of each video: Clip@1), and 'dense' (the 'segments' metrics from
-whole videos, each frame encoded once by the inference code's whole-video pass, plus per-frame top-1). Imports
-inference (never the reverse) and nothing of the training loop.
+averaged per video), 'uniform10' (the authors' test loop: 10 evenly spaced, overlapping 32-frame clips per video,
+clip logits averaged; the Video@1 their published checkpoints report), 'clip' (the central clip of each video:
+Clip@1), and 'dense' (the 'segments' metrics from whole videos, each frame encoded once by the inference code's
+whole-video pass, plus per-frame top-1). The spatial crop of every mode is `config.data.eval_preprocess`
+('paper' or 'reference'). Every video is scored; the authors' test loop never scores the last video of a split.
+Imports inference (never the reverse) and nothing of the training loop.
 """
 import functools
 import json
@@ -26,7 +29,7 @@ from vtn_jax.models import vtn as vtn_lib
 from vtn_jax.training import state as state_lib
 
 _LOG = logging.getLogger(__name__)
-EVAL_MODES = ('segments', 'clip', 'dense')
+EVAL_MODES = ('segments', 'uniform10', 'clip', 'dense')
 
 
 def check_eval_mode(mode: str) -> str:
@@ -75,7 +78,7 @@ def evaluate(model, variables, data_config, *, batch_size: int, mesh, mode: str 
         data_config: `config.data`.
         batch_size: global evaluation batch (padded batches are masked).
         mesh: the ('data',) mesh.
-        mode: 'segments', 'clip' or 'dense' (see the module docstring).
+        mode: 'segments', 'uniform10', 'clip' or 'dense' (see the module docstring).
         split: TFDS split (default data_config.eval_split).
         eval_fn: a jitted `eval_step` to reuse (training passes its own).
         verbose: log progress (process 0).

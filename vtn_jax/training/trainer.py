@@ -1,5 +1,5 @@
-"""The training loop: pure jitted steps on a ('data',) mesh, an LR cut on plateau, orbax checkpoints that
-resume by themselves, clu metric writers, distillation from a frozen two-stream teacher.
+"""The training loop: pure jitted steps on a ('data',) mesh, an LR cut on plateau (torch's ReduceLROnPlateau),
+orbax checkpoints that resume by themselves, clu metric writers, distillation from a frozen two-stream teacher.
 
 One code path serves 1 CPU, N local GPUs and many hosts: the batch is sharded along 'data' over every global
 device, parameters and optimiser state are replicated, each process feeds its own slice of the global batch.
@@ -24,6 +24,7 @@ from vtn_jax import distributed
 from vtn_jax import logs
 from vtn_jax.data import class_names as class_names_lib
 from vtn_jax.data import input_pipeline
+from vtn_jax.models import pretrained
 from vtn_jax.models import pytorch_weights
 from vtn_jax.models import vtn as vtn_lib
 from vtn_jax.training import evaluation
@@ -62,7 +63,7 @@ def train_step(state: TrainState, batch, teacher_variables=None, *, model, tx, l
 
     (loss, (logits, batch_stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    scale = state.plateau_state.scale
+    scale = state.lr_scale
     updates = jax.tree.map(lambda u: u * scale, updates)
     params = optax.apply_updates(state.params, updates)
     metrics = {'loss': loss, 'accuracy': jnp.mean(jnp.argmax(logits, -1) == batch['label']),
@@ -153,10 +154,22 @@ def _load_teacher(config, mesh):
     return teacher, jax.device_put(variables, distributed.replicated(mesh))
 
 
+def warn_random_init(encoder: str):
+    """Says loudly that a paper-sized encoder starts from random weights (the paper and the authors start
+    from ImageNet; their learning rate 1e-4 assumes it)."""
+    if encoder == 'resnet_tiny':
+        return
+    source = pretrained.IMAGENET_SOURCES.get(encoder, 'no ImageNet import exists for this encoder')
+    _LOG.warning('\n%s\nRANDOM INIT: the %s encoder trains from random weights. The paper and the authors start '
+                 'from ImageNet (%s);\nset --config.train.init_checkpoint=<that .pth> (docs/training.md, '
+                 '"Initialisation").\n%s', '!' * 100, encoder, source, '!' * 100)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_state: bool = False):
     """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the final eval metrics
     (and the final TrainState with `return_state`)."""
     evaluation.check_eval_mode(config.train.eval_mode)  # fail now, not at the first evaluation
+    metric = state_lib.plateau_metric(config.optim)
     workdir = pathlib.Path(workdir).resolve()  # orbax wants absolute paths
     workdir.mkdir(parents=True, exist_ok=True)
     is_main = jax.process_index() == 0
@@ -164,17 +177,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
     model = vtn_lib.create_model(config.model)
     prepare_workdir(config, workdir)
     local_batch = state_lib.check_batch_size(config.train.batch_size)
-    tx, plateau = state_lib.create_optimizer(config.optim), state_lib.create_plateau(config.optim)
+    schedule = state_lib.resolve_schedule(
+        config, input_pipeline.num_examples(config.data, config.data.train_split))
+    tx = state_lib.create_optimizer(config.optim)
+    plateau = state_lib.create_plateau(config.optim, patience=schedule.plateau_patience)
     writer = metric_writers.create_default_writer(workdir, just_logging=not is_main, asynchronous=False)
     manager = checkpoints.create_manager(workdir, max_to_keep=config.train.max_to_keep)
 
-    meta = {'data_errors': 0}
+    meta = {'data_errors': 0, 'plateau': None}
     latest = manager.latest_step()
     if latest is not None:
         target = state_lib.abstract_train_state(config, model, mesh)
         restored = manager.restore(latest, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
                                                                    meta=ocp.args.JsonRestore()))
         state, meta = restored.state, {**meta, **restored.meta}
+        if meta.get('plateau'):
+            plateau.load_state_dict(meta['plateau'])
         if is_main:
             _LOG.info('resuming from %s/checkpoints/%d', workdir, latest)
     else:
@@ -186,7 +204,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
             state = state.replace(params=variables['params'], batch_stats=variables['batch_stats'])
             if is_main:
                 _LOG.info('initialised from %s', config.train.init_checkpoint)
+        elif is_main:
+            warn_random_init(config.model.encoder)
         if is_main:
+            _LOG.info('schedule: %d steps (%d per epoch), evaluation every %d steps, plateau patience %d '
+                      'evaluations on %s', schedule.num_train_steps, schedule.steps_per_epoch,
+                      schedule.eval_every_steps, schedule.plateau_patience, metric)
             writer.write_hparams({k: str(v) for k, v in flatten_config(config).items()})
     teacher, teacher_variables = _load_teacher(config, mesh)
 
@@ -198,11 +221,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
         out_shardings=(distributed.replicated(mesh), distributed.replicated(mesh)), donate_argnums=0)
     eval_fn = jax.jit(functools.partial(evaluation.eval_step, model=model),
                       out_shardings=distributed.replicated(mesh))
-    plateau_fn = jax.jit(functools.partial(state_lib.update_plateau, plateau),
-                         out_shardings=distributed.replicated(mesh))
+    # The plateau's LR scale as a replicated global array (a jitted identity makes one on every process).
+    scale_fn = jax.jit(lambda x: x, out_shardings=distributed.replicated(mesh))
 
     step = int(distributed.fetch(state.step))
-    total = config.train.num_train_steps
+    total = schedule.num_train_steps
     errors = DataErrors(count=int(meta.get('data_errors', 0)))
     batches = _train_batches(config, local_batch, step + errors.count, errors)
     progress = logs.Progress(_LOG, total, 'step', start=step, every_s=0)
@@ -237,7 +260,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
             state, step_metrics = step_fn(state, distributed.to_global(batch, mesh), teacher_variables)
             step += 1
             pending.append(step_metrics)
-            is_eval = step % config.train.eval_every_steps == 0 or step == total
+            is_eval = step % schedule.eval_every_steps == 0 or step == total
             is_ckpt = step % config.train.checkpoint_every_steps == 0 or step == total
             if step % config.train.log_every_steps == 0 or is_eval or is_ckpt:
                 flush()  # also the NaN check: nothing non-finite reaches a checkpoint
@@ -246,7 +269,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
                                                 batch_size=config.train.eval_batch_size, mesh=mesh,
                                                 mode=config.train.eval_mode, eval_fn=eval_fn,
                                                 report_dir=workdir / 'eval' / f'step_{step}')
-                state = state.replace(plateau_state=plateau_fn(state.plateau_state, jnp.float32(last_eval['loss'])))
+                if plateau.step(last_eval[metric]) and is_main:
+                    _LOG.info('plateau of eval %s: learning rate %.3g from step %d', metric, plateau.learning_rate, step)
+                state = state.replace(lr_scale=scale_fn(jnp.float32(plateau.learning_rate / config.optim.learning_rate)))
+                meta['plateau'] = plateau.state_dict()
                 writer.write_scalars(step, {f'eval_{k}': v for k, v in last_eval.items()})
                 if is_main:
                     _LOG.info('eval at step %d: loss %.4f Clip@1 %.3f Video@1 %.3f (%d videos, %d clips)', step,
