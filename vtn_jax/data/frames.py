@@ -32,6 +32,17 @@ def normalize(frames, mean: Sequence[float], std: Sequence[float]):
     return frames.astype('float32') * scale - offset
 
 
+def model_input(video, mean: Sequence[float], std: Sequence[float]):
+    """What a model is given: uint8 pixels are normalised (`normalize`), floating frames pass through as
+    already normalised. The batches of the input pipeline are uint8; the jitted training, evaluation and
+    caching steps call this on the device, so the host ships a quarter of the bytes and XLA fuses the
+    multiply-add into the first convolution. numpy or jax arrays; the dtype test is static under jit.
+    """
+    if video.dtype == np.uint8:
+        return normalize(video, mean, std)
+    return video
+
+
 def central_crop_box(height: int, width: int, fraction: float = EVAL_CROP_FRACTION) -> tuple[int, int, int]:
     """The evaluation crop (top, left, side): the central square of side round(fraction * shorter side)."""
     short = min(height, width)
@@ -66,8 +77,3 @@ def preprocess_frame(frame_HWC: np.ndarray, *, crop_size: int, mean: Sequence[fl
         # On float values, as tf.image.resize: cv2 would round a uint8 result to integers.
         crop = cv2.resize(crop, (crop_size, crop_size), interpolation=cv2.INTER_LINEAR)
     return crop * scale - offset
-
-
-def denormalize_to_uint8(video: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """Inverse of `normalize`, rounded to uint8 (a pixel moves by at most 0.5 / 255)."""
-    return np.clip(np.round((video * np.asarray(std) + np.asarray(mean)) * 255.0), 0, 255).astype(np.uint8)
