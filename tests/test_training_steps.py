@@ -75,7 +75,9 @@ def test_the_step_imports_no_input_pipeline():
 # (about 40 CPU-seconds here) costs more than the steps, so the float32 step is shared with the test above.
 BF16_STEPS = 200
 BF16_WINDOW = 20  # the loss curves are compared as 20-step means (single steps differ by batch noise)
-BF16_TOLERANCE = 0.05  # largest |bf16 - f32| of the windowed mean loss, relative to the initial loss (~2.1)
+# Largest |bf16 - f32| of the windowed mean loss, relative to the initial loss (~2.0; the f32 curve falls to ~0.35):
+# bf16 rounding makes the curves drift apart slowly, by 0.03 of the initial loss after 200 steps when measured.
+BF16_TOLERANCE = 0.08
 
 
 def test_the_bf16_config_tracks_the_float32_loss_curve(config, f32_step):  # pylint: disable=redefined-outer-name
