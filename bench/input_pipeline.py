@@ -108,6 +108,19 @@ def time_op(fn, frames: int, repeats: int = 20) -> float:
     return best / frames * 1e3
 
 
+def stored_formats(clips) -> list:
+    """(format, KiB per frame, CPU ms to decode a frame) of 16 stored frames as JPEG (stored), PNG and raw."""
+    jpegs = tf.constant(clips[0])
+    frames = tf.map_fn(lambda j: tf.io.decode_jpeg(j, channels=3), jpegs, fn_output_signature=tf.uint8)
+    pngs = tf.stack([tf.io.encode_png(f) for f in frames])
+    rows = []
+    for name, data, decode in (('JPEG q90 (stored)', jpegs, tf.io.decode_jpeg), ('PNG', pngs, tf.io.decode_png)):
+        fn = tf.function(lambda d=data, f=decode: tf.map_fn(lambda x: f(x, channels=3), d, fn_output_signature=tf.uint8))
+        rows.append((name, np.mean([len(x) for x in data.numpy()]) / 1024, time_op(fn, len(clips[0]), 5)))
+    rows.append(('raw uint8', frames[0].numpy().nbytes / 1024, 0.0))
+    return rows
+
+
 def where_the_time_goes(clips, windows, crop_size: int) -> list:
     """(op, CPU ms per frame) of one training clip, op by op, on one thread."""
     jpegs = tf.constant(clips[0])
@@ -174,6 +187,9 @@ def main(argv):
     training = rates['training pipeline (create_dataset train)'].per_cpu_second
     print(f'training pipeline / bare crop decode: {training / limit:.2f}x (goal >= 0.75); training frames/s per '
           f'core: {training:,.0f} (goal >= 2,000)')
+    print('| stored format | KiB per frame | decode CPU ms per frame |\n|---|---|---|')
+    for name, kib, ms in stored_formats(clips):
+        print(f'| {name} | {kib:.1f} | {ms:.2f} |' if ms else f'| {name} | {kib:.1f} | - |')
     print('where one training clip\'s time goes, CPU ms per frame, one thread:')
     for name, ms in where_the_time_goes(clips, windows, _CROP.value):
         print(f'  {name:58s} {ms:6.3f}')

@@ -56,10 +56,11 @@ def test_a_uint8_batch_trains_like_the_host_normalised_batch(config, f32_step): 
     state_f32, metrics_f32 = step(state, {'video': host, 'label': label})
     assert video.dtype == np.uint8 and host.dtype == np.float32
     np.testing.assert_allclose(float(metrics_u8['loss']), float(metrics_f32['loss']), rtol=1e-6)
-    # Adam moves every parameter by about the learning rate (1e-3); where a gradient is near zero, float32 rounding
-    # of the input can change that step by a few percent: 1e-5 is 1% of a step.
-    for a, b in zip(jax.tree_util.tree_leaves(state_u8.params), jax.tree_util.tree_leaves(state_f32.params)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-5)
+    # Adam's first step moves a parameter by +-lr whatever its gradient's size, so where a gradient is ~0 the float32
+    # rounding of the input can move it differently (at most 2 lr); everywhere else the two steps agree.
+    diffs = np.concatenate([np.abs(np.asarray(a) - np.asarray(b)).ravel() for a, b in zip(
+        jax.tree_util.tree_leaves(state_u8.params), jax.tree_util.tree_leaves(state_f32.params))])
+    assert (diffs <= 1e-6).mean() > 0.999 and diffs.max() <= 2 * config.optim.learning_rate
 
 
 def test_the_step_imports_no_input_pipeline():
