@@ -34,7 +34,7 @@ from vtn_jax.data import input_pipeline  # noqa: E402
 _WORK_DIR = flags.DEFINE_string('work_dir', '', 'Where to build the dataset (default: a temp dir; reused if built).')
 _SECONDS = flags.DEFINE_float('seconds', 30.0, 'Timing length, split over --rounds (the best round counts).')
 _ROUNDS = flags.DEFINE_integer('rounds', 3, 'Timing rounds.')
-_BATCH = flags.DEFINE_integer('batch_size', 32, 'Clips per batch (per host).')
+_BATCH = flags.DEFINE_integer('batch_size', 8, 'Clips per batch (per host; at most the train split, 9 clips of the real videos).')
 _PREFETCH = flags.DEFINE_integer('prefetch', 2, 'Batches sent to the device ahead (config.train.prefetch).')
 _THREADS = flags.DEFINE_integer('threads', 0, 'tf.data threads (0: TF default, every core).')
 _CROP = flags.DEFINE_integer('crop_size', 224, 'Model input side.')

@@ -79,6 +79,24 @@ def decode_dataset(clips, windows, crop: bool, batch_size: int) -> tf.data.Datas
         .batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def read_only_dataset(config, batch_size: int) -> tf.data.Dataset:
+    """The training pipeline's read, shuffle and temporal sampling with nothing decoded: its cost beyond decoding."""
+    builder = input_pipeline.load_builder(config)
+    n = builder.info.splits[config.train_split].num_examples
+    ds = input_pipeline._read(builder, config.train_split, 0, n).repeat()  # pylint: disable=protected-access
+    ds = ds.shuffle(config.shuffle_buffer, seed=1)
+
+    def sample(example):
+        jpegs = example['video']
+        offset = tf.random.stateless_uniform([], seed=[1, 2], maxval=2 ** 24, dtype=tf.int32)
+        picked = tf.gather(jpegs, input_pipeline.train_indices(tf.shape(jpegs)[0], NUM_FRAMES, STRIDE, offset))
+        # Frames counted through their bytes, so that nothing is optimised away.
+        return tf.size(picked) * tf.cast(tf.reduce_sum(tf.strings.length(picked)) > 0, tf.int32)
+
+    return ds.map(tf.autograph.experimental.do_not_convert(sample), num_parallel_calls=tf.data.AUTOTUNE) \
+        .batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def measure(pipelines: dict, seconds: float, rounds: int) -> dict:
     """{name: best Rate of its rounds}; each pipeline is (iterator, frames of a batch)."""
     best = {}
@@ -174,6 +192,8 @@ def main(argv):
             decode_dataset(clips, windows, True, batch), threads))), lambda n: int(n.sum())),
         'training pipeline (create_dataset train)': (iter(tfds.as_numpy(with_threads(train, threads))), clip_frames),
         'evaluation pipeline (segments)': (iter(tfds.as_numpy(with_threads(evaluation, threads))), clip_frames),
+        'read + shuffle + sample only, nothing decoded': (iter(tfds.as_numpy(with_threads(
+            read_only_dataset(config, batch), threads))), lambda n: int(n.sum())),
     }
     print(f'measuring {_SECONDS.value:.0f} s per pipeline in {_ROUNDS.value} rounds on {threads or "all"} tf.data '
           f'thread(s), batch {batch}, {NUM_FRAMES} frames at stride {STRIDE}, {_CROP.value}x{_CROP.value} uint8 ...',
@@ -187,6 +207,11 @@ def main(argv):
     training = rates['training pipeline (create_dataset train)'].per_cpu_second
     print(f'training pipeline / bare crop decode: {training / limit:.2f}x (goal >= 0.75); training frames/s per '
           f'core: {training:,.0f} (goal >= 2,000)')
+    reading = rates['read + shuffle + sample only, nothing decoded'].per_cpu_second
+    ms = {'pipeline': 1e3 / training, 'decode': 1e3 / limit, 'read': 1e3 / reading}
+    print(f'per training frame, CPU ms: pipeline {ms["pipeline"]:.3f} = crop decode {ms["decode"]:.3f} + reading the '
+          f'record, shuffling, sampling {ms["read"]:.3f} + resize, flip, batching and the rest '
+          f'{ms["pipeline"] - ms["decode"] - ms["read"]:.3f}')
     print('| stored format | KiB per frame | decode CPU ms per frame |\n|---|---|---|')
     for name, kib, ms in stored_formats(clips):
         print(f'| {name} | {kib:.1f} | {ms:.2f} |' if ms else f'| {name} | {kib:.1f} | - |')
