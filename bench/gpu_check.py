@@ -20,6 +20,7 @@ each; peak: the device's dense bf16 figure for bf16 rows, its TF32 figure for f3
 runs f32 matrix work in TF32 on NVIDIA GPUs), XLA MiB (the compiled step's arguments + outputs + temporaries, minus
 donated buffers), device peak MiB (the allocator's peak so far in the process).
 """
+import functools
 import gc
 import importlib.metadata
 import importlib.util
@@ -93,7 +94,7 @@ _REFERENCE_VARIANTS = flags.DEFINE_list('reference_variants', ['eager amp', 'com
                                         f'Of {sorted(train_bench.REFERENCE_VARIANTS)}.')
 _PEAK_TFLOPS = flags.DEFINE_list('peak_tflops', [], 'Peak dense TFLOP/s as bf16,f32 for MFU (default: from a table '
                                  'of known devices; none on CPU).')
-_BUDGET_S = flags.DEFINE_float('budget_s', 420.0, 'Rows that would start after this many seconds are skipped.')
+_BUDGET_S = flags.DEFINE_float('budget_s', 380.0, 'Rows that would start after this many seconds are skipped.')
 
 # Dense peak TFLOP/s per device kind: (bf16, TF32), the vendors' figures without sparsity.
 PEAKS = {'H200': (989.0, 494.0), 'H100': (989.0, 494.0), 'GH200': (989.0, 494.0), 'A100': (312.0, 156.0),
@@ -142,8 +143,10 @@ def xla_mib(compiled) -> str:
     return f'{total / 2 ** 20:.0f}'
 
 
-def training_flops_per_clip(config) -> float:
+@functools.lru_cache()
+def training_flops_per_clip(config_name: str) -> float:
     """3 x the forward pass of one clip: T encoder passes + one decoder window, 2 FLOPs per multiply-add."""
+    config = configs.load(config_name)
     model = model_lib.create_model(config.model)
     cost = costs_lib.compute_costs(model, config.data.crop_size)
     return 3 * 2e9 * (model.num_steps * cost.encoder_gmac + cost.decoder_gmac)
@@ -192,7 +195,7 @@ def time_step(config, batch_size: int, dtype: str, input_kind: str, steps: int, 
     if not np.isfinite(float(metrics['loss'])):
         raise FloatingPointError(f'non-finite loss in the {dtype} {input_kind} step at batch {batch_size}')
     peak = peaks[0] if dtype == 'bfloat16' else peaks[1]
-    mfu = training_flops_per_clip(config) * batch_size / step_s / peak if peak else None
+    mfu = training_flops_per_clip(_CONFIG.value) * batch_size / step_s / peak if peak else None
     row = {'check': 'vtn_jax train step', 'dtype': dtype, 'input': input_kind, 'batch': batch_size,
            'compile s': f'{compile_s:.1f}', 'step ms': f'{step_s * 1e3:.1f}', 'clips/s': f'{batch_size / step_s:.1f}',
            'MFU': f'{mfu:.1%}' if mfu else '-', 'XLA MiB': xla_mib(compiled), 'device peak MiB': device_peak_mib(),
@@ -209,7 +212,7 @@ def reference_rows(config, rows: list, peaks, device: str, skip) -> list:
     if importlib.util.find_spec('torch') is None or not pathlib.Path(_REFERENCE_DIR.value).is_dir():
         return [{'check': 'reference', 'note': f'skipped: torch or {_REFERENCE_DIR.value} missing'}]
     out = []
-    flops = training_flops_per_clip(config)
+    flops = training_flops_per_clip(_CONFIG.value)
     for batch_size in (int(b) for b in _REFERENCE_BATCHES.value):
         for variant in _REFERENCE_VARIANTS.value:
             name = f'reference {variant}'

@@ -23,7 +23,8 @@ runpy.run_path(sys.argv[0], run_name='__main__')
 def test_gpu_check_runs_without_tensorflow_and_prints_one_table():
     # One step compilation (the uint8 batch: what training runs) and one parity fixture keep it short.
     args = ['--config', 'tiny', '--batches', '2', '--steps', '1', '--dtypes', 'float32', '--inputs', 'uint8',
-            '--parity_models', 'mobilenetv2_vtn', '--reference_dir', '/nonexistent/checkout']
+            '--parity_models', 'mobilenetv2_vtn', '--reference_dir', '/nonexistent/checkout',
+            '--peak_tflops', '1,1']  # a made-up peak, so that MFU is computed on a CPU too
     proc = subprocess.run([sys.executable, '-c', BLOCKED_RUN, str(SCRIPT), *args], capture_output=True, text=True,
                           timeout=900)
     out = proc.stdout
@@ -35,4 +36,5 @@ def test_gpu_check_runs_without_tensorflow_and_prints_one_table():
     assert 'pass' in rows[('parity mobilenetv2_vtn', 'float32', '-', '2')]
     cells = [c.strip() for c in rows[('vtn_jax train step', 'float32', 'uint8', '2')].strip('|').split('|')]
     assert float(cells[4]) > 0 and float(cells[5]) > 0 and float(cells[6]) > 0  # compile s, step ms, clips/s
+    assert cells[7].endswith('%') and float(cells[7][:-1]) > 0  # MFU
     assert 'skipped: torch or /nonexistent/checkout missing' in out

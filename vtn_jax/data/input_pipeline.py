@@ -206,7 +206,8 @@ def decode_crop_resize(jpegs: tf.Tensor, window: tf.Tensor, crop_size: int, flip
 
 
 def normalize(video: tf.Tensor, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
-    """Maps RGB values in [0, 255] to (x / 255 - mean) / std per channel; float32."""
+    """Maps RGB values in [0, 255] to (x / 255 - mean) / std per channel; float32. The host-side form of
+    frames.model_input (the steps normalise on the device): same constants, for tests and benchmarks."""
     scale, offset = frames_lib.normalization_affine(mean, std)  # the same float32 constants as numpy
     return tf.cast(video, tf.float32) * tf.constant(scale) - tf.constant(offset)
 
