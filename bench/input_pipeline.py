@@ -1,17 +1,19 @@
-r"""Input pipeline throughput: clips/s and frames/s per CPU core from the stored format.
+r"""Input pipeline throughput against its limit, bare JPEG decoding, per CPU core, in one run.
 
-    python bench/input_pipeline.py                 # builds a small set in /tmp, ~1-2 minutes
-    python bench/input_pipeline.py --threads 1     # one tf.data thread: the per-core figure
+    python bench/input_pipeline.py                       # builds a small set in a temp dir (~1-2 min)
+    VTN_BENCH_VIDEOS=<folder of videos> python bench/input_pipeline.py --work_dir /tmp/vtn_bench --seconds 20
 
-Builds a `video_folder` dataset at resize_short=256 (the paper's storage) from clips cut out of
-the video files in $VTN_BENCH_VIDEOS (a folder; synthetic clips without it), then times:
-  1. the stored format: bytes per frame and decode time for JPEG (what is stored), PNG and raw;
-  2. where the time of one clip goes: JPEG decode, crop-window decode, resize, normalise;
-  3. the training pipeline (random multi-scale 224 crop + flip) and the evaluation pipeline
-     (all segments, central 224 crop), end to end through create_dataset, 16 frames at stride 2.
-Goal (issue 4): >= 600 decoded, cropped, normalised 224x224 frames/s per core.
+Builds a `video_folder` dataset at resize_short=256 (the paper's storage, JPEG q90) from 64-frame clips cut out of
+the videos in $VTN_BENCH_VIDEOS (generated clips without it), then measures on `--threads` tf.data threads (1: the
+per-core figure), in interleaved rounds (the best round of each counts, as others share the machine):
+  1. bare JPEG decoding of the stored frames of training clips, whole frames (tf.io.decode_jpeg) and only the
+     training crop window (tf.io.decode_and_crop_jpeg, windows of the four scales): the limit;
+  2. the training pipeline (create_dataset 'train': read, shuffle, sample, crop-decode, resize, flip, uint8
+     batches, numpy) and the evaluation pipeline ('segments', central 224 crop);
+  3. where one clip's time goes, op by op on one thread.
+Rates are counted in wall time and in process CPU time; frames per CPU-second is the rate of one fully used core.
+Goal (issue 16): the training pipeline at >= 0.75x the crop-decode rate and >= 2,000 frames/s per core.
 """
-import argparse
 import os
 import pathlib
 import sys
@@ -19,173 +21,205 @@ import tempfile
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(pathlib.Path(__file__).resolve().parents[1]), str(pathlib.Path(__file__).resolve().parent)]
 
-import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+import tensorflow_datasets as tfds  # noqa: E402
+from absl import app, flags  # noqa: E402
 
-from vtn_jax.data import tfds_builders as datasets  # noqa: E402
+import bench_data  # noqa: E402  (bench/)
+from vtn_jax import logs  # noqa: E402
 from vtn_jax.data import input_pipeline  # noqa: E402
-from vtn_jax.data import synthetic  # noqa: E402
-from vtn_jax.data import video_io  # noqa: E402
 
-VIDEOS = os.environ.get('VTN_BENCH_VIDEOS', '')  # a folder of real videos to cut the clips from (optional)
+_WORK_DIR = flags.DEFINE_string('work_dir', '', 'Where to build the dataset (default: a temp dir; reused if built).')
+_SECONDS = flags.DEFINE_float('seconds', 24.0, 'Timing length of each pipeline, split over --rounds.')
+_ROUNDS = flags.DEFINE_integer('rounds', 4, 'Interleaved rounds (the best counts).')
+_THREADS = flags.DEFINE_integer('threads', 1, 'tf.data threads (1: the per-core figure; 0: TF default, all cores).')
+_BATCH = flags.DEFINE_integer('batch_size', 8, 'Clips per batch.')
+_CROP = flags.DEFINE_integer('crop_size', 224, 'Model input side.')
 
-
-def cpu_model() -> str:
-    """Returns the CPU model name from /proc/cpuinfo."""
-    try:
-        for line in open('/proc/cpuinfo', encoding='utf-8'):
-            if line.startswith('model name'):
-                return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return 'unknown CPU'
+NUM_FRAMES, STRIDE = 16, 2
 
 
-def make_videos(root: pathlib.Path, clip_frames: int) -> str:
-    """Writes clips of `clip_frames` frames into root/<class>/, from the videos of $VTN_BENCH_VIDEOS if set."""
-    sources = sorted(p for p in pathlib.Path(VIDEOS).iterdir() if p.is_file()) if VIDEOS else []
-    if sources:
-        for source in sources:
-            frames = list(video_io.iter_frames(source))
-            for i in range(0, len(frames) - clip_frames + 1, clip_frames):
-                path = root / source.stem / f'{source.stem}_{i:05d}.avi'
-                path.parent.mkdir(parents=True, exist_ok=True)
-                video_io.write_video(path, np.stack(frames[i:i + clip_frames]))
-        return 'clips of ' + ', '.join(f'{s.name} ({video_io.video_info(s)["width"]}x'
-                                       f'{video_io.video_info(s)["height"]})' for s in sources)
-    for i in range(16):
-        frames, label = synthetic.make_video(i, seed=0, num_frames=clip_frames, height=240, width=320,
-                                             num_classes=2)
-        path = root / synthetic.CLASS_NAMES[label] / f'{i:03d}.avi'
-        path.parent.mkdir(parents=True, exist_ok=True)
-        video_io.write_video(path, frames)
-    return 'synthetic 320x240 clips (set VTN_BENCH_VIDEOS to a folder of real videos)'
+def with_threads(ds: tf.data.Dataset, threads: int) -> tf.data.Dataset:
+    if not threads:
+        return ds
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = threads
+    options.threading.max_intra_op_parallelism = 1
+    return ds.with_options(options)
 
 
-def time_it(fn, repeats: int) -> float:
-    """Returns the best seconds per call of fn() over `repeats` calls, after one warm-up call."""
-    fn()
-    best = float('inf')
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+def training_clips(builder, count: int, seed: int = 0):
+    """(JPEG strings [count, T], crop windows [count, 3]) of random training clips: what the pipeline decodes."""
+    rng = np.random.default_rng(seed)
+    videos = list(tfds.as_numpy(builder.as_dataset(split='train', decoders={'video': tfds.decode.SkipDecoding()})))
+    clips, windows = [], []
+    for _ in range(count):
+        jpegs = videos[rng.integers(len(videos))]['video']
+        start = rng.integers(max(len(jpegs) - NUM_FRAMES * STRIDE, 0) + 1)
+        clips.append(jpegs[(start + STRIDE * np.arange(NUM_FRAMES)) % len(jpegs)])
+        height, width = tf.io.extract_jpeg_shape(jpegs[0]).numpy()[:2]
+        windows.append(input_pipeline.random_crop_window(height, width, (1.0, 0.875, 0.75, 0.66),
+                                                         *rng.uniform(size=3).astype(np.float32)).numpy())
+    return np.stack(clips), np.stack(windows)
+
+
+def decode_dataset(clips, windows, crop: bool, batch_size: int) -> tf.data.Dataset:
+    """Bare decoding of in-memory clips: whole frames, or only each clip's crop window."""
+    def decode(jpegs, window):  # the frames decoded one by one, unrolled as the pipeline does, nothing else
+        box = tf.stack([window[0], window[1], window[2], window[2]])
+        fn = (lambda j: tf.io.decode_and_crop_jpeg(j, box, channels=3)) if crop else \
+            (lambda j: tf.io.decode_jpeg(j, channels=3))
+        return tf.add_n([tf.shape(fn(jpegs[i]))[2] // 3 for i in range(NUM_FRAMES)])  # = frames decoded
+
+    ds = tf.data.Dataset.from_tensor_slices((clips, windows)).repeat()
+    return ds.map(tf.autograph.experimental.do_not_convert(decode), num_parallel_calls=tf.data.AUTOTUNE) \
+        .batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def read_only_dataset(config, batch_size: int) -> tf.data.Dataset:
+    """The training pipeline's read, shuffle and temporal sampling with nothing decoded: its cost beyond decoding."""
+    builder = input_pipeline.load_builder(config)
+    n = builder.info.splits[config.train_split].num_examples
+    ds = input_pipeline._read(builder, config.train_split, 0, n).repeat()  # pylint: disable=protected-access
+    ds = ds.shuffle(config.shuffle_buffer, seed=1)
+
+    def sample(example):
+        jpegs = example['video']
+        offset = tf.random.stateless_uniform([], seed=[1, 2], maxval=2 ** 24, dtype=tf.int32)
+        picked = tf.gather(jpegs, input_pipeline.train_indices(tf.shape(jpegs)[0], NUM_FRAMES, STRIDE, offset))
+        # Frames counted through their bytes, so that nothing is optimised away.
+        return tf.size(picked) * tf.cast(tf.reduce_sum(tf.strings.length(picked)) > 0, tf.int32)
+
+    return ds.map(tf.autograph.experimental.do_not_convert(sample), num_parallel_calls=tf.data.AUTOTUNE) \
+        .batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def measure(pipelines: dict, seconds: float, rounds: int) -> dict:
+    """{name: best Rate of its rounds}; each pipeline is (iterator, frames of a batch)."""
+    best = {}
+    for name, (iterator, frames_of) in pipelines.items():
+        for _ in range(3):  # warm-up: tracing, file opening, autotune
+            next(iterator)
+    for _ in range(rounds):
+        for name, (iterator, frames_of) in pipelines.items():
+            rate = bench_data.Rate()
+            with rate:
+                stop = time.perf_counter() + seconds / rounds
+                while time.perf_counter() < stop:
+                    rate.count += frames_of(next(iterator))
+            if name not in best or rate.per_cpu_second > best[name].per_cpu_second:
+                best[name] = rate
     return best
 
 
-def bench_format(frames: np.ndarray) -> None:
-    """Prints bytes per frame and decode time for JPEG (stored), PNG and raw uint8 frames."""
-    jpegs = tf.constant(datasets.encode_frames(frames, 90))
+def time_op(fn, frames: int, repeats: int = 20) -> float:
+    """Best process CPU ms per frame of fn() over `repeats` calls (after one warm-up call)."""
+    fn()
+    best = float('inf')
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        best = min(best, time.process_time() - start)
+    return best / frames * 1e3
+
+
+def stored_formats(clips) -> list:
+    """(format, KiB per frame, CPU ms to decode a frame) of 16 stored frames as JPEG (stored), PNG and raw."""
+    jpegs = tf.constant(clips[0])
+    frames = tf.map_fn(lambda j: tf.io.decode_jpeg(j, channels=3), jpegs, fn_output_signature=tf.uint8)
     pngs = tf.stack([tf.io.encode_png(f) for f in frames])
-    decode_jpeg = tf.function(lambda x: tf.map_fn(lambda j: tf.io.decode_jpeg(j, channels=3), x,
-                                                  fn_output_signature=tf.uint8))
-    decode_png = tf.function(lambda x: tf.map_fn(lambda j: tf.io.decode_png(j, channels=3), x,
-                                                 fn_output_signature=tf.uint8))
-    n = len(frames)
-    print(f'stored format, {n} frames {frames.shape[2]}x{frames.shape[1]}:')
-    for name, data, decode in (('JPEG q90 (stored)', jpegs, decode_jpeg), ('PNG', pngs, decode_png)):
-        size = np.mean([len(x) for x in data.numpy()])
-        seconds = time_it(lambda: decode(data), 3) / n
-        print(f'  {name:18s} {size / 1024:7.1f} KiB/frame, decode {seconds * 1e3:6.2f} ms/frame')
-    print(f'  {"raw uint8":18s} {frames[0].nbytes / 1024:7.1f} KiB/frame, no decode')
+    rows = []
+    for name, data, decode in (('JPEG q90 (stored)', jpegs, tf.io.decode_jpeg), ('PNG', pngs, tf.io.decode_png)):
+        fn = tf.function(lambda d=data, f=decode: tf.map_fn(lambda x: f(x, channels=3), d, fn_output_signature=tf.uint8))
+        rows.append((name, np.mean([len(x) for x in data.numpy()]) / 1024, time_op(fn, len(clips[0]), 5)))
+    rows.append(('raw uint8', frames[0].numpy().nbytes / 1024, 0.0))
+    return rows
 
 
-def bench_ops(frames: np.ndarray, num_frames: int, crop_size: int) -> None:
-    """Prints where the time of one clip goes, single-threaded op by op (ms per frame)."""
-    jpegs = tf.constant(datasets.encode_frames(frames[:num_frames], 90))
-    height, width = frames.shape[1:3]
-    train_window = input_pipeline.random_crop_window(height, width, (0.75,), 0.0, 0.5, 0.5)
-    eval_window = input_pipeline.central_crop_window(height, width)
-    decoded = tf.map_fn(lambda j: tf.io.decode_jpeg(j, channels=3), jpegs, fn_output_signature=tf.uint8)
-    crop = decoded[:, :int(train_window[2]), :int(train_window[2])]
-    resized = tf.image.resize(crop, (crop_size, crop_size))
-    steps = {
-        'decode whole JPEG': tf.function(lambda: tf.map_fn(
-            lambda j: tf.io.decode_jpeg(j, channels=3), jpegs, fn_output_signature=tf.uint8)),
-        'decode crop window only (train, s=.75)': tf.function(lambda: tf.map_fn(
-            lambda j: tf.io.decode_and_crop_jpeg(j, tf.stack([0, 0, train_window[2], train_window[2]]), channels=3),
-            jpegs, fn_output_signature=tf.uint8)),
-        f'resize {int(train_window[2])}->{crop_size} bilinear': tf.function(
-            lambda: tf.image.resize(crop, (crop_size, crop_size))),
-        'normalise (x*a+b) float32': tf.function(
-            lambda: input_pipeline.normalize(resized, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))),
-        'train: decode_crop_resize': tf.function(
-            lambda: input_pipeline.decode_crop_resize(jpegs, train_window, crop_size)),
-        'eval: decode_crop_resize (224 crop, no resize)': tf.function(
-            lambda: input_pipeline.decode_crop_resize(jpegs, eval_window, crop_size)),
-    }
-    print(f'where the time goes, one thread, ms per frame ({width}x{height} JPEG -> {crop_size}):')
-    for name, fn in steps.items():
-        print(f'  {name:46s} {time_it(fn, 5) / num_frames * 1e3:6.2f}')
+def where_the_time_goes(clips, windows, crop_size: int) -> list:
+    """(op, CPU ms per frame) of one training clip, op by op, on one thread."""
+    jpegs = tf.constant(clips[0])
+    side = 192  # the 0.75 scale of a 256-pixel frame: a typical training crop
+    box = tf.constant([32, 32, side, side])
+    cropped = tf.map_fn(lambda j: tf.io.decode_and_crop_jpeg(j, box, channels=3), jpegs,
+                        fn_output_signature=tf.uint8)
+    cropped_np = cropped.numpy()
+    resized = tf.image.resize(cropped, (crop_size, crop_size))
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    ops = [
+        ('decode whole JPEG', tf.function(lambda: tf.map_fn(
+            lambda j: tf.io.decode_jpeg(j, channels=3), jpegs, fn_output_signature=tf.uint8))),
+        (f'decode crop window {side}x{side} only', tf.function(lambda: tf.map_fn(
+            lambda j: tf.io.decode_and_crop_jpeg(j, box, channels=3), jpegs, fn_output_signature=tf.uint8))),
+        (f'resize {side}->{crop_size} + flip, uint8 (OpenCV, used)',
+         lambda: input_pipeline._resize_flip_frames(cropped_np, crop_size, True)),  # pylint: disable=protected-access
+        (f'resize {side}->{crop_size}, float (tf.image.resize, before)',
+         tf.function(lambda: tf.image.resize(cropped, (crop_size, crop_size)))),
+        ('flip, float (tf.reverse, before)', tf.function(lambda: tf.reverse(resized, axis=[2]))),
+        ('normalise on the host, float (before)', tf.function(lambda: input_pipeline.normalize(resized, mean, std))),
+        ('train: decode_crop_resize + flip (used)', tf.function(lambda: input_pipeline.decode_crop_resize(
+            jpegs, tf.constant([32, 32, side]), crop_size, True))),
+    ]
+    return [(name, time_op(fn, len(clips[0]))) for name, fn in ops]
 
 
-def bench_pipeline(data_config, split: str, mode: str, batch_size: int, seconds: float, threads: int,
-                   cores: int) -> None:
-    """Runs create_dataset for `seconds` after a warm-up and prints clips/s and frames/s (per core)."""
-    ds = input_pipeline.create_dataset(data_config, split, batch_size=batch_size, mode=mode)
-    if mode != 'train':
-        ds = ds.repeat()
-    if threads:
-        options = tf.data.Options()
-        options.threading.private_threadpool_size = threads
-        options.threading.max_intra_op_parallelism = 1
-        ds = ds.with_options(options)
-    iterator = iter(ds)
-    for _ in range(3):  # warm-up: tracing, file opening, autotune
-        next(iterator)
-    clips = 0
-    start = time.perf_counter()
-    cpu_start = time.process_time()
-    while time.perf_counter() - start < seconds:
-        batch = next(iterator)
-        clips += int(batch['mask'].numpy().sum())
-    wall = time.perf_counter() - start
-    cpu = time.process_time() - cpu_start
-    frames = clips * data_config.num_frames
-    used = threads or cores
-    print(f'  {mode:8s} {clips / wall:7.1f} clips/s  {frames / wall:7.0f} frames/s  '
-          f'{frames / wall / used:6.0f} frames/s/core ({used} core(s))  '
-          f'{frames / cpu:6.0f} frames per CPU-second (process CPU time {cpu / wall:.2f} cores busy)')
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--work_dir', default='', help='where to build the dataset (default: a temp dir)')
-    parser.add_argument('--seconds', type=float, default=15.0, help='timing length of each pipeline')
-    parser.add_argument('--threads', type=int, default=0, help='tf.data threads (0 = TF default, all cores)')
-    parser.add_argument('--batch_size', type=int, default=8)
-    args = parser.parse_args()
-
-    work = pathlib.Path(args.work_dir or tempfile.mkdtemp(prefix='vtn_bench_'))
-    cores = len(os.sched_getaffinity(0))
-    print(f'CPU: {cpu_model()}, {cores} core(s) available; TF {tf.__version__}')
-    data_dir = work / 'tfds'
-    if datasets.prepared_dir('video_folder', data_dir, 'bench') is None:  # pylint: disable=protected-access
-        source = make_videos(work / 'videos', clip_frames=64)
-        print(f'building video_folder/bench at resize_short=256 from {source}')
-    builder = datasets.build('video_folder', data_dir, 'bench', root=str(work / 'videos'), layout='folder',
-                             test_percent=50, resize_short=256)
+def main(argv):
+    del argv
+    logs.configure_cli_logging()
+    work = pathlib.Path(_WORK_DIR.value or tempfile.mkdtemp(prefix='vtn_bench_'))
+    print(f'CPU: {bench_data.machine()}; TF {tf.__version__}')
+    builder = bench_data.build_bench_set(work)
     size = sum(f.stat().st_size for f in pathlib.Path(builder.data_dir).glob('*.tfrecord*'))
     num_stored = sum(sum(v) for v in builder.info.metadata['num_frames'].values())
-    print(f'stored: {num_stored} frames, {size / 2 ** 20:.1f} MiB, {size / num_stored / 1024:.1f} KiB/frame')
+    first = next(iter(tfds.as_numpy(builder.as_dataset(split='train[:1]', decoders={
+        'video': tfds.decode.SkipDecoding()}))))['video'][0]
+    height, width = tf.io.extract_jpeg_shape(first).numpy()[:2]
+    print(f'stored: {num_stored} frames of {width}x{height}, {size / num_stored / 1024:.1f} KiB/frame (JPEG q90)')
 
-    example = next(iter(builder.as_dataset(split='train[:1]')))
-    frames = example['video'].numpy()[:32]
-    bench_format(frames)
-    bench_ops(frames, num_frames=16, crop_size=224)
-
-    data_config = ml_collections.ConfigDict(dict(
-        name='video_folder', builder_config='bench', data_dir=str(data_dir), train_split='train',
-        eval_split='test', num_frames=16, stride=2, crop_size=224, train_scales=(1.0, 0.875, 0.75, 0.66),
-        horizontal_flip=True, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), shuffle_buffer=64))
-    print(f'pipelines (create_dataset), batch {args.batch_size}, 16 frames at stride 2, 224x224, '
-          f'tf.data threads: {args.threads or "default"}:')
-    bench_pipeline(data_config, 'train', 'train', args.batch_size, args.seconds, args.threads, cores)
-    bench_pipeline(data_config, 'test', 'segments', args.batch_size, args.seconds, args.threads, cores)
+    clips, windows = training_clips(builder, 64)
+    config = bench_data.data_config(work / 'tfds', _CROP.value)
+    threads, batch = _THREADS.value, _BATCH.value
+    train = input_pipeline.create_dataset(config, 'train', batch_size=batch, mode='train')
+    evaluation = input_pipeline.create_dataset(config, 'test', batch_size=batch, mode='segments').repeat()
+    clip_frames = lambda b: int(b['mask'].sum()) * NUM_FRAMES  # noqa: E731
+    pipelines = {
+        'bare JPEG decode, whole frames': (iter(tfds.as_numpy(with_threads(
+            decode_dataset(clips, windows, False, batch), threads))), lambda n: int(n.sum())),
+        'bare JPEG decode, crop window (the limit)': (iter(tfds.as_numpy(with_threads(
+            decode_dataset(clips, windows, True, batch), threads))), lambda n: int(n.sum())),
+        'training pipeline (create_dataset train)': (iter(tfds.as_numpy(with_threads(train, threads))), clip_frames),
+        'evaluation pipeline (segments)': (iter(tfds.as_numpy(with_threads(evaluation, threads))), clip_frames),
+        'read + shuffle + sample only, nothing decoded': (iter(tfds.as_numpy(with_threads(
+            read_only_dataset(config, batch), threads))), lambda n: int(n.sum())),
+    }
+    print(f'measuring {_SECONDS.value:.0f} s per pipeline in {_ROUNDS.value} rounds on {threads or "all"} tf.data '
+          f'thread(s), batch {batch}, {NUM_FRAMES} frames at stride {STRIDE}, {_CROP.value}x{_CROP.value} uint8 ...',
+          flush=True)
+    rates = measure(pipelines, _SECONDS.value, _ROUNDS.value)
+    limit = rates['bare JPEG decode, crop window (the limit)'].per_cpu_second
+    print('| what | frames/s (wall) | frames per CPU-second (per core) | x crop decode | CPU busy |\n|---|---|---|---|---|')
+    for name, rate in rates.items():
+        print(f'| {name} | {rate.per_second:,.0f} | {rate.per_cpu_second:,.0f} | '
+              f'{rate.per_cpu_second / limit:.2f} | {rate.cpu / rate.wall:.2f} cores |')
+    training = rates['training pipeline (create_dataset train)'].per_cpu_second
+    print(f'training pipeline / bare crop decode: {training / limit:.2f}x (goal >= 0.75); training frames/s per '
+          f'core: {training:,.0f} (goal >= 2,000)')
+    reading = rates['read + shuffle + sample only, nothing decoded'].per_cpu_second
+    ms = {'pipeline': 1e3 / training, 'decode': 1e3 / limit, 'read': 1e3 / reading}
+    print(f'per training frame, CPU ms: pipeline {ms["pipeline"]:.3f} = crop decode {ms["decode"]:.3f} + reading the '
+          f'record, shuffling, sampling {ms["read"]:.3f} + resize, flip, batching and the rest '
+          f'{ms["pipeline"] - ms["decode"] - ms["read"]:.3f}')
+    print('| stored format | KiB per frame | decode CPU ms per frame |\n|---|---|---|')
+    for name, kib, ms in stored_formats(clips):
+        print(f'| {name} | {kib:.1f} | {ms:.2f} |' if ms else f'| {name} | {kib:.1f} | - |')
+    print('where one training clip\'s time goes, CPU ms per frame, one thread:')
+    for name, ms in where_the_time_goes(clips, windows, _CROP.value):
+        print(f'  {name:58s} {ms:6.3f}')
+    print(f'load average at the end: {", ".join(f"{x:.1f}" for x in os.getloadavg())}')
 
 
 if __name__ == '__main__':
-    main()
+    app.run(main)

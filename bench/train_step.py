@@ -11,7 +11,7 @@ mesh step (NamedSharding on a ('data',) mesh, what train.py runs) is timed next 
 same function; their ratio is the mesh path's overhead. `--reference_dir` points at a user's checkout of the
 reference code (opencv/openvino_training_extensions, pytorch_toolkit/action_recognition, commit d014ee02); it is
 imported from there and never vendored. Its eager fp32 step, autocast bf16 step and (with --torch_compile) the
-compiled step are timed with the same batch, and the ratios printed.
+compiled step are timed with the same batch, and the ratios printed. `bench/gpu_check.py` reuses these functions.
 """
 import argparse
 import functools
@@ -23,7 +23,6 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -32,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from vtn_jax import distributed  # noqa: E402
 from vtn_jax.models import vtn as model_lib  # noqa: E402
 from vtn_jax.training import state as state_lib  # noqa: E402
-from vtn_jax.training import trainer  # noqa: E402
+from vtn_jax.training import steps as steps_lib  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -73,23 +72,43 @@ def time_fn(step, state, batch, steps):
     return compile_s, float(np.median(times)), state
 
 
-def bench_jax(config, batch_size, dtype, steps):
+def synthetic_batch(config, batch_size: int, input_kind: str, seed: int = 0) -> dict:
+    """A synthetic host batch: 'float' = normalised float32 clips (what the pipeline shipped before), 'uint8' =
+    pixels (what it ships now: the step normalises them on the device)."""
+    size = config.data.crop_size
+    shape = (batch_size, config.model.num_frames, size, size, 3)
+    rng = np.random.default_rng(seed)
+    if input_kind == 'uint8':
+        video = rng.integers(0, 256, shape, np.uint8)
+    elif input_kind == 'float':
+        video = rng.standard_normal(shape, np.float32)
+    else:
+        raise ValueError(f"input kind must be 'float' or 'uint8', got {input_kind!r}")
+    return {'video': video, 'label': np.arange(batch_size, dtype=np.int32) % config.model.num_classes}
+
+
+def step_function(config, model):
+    """The training step `vtn-train` runs (vtn_jax.training.steps.train_step), with the config's optimiser."""
+    tx = state_lib.create_optimizer(config.optim)
+    return functools.partial(steps_lib.train_step, model=model, tx=tx, learning_rate=config.optim.learning_rate,
+                             mean=tuple(config.data.mean), std=tuple(config.data.std))
+
+
+def bench_jax(config, batch_size, dtype, steps, *, input_kind='float', names=('plain', 'mesh')):
+    """{name: (compile / first call s, median step s)} of the plain single-device jit and the mesh step."""
     config.model.dtype = dtype
     model = model_lib.create_model(config.model)
-    size = config.data.crop_size
     mesh = distributed.create_mesh()
-    tx = state_lib.create_optimizer(config.optim)
-    fn = functools.partial(trainer.train_step, model=model, tx=tx, learning_rate=config.optim.learning_rate)
+    fn = step_function(config, model)
     key = jax.random.key(0)
-    batch = {'video': jax.random.normal(key, (batch_size, config.model.num_frames, size, size, 3)),
-             'label': jnp.arange(batch_size) % config.model.num_classes}
+    batch = synthetic_batch(config, batch_size, input_kind)
     results = {}
-    for name in ('plain', 'mesh'):
+    for name in names:
         state = state_lib.create_train_state(config, model, key, mesh)
         if name == 'mesh':
             step = jax.jit(lambda s, b: fn(s, b), in_shardings=(distributed.replicated(mesh), distributed.data_sharded(mesh)),
                            out_shardings=(distributed.replicated(mesh), distributed.replicated(mesh)), donate_argnums=0)
-            b = distributed.to_global({k: np.asarray(v) for k, v in batch.items()}, mesh)
+            b = distributed.to_global(batch, mesh)
         else:
             state = jax.device_put(jax.device_get(state), jax.devices()[0])
             step = jax.jit(lambda s, b: fn(s, b), donate_argnums=0)
@@ -99,28 +118,37 @@ def bench_jax(config, batch_size, dtype, steps):
     return results
 
 
-def bench_reference(reference_dir, batch_size, steps, *, use_compile):
+REFERENCE_VARIANTS = {  # name: (torch.compile, autocast bf16)
+    'eager fp32': (False, False), 'eager amp': (False, True), 'compile fp32': (True, False), 'compile amp': (True, True),
+}
+
+
+def bench_reference(reference_dir, batch_size, steps, *, variants=('eager fp32', 'eager amp'), device='cpu'):
+    """{'reference <variant>': (first call s, median step s)}: the authors' VideoTransformer trained with Adam on a
+    random batch, eagerly or through torch.compile, in fp32 or under autocast bf16 (AMP), on `device`."""
     import torch  # pylint: disable=import-outside-toplevel
     from reference_onnx import build_reference_model  # pylint: disable=import-outside-toplevel  (bench/)
-    model = build_reference_model(reference_dir).train()
+    model = build_reference_model(reference_dir).train().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), weight_decay=1e-4)
-    video = torch.randn(batch_size, 16, 3, 224, 224)
-    labels = torch.arange(batch_size) % 400
+    video = torch.randn(batch_size, 16, 3, 224, 224, device=device)
+    labels = torch.arange(batch_size, device=device) % 400
     loss_fn = torch.nn.CrossEntropyLoss()
+    device_type = torch.device(device).type
+    sync = torch.cuda.synchronize if device_type == 'cuda' else (lambda: None)
 
     def step(m, autocast):
         opt.zero_grad(set_to_none=True)
-        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
             loss = loss_fn(m(video), labels)
         loss.backward()
         opt.step()
+        sync()
         return loss
 
     out = {}
-    variants = [('reference eager fp32', model, False), ('reference autocast bf16', model, True)]
-    if use_compile:
-        variants.append(('reference torch.compile fp32', torch.compile(model), False))
-    for name, m, autocast in variants:
+    for name in variants:
+        use_compile, autocast = REFERENCE_VARIANTS[name]
+        m = torch.compile(model) if use_compile else model
         t = time.perf_counter()
         step(m, autocast)
         first = time.perf_counter() - t
@@ -129,7 +157,7 @@ def bench_reference(reference_dir, batch_size, steps, *, use_compile):
             t = time.perf_counter()
             step(m, autocast)
             times.append(time.perf_counter() - t)
-        out[name] = (first, float(np.median(times)))
+        out[f'reference {name}'] = (first, float(np.median(times)))
     return out
 
 
@@ -157,8 +185,9 @@ def main():
                   f'{peak_memory_mb():.0f} |', flush=True)
         print(f'mesh / plain step time ({dtype}): {rows[f"vtn_jax {dtype} mesh"] / rows[f"vtn_jax {dtype} plain"]:.3f}')
     if args.reference_dir:
+        variants = ('eager fp32', 'eager amp') + (('compile fp32',) if args.torch_compile else ())
         for name, (first, median) in bench_reference(args.reference_dir, args.batch, args.steps,
-                                                     use_compile=args.torch_compile).items():
+                                                     variants=variants).items():
             rows[name] = median
             print(f'| {name} | {first:.1f} | {median:.3f} | {args.batch / median:.2f} | - |', flush=True)
         best_ours = min(v for k, v in rows.items() if k.startswith('vtn_jax'))

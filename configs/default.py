@@ -93,6 +93,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.init_checkpoint = ''
     config.train.init_new_head = False  # with init_checkpoint: keep a fresh classifier (another class count)
     config.train.max_data_errors = 100  # data errors tolerated (each counted and reported) before the run stops
+    config.train.prefetch = 2  # batches read and sent to the devices ahead of the running step (0: none)
 
     # ---- Knowledge distillation from the frozen two-stream (RGB + RGB-diff) teacher. ----
     config.distill = ml_collections.ConfigDict()

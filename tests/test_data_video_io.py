@@ -77,6 +77,35 @@ def test_truncated_file_names_frame_where_it_broke(tmp_path):
     assert f'at frame {error.frames_read}' in str(error) and 'truncated.avi' in str(error)
 
 
+def test_decode_video_keeps_the_frames_of_a_truncated_file(tmp_path):
+    good = tmp_path / 'noise.avi'
+    frames = np.random.default_rng(0).integers(0, 256, (12, 24, 32, 3), np.uint8)
+    video_io.write_video(good, frames)
+    whole = video_io.decode_video(good)
+    assert not whole.truncated and whole.header_frames == 12 and len(whole.frames) == 12
+    broken = tmp_path / 'truncated.avi'
+    broken.write_bytes(good.read_bytes()[:good.stat().st_size // 2])
+    cut = video_io.decode_video(broken)
+    assert cut.truncated and cut.header_frames == 12 and 0 < len(cut.frames) < 12
+    np.testing.assert_array_equal(cut.frames, whole.frames[:len(cut.frames)])  # the frames before the break
+    jpegs, header = video_io.load_for_storage((broken, 3), resize_short=12, jpeg_quality=90)
+    assert header == 12 and len(jpegs) == len(cut.frames) and video_io.is_truncated(len(jpegs), header)
+    assert not video_io.is_truncated(11, 12) and not video_io.is_truncated(3, 0)  # 10% slack; unknown count
+
+
+def test_read_errors_survive_pickling_and_are_caught():
+    import pickle  # pylint: disable=import-outside-toplevel
+    error = pickle.loads(pickle.dumps(video_io.VideoReadError('a.avi', 'truncated', 7)))
+    assert (error.path, error.reason, error.frames_read) == ('a.avi', 'truncated', 7)
+
+    def fail(item):
+        raise video_io.VideoReadError(item, 'broken')
+
+    assert video_io.catch_read_error(len, 'abc') == (3, None)
+    result, caught = video_io.catch_read_error(fail, 'b.avi')
+    assert result is None and caught.reason == 'broken'
+
+
 @pytest.mark.parametrize('content, reason', [
     (b'', 'empty file'),
     (b'this is not a video at all\n' * 40, 'cannot open'),

@@ -101,3 +101,55 @@ def test_two_process_checkpoint_resumes_in_one_process(runs):
     out = launch('train', root / 'two_proc', root / 'resume', 5, data_dir)
     assert 'resuming from' in out[0] and '/checkpoints/3' in out[0]
     assert json.loads((root / 'resume_train_0.json').read_text())['step'] == 5
+
+
+# ---- Prefetcher: the lookahead in front of the devices ----------------------------------------------------------
+
+def test_prefetcher_keeps_order_and_bounds_its_lookahead():
+    import threading  # pylint: disable=import-outside-toplevel
+    import time  # pylint: disable=import-outside-toplevel
+    from vtn_jax import distributed  # pylint: disable=import-outside-toplevel
+    read = []
+
+    def source():
+        for i in range(10):
+            read.append(i)
+            yield i
+
+    for size in (0, 1, 3):
+        read.clear()
+        prefetcher = distributed.Prefetcher(source(), lambda x: (x, threading.current_thread().name), size)
+        first = next(prefetcher)
+        time.sleep(0.3)  # let the thread fill its queue
+        assert len(read) <= 1 + size + 1  # the item returned, `size` waiting, one in the making
+        rest = list(prefetcher)
+        assert [first[0]] + [x for x, _ in rest] == list(range(10))
+        assert (first[1] == threading.current_thread().name) == (size == 0)  # size 0: no thread
+
+
+def test_prefetcher_raises_errors_in_order_and_closes():
+    from vtn_jax import distributed  # pylint: disable=import-outside-toplevel
+
+    def source():
+        yield from (0, 1)
+        raise OSError('corrupt record')
+
+    with distributed.Prefetcher(source(), lambda x: x * 10, 2) as prefetcher:
+        assert next(prefetcher) == 0 and next(prefetcher) == 10
+        with pytest.raises(OSError, match='corrupt record'):
+            next(prefetcher)
+    endless = distributed.Prefetcher(iter(int, 1), lambda x: x, 2)  # an endless source: close stops the thread
+    assert next(endless) == 0
+    endless.close()
+    assert not endless._thread.is_alive()  # pylint: disable=protected-access
+
+
+def test_prefetch_to_device_gives_global_arrays():
+    import jax  # pylint: disable=import-outside-toplevel
+    from vtn_jax import distributed  # pylint: disable=import-outside-toplevel
+    mesh = distributed.create_mesh()
+    batches = [{'video': np.full((2, 3), i, np.uint8), 'label': np.arange(2, dtype=np.int32) + i} for i in range(3)]
+    for batch, got in zip(batches, distributed.prefetch_to_device(iter(batches), mesh)):
+        assert isinstance(got['video'], jax.Array) and got['video'].dtype == np.uint8
+        assert got['video'].sharding == distributed.data_sharded(mesh)
+        np.testing.assert_array_equal(np.asarray(got['label']), batch['label'])

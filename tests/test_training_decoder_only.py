@@ -2,6 +2,7 @@
 import jax
 import numpy as np
 
+from vtn_jax.data import frames as frames_lib
 from vtn_jax.data import input_pipeline
 from vtn_jax.models import vtn as model_lib
 from vtn_jax.training import decoder_only
@@ -18,7 +19,9 @@ def test_cached_decoder_equals_full_model_and_trains(tiny_config, tmp_path):
     read = decoder_only.read_cache(tmp_path / 'test.npz')
     # The full model on the same clips gives the decoder-on-cache logits (1e-5).
     batch = next(input_pipeline.create_split(config.data, 'test', batch_size=8, mode='segments'))
-    full = np.asarray(jax.jit(model.apply)(variables, batch['video']))[batch['mask']]
+    assert batch['video'].dtype == np.uint8  # normalised on the device, as the cache's encoder does
+    video = frames_lib.model_input(batch['video'], config.data.mean, config.data.std)
+    full = np.asarray(jax.jit(model.apply)(variables, video))[batch['mask']]
     decode = jax.jit(lambda v, e: model.apply(v, e, method=model_lib.VTN.decode))
     cached = np.asarray(decode(variables, read['embeddings'][:len(full)]))
     np.testing.assert_allclose(cached, full, atol=1e-5, rtol=0)

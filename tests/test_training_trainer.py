@@ -69,6 +69,21 @@ def test_two_steps_checkpoint_and_exact_resume(config, tmp_path):
     assert checkpoints.read_run_config(tmp_path / 'b').model.encoder == 'resnet_tiny'
 
 
+def test_prefetching_changes_no_result(config, tmp_path):
+    """Batches sent to the device ahead of the step (config.train.prefetch) train bitwise like the plain loop."""
+    config.train.num_train_steps = 3
+    config.train.eval_every_steps = 3
+    config.train.checkpoint_every_steps = 3
+    results = {}
+    for prefetch in (0, 3):
+        config.train.prefetch = prefetch
+        results[prefetch] = trainer.train_and_evaluate(config, tmp_path / f'prefetch{prefetch}')
+    assert results[0] == results[3]
+    for a, b in zip(jax.tree_util.tree_leaves(params_of(tmp_path / 'prefetch0')),
+                    jax.tree_util.tree_leaves(params_of(tmp_path / 'prefetch3'))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_a_relative_workdir_trains_and_restores(config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # orbax refuses relative paths; the trainer resolves them
     result = trainer.train_and_evaluate(config, 'runs/relative')
@@ -82,7 +97,8 @@ def test_nan_loss_stops_the_run_naming_the_step(config, tmp_path, monkeypatch):
     def poisoned(*args, **kwargs):
         for i, batch in enumerate(real(*args, **kwargs), start=kwargs.get('start_step', 0)):
             if kwargs['mode'] == 'train' and i == 2:  # the third training batch (step 3)
-                batch = {**batch, 'video': np.full_like(batch['video'], np.nan)}
+                # A float video is taken as already normalised (frames.model_input): NaN reaches the model.
+                batch = {**batch, 'video': np.full(batch['video'].shape, np.nan, np.float32)}
             yield batch
 
     monkeypatch.setattr(input_pipeline, 'create_split', poisoned)

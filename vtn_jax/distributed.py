@@ -7,6 +7,9 @@ finds everything by itself (VTN_DISTRIBUTED=auto). CPU processes talk over gloo 
 """
 import logging
 import os
+import queue
+import threading
+from typing import Callable, Iterable, Iterator
 
 import jax
 import numpy as np
@@ -52,6 +55,85 @@ def to_global(batch, mesh):
     """This process's numpy batch -> global arrays sharded along 'data' (the global batch)."""
     sharding = data_sharded(mesh)
     return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in batch.items()}
+
+
+class Prefetcher:
+    """Iterates over `transfer(item)` for the items of `items`, computed ahead in a background thread (at most
+    `size` finished items wait, one more may be under way): the next batches are read and sent to the devices
+    while the current step runs.
+
+    Order and values are those of the plain loop; an exception raised by `items` or `transfer` is raised by the
+    `next` call that would have returned that item (the items before it are returned first). `size` 0 runs
+    everything in the caller's thread (no lookahead). Close it (or use it as a context manager) to stop the
+    thread; the source is then no longer read.
+    """
+
+    _END = object()
+
+    def __init__(self, items: Iterable, transfer: Callable, size: int = 2):
+        self._items, self._transfer, self._size = iter(items), transfer, size
+        self._queue = queue.Queue(maxsize=max(size, 1))
+        self._stop = threading.Event()
+        self._thread = None
+        if size > 0:
+            self._thread = threading.Thread(target=self._fill, name='vtn-prefetch', daemon=True)
+            self._thread.start()
+
+    def _put(self, entry) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _fill(self):
+        while not self._stop.is_set():
+            try:
+                entry = (self._transfer(next(self._items)), None)
+            except StopIteration:
+                self._put((self._END, None))
+                return
+            except BaseException as e:  # pylint: disable=broad-except  # re-raised in the consumer, in order
+                self._put((None, e))
+                return
+            if not self._put(entry):
+                return
+
+    def __iter__(self) -> Iterator:
+        return self
+
+    def __next__(self):
+        if self._thread is None:
+            return self._transfer(next(self._items))
+        if self._stop.is_set():
+            raise StopIteration
+        value, error = self._queue.get()
+        if error is not None:
+            self._stop.set()
+            raise error
+        if value is self._END:
+            self._stop.set()
+            raise StopIteration
+        return value
+
+    def close(self):
+        """Stops the background thread (it finishes the item it is computing) and waits for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def prefetch_to_device(batches: Iterable[dict], mesh, size: int = 2) -> Prefetcher:
+    """`to_global` of each numpy batch, `size` batches ahead in a background thread (same global sharding)."""
+    return Prefetcher(batches, lambda batch: to_global(batch, mesh), size)
 
 
 def fetch(x):

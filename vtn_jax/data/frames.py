@@ -49,6 +49,17 @@ def normalize(frames, mean: Sequence[float], std: Sequence[float]):
     return frames.astype('float32') * scale - offset
 
 
+def model_input(video, mean: Sequence[float], std: Sequence[float]):
+    """What a model is given: uint8 pixels are normalised (`normalize`), floating frames pass through as
+    already normalised. The batches of the input pipeline are uint8; the jitted training, evaluation and
+    caching steps call this on the device, so the host ships a quarter of the bytes and XLA fuses the
+    multiply-add into the first convolution. numpy or jax arrays; the dtype test is static under jit.
+    """
+    if video.dtype == np.uint8:
+        return normalize(video, mean, std)
+    return video
+
+
 def central_crop_box(height: int, width: int, fraction: float = EVAL_CROP_FRACTION) -> tuple[int, int, int]:
     """The evaluation crop (top, left, side): the central square of side round(fraction * shorter side)."""
     short = min(height, width)

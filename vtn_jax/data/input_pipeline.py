@@ -29,9 +29,14 @@ Spatial rules (frames are stored with the shorter side resized, 256 for real dat
     side) resized to crop_size; with 256-pixel frames and crop_size 224 that is the paper's central
     224 crop, with no resampling. 'reference': the authors' Scale(224) + CenterCrop(224), by the same
     numpy function as streaming (`vtn_jax.data.frames`).
-  * values: RGB order (decoded JPEG, never BGR), x / 255, then (x - mean) / std per channel.
+  * values: RGB order (decoded JPEG, never BGR) as uint8. The batches leave the host as pixels
+    (a quarter of float32's bytes); (x / 255 - mean) / std happens inside the jitted step on the
+    device (`vtn_jax.data.frames.model_input`), where XLA fuses it into the first convolution.
+  * resizing (crop side != crop_size) is OpenCV's bilinear on uint8 (INTER_LINEAR: half-pixel
+    centres as tf.image.resize, 11-bit fixed-point weights, so within one level of the rounded
+    float result) and about 4x cheaper than tf.image.resize; the mirror is done in the same pass.
 
-Batches are dicts: video float32 [B, T, S, S, 3], label int32 [B], mask bool [B] (False for
+Batches are dicts: video uint8 [B, T, S, S, 3], label int32 [B], mask bool [B] (False for
 padding), video_id int32 [B] (the video's position in its split; -1 for padding) and segment int32
 [B] (segment or clip index in the video; 0 in clip and train modes; -1 for padding).
 """
@@ -41,6 +46,7 @@ from typing import Iterator, Optional, Sequence
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
@@ -174,36 +180,55 @@ def central_crop_window(height, width, fraction: float = frames_lib.EVAL_CROP_FR
     return tf.stack([(height - side) // 2, (width - side) // 2, side])
 
 
-def decode_crop_resize(jpegs: tf.Tensor, window: tf.Tensor, crop_size: int) -> tf.Tensor:
-    """Decodes only the crop window of each JPEG frame and resizes it to crop_size.
+def _resize_flip_frames(frames, size: int, flip) -> np.ndarray:
+    """numpy side of decode_crop_resize: each uint8 frame resized to size x size (bilinear) and mirrored."""
+    out = np.empty((len(frames), size, size, 3), np.uint8)
+    for frame, target in zip(frames, out):
+        if frame.shape[0] != size or frame.shape[1] != size:
+            frame = cv2.resize(frame, (size, size), interpolation=cv2.INTER_LINEAR)
+        if flip:
+            cv2.flip(frame, 1, dst=target)
+        else:
+            target[...] = frame
+    return out
+
+
+def decode_crop_resize(jpegs: tf.Tensor, window: tf.Tensor, crop_size: int, flip=False) -> tf.Tensor:
+    """Decodes only the crop window of each JPEG frame, resizes it to crop_size and mirrors it if `flip`.
 
     Args:
         jpegs: string [T], JPEG-encoded RGB frames.
         window: int32 [3], (top, left, side) from random_crop_window / central_crop_window.
         crop_size: output side S.
+        flip: bool scalar: mirror left-right (never vertically).
 
     Returns:
-        float32 [T, S, S, 3], RGB values in [0, 255].
+        uint8 [T, S, S, 3], RGB. Frames that need neither resizing nor mirroring (the evaluation crop
+        of 256-pixel frames) are the decoded pixels; the others go through one OpenCV pass per frame
+        (bilinear on uint8, within one level of tf.image.resize rounded).
     """
     crop = tf.stack([window[0], window[1], window[2], window[2]])
-    frames = tf.map_fn(
-        # decode_and_crop skips the IDCT of rows outside the window: faster than decode-then-crop.
-        _graph_fn(lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, crop, channels=3)),
-        jpegs, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
-    frames = tf.cond(
-        tf.equal(window[2], crop_size),
-        lambda: tf.cast(frames, tf.float32),
-        lambda: tf.image.resize(frames, (crop_size, crop_size), method='bilinear'))
+    # decode_and_crop skips the IDCT of rows outside the window: faster than decode-then-crop.
+    decode = _graph_fn(lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, crop, channels=3))
+    if jpegs.shape[0] is not None:  # a clip (T known when tracing): unrolled, no while loop per frame
+        frames = [decode(jpegs[i]) for i in range(jpegs.shape[0])]
+        # The frames go to numpy as they are: the resize writes the output rows, with no stacking copy first.
+        resize = lambda m, *f: _resize_flip_frames(f, crop_size, m)  # noqa: E731
+        unchanged = lambda: tf.stack(frames)  # noqa: E731
+    else:  # a whole video
+        video = tf.map_fn(decode, jpegs, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+        frames = [video]
+        resize = lambda m, v: _resize_flip_frames(v, crop_size, m)  # noqa: E731
+        unchanged = lambda: video  # noqa: E731
+    flip = tf.cast(flip, tf.bool)
+    frames = tf.cond(tf.logical_or(tf.not_equal(window[2], crop_size), flip),
+                     lambda: tf.numpy_function(resize, [flip, *frames], tf.uint8), unchanged)
     return tf.ensure_shape(frames, [None, crop_size, crop_size, 3])
 
 
-def flip_left_right(video: tf.Tensor, flip) -> tf.Tensor:
-    """Mirrors a [T, H, W, C] video horizontally if `flip` (a bool scalar) is true."""
-    return tf.cond(tf.cast(flip, tf.bool), lambda: tf.reverse(video, axis=[2]), lambda: video)
-
-
 def normalize(video: tf.Tensor, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
-    """Maps RGB values in [0, 255] to (x / 255 - mean) / std per channel; float32."""
+    """Maps RGB values in [0, 255] to (x / 255 - mean) / std per channel; float32. The host-side form of
+    frames.model_input (the steps normalise on the device): same constants, for tests and benchmarks."""
     scale, offset = frames_lib.normalization_affine(mean, std)  # the same float32 constants as numpy
     return tf.cast(video, tf.float32) * tf.constant(scale) - tf.constant(offset)
 
@@ -219,8 +244,8 @@ def _frame_hw(jpegs: tf.Tensor):
 
 
 def preprocess_train(jpegs, label, video_id, key, *, num_frames, stride, crop_size, train_scales,
-                     horizontal_flip, mean, std, mirror_labels=None, crop_placement: str = 'uniform') -> dict:
-    """Samples and augments one training clip; randomness is stateless, from `key` (int64 [2]).
+                     horizontal_flip, mirror_labels=None, crop_placement: str = 'uniform') -> dict:
+    """Samples and augments one training clip (uint8); randomness is stateless, from `key` (int64 [2]).
 
     `mirror_labels` (int [num_classes], default identity) gives the label of a flipped clip;
     `crop_placement` is 'uniform' or 'reference' (see `random_crop_window`).
@@ -230,27 +255,26 @@ def preprocess_train(jpegs, label, video_id, key, *, num_frames, stride, crop_si
     indices = train_indices(tf.shape(jpegs)[0], num_frames, stride, offset)
     height, width = _frame_hw(jpegs)
     window = random_crop_window(height, width, train_scales, u[0], u[1], u[2], placement=crop_placement)
-    video = decode_crop_resize(tf.gather(jpegs, indices), window, crop_size)
     label = tf.cast(label, tf.int32)
+    flip = tf.constant(False)
     if horizontal_flip:
         flip = u[3] < 0.5
-        video = flip_left_right(video, flip)
         if mirror_labels is not None:
             label = tf.where(flip, tf.gather(tf.cast(mirror_labels, tf.int32), label), label)
-    return {'video': normalize(video, mean, std), 'label': label, 'mask': tf.constant(True),
+    video = decode_crop_resize(tf.gather(jpegs, indices), window, crop_size, flip)
+    return {'video': video, 'label': label, 'mask': tf.constant(True),
             'video_id': tf.cast(video_id, tf.int32), 'segment': tf.constant(0, tf.int32)}
 
 
-def preprocess_eval(jpegs, indices, label, video_id, segment, *, crop_size, mean, std,
-                    eval_preprocess: str = 'paper') -> dict:
-    """Decodes the frames `indices` of a video with the evaluation crop of `eval_preprocess` ('paper': the
-    central 0.875 square; 'reference': the authors' Scale + CenterCrop)."""
+def preprocess_eval(jpegs, indices, label, video_id, segment, *, crop_size, eval_preprocess: str = 'paper') -> dict:
+    """Decodes the frames `indices` of a video (uint8) with the evaluation crop of `eval_preprocess` ('paper':
+    the central 0.875 square; 'reference': the authors' Scale + CenterCrop)."""
     if frames_lib.check_eval_preprocess(eval_preprocess) == 'reference':
         video = reference_ops.decode_reference_crops(tf.gather(jpegs, indices), crop_size)
     else:
         height, width = _frame_hw(jpegs)
         video = decode_crop_resize(tf.gather(jpegs, indices), central_crop_window(height, width), crop_size)
-    return {'video': normalize(video, mean, std), 'label': tf.cast(label, tf.int32), 'mask': tf.constant(True),
+    return {'video': video, 'label': tf.cast(label, tf.int32), 'mask': tf.constant(True),
             'video_id': tf.cast(video_id, tf.int32), 'segment': tf.cast(segment, tf.int32)}
 
 
@@ -355,8 +379,7 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
                 ex['video'], ex['label'], ex['video_id'], tf.stack([stream, counter]),
                 num_frames=c.num_frames, stride=c.stride, crop_size=c.crop_size,
                 train_scales=tuple(c.train_scales), horizontal_flip=c.horizontal_flip,
-                mean=tuple(c.mean), std=tuple(c.std), mirror_labels=mirror_labels,
-                crop_placement=c.get('crop_placement', 'uniform'))
+                mirror_labels=mirror_labels, crop_placement=c.get('crop_placement', 'uniform'))
 
         ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(_graph_fn(epoch_examples))
         # Process p keeps rows [p * batch_size, (p + 1) * batch_size) of every global batch, so the
@@ -395,10 +418,10 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
         ds = ds.flat_map(_graph_fn(clips_of))
     eval_preprocess = c.get('eval_preprocess', 'paper')
     ds = ds.map(_graph_fn(lambda jpegs, indices, label, video_id, segment: preprocess_eval(
-        jpegs, indices, label, video_id, segment, crop_size=c.crop_size, mean=tuple(c.mean), std=tuple(c.std),
-        eval_preprocess=eval_preprocess)), num_parallel_calls=autotune)
+        jpegs, indices, label, video_id, segment, crop_size=c.crop_size, eval_preprocess=eval_preprocess)),
+        num_parallel_calls=autotune)
     padding = {
-        'video': tf.zeros([c.num_frames, c.crop_size, c.crop_size, 3], tf.float32),
+        'video': tf.zeros([c.num_frames, c.crop_size, c.crop_size, 3], tf.uint8),
         'label': tf.constant(0, tf.int32),  # a valid class index so that masked losses stay finite
         'mask': tf.constant(False), 'video_id': tf.constant(-1, tf.int32),
         'segment': tf.constant(-1, tf.int32),
@@ -413,11 +436,11 @@ def create_video_split(data_config, split: str, *, process_index: int = 0,
     """Yields whole videos of a split, every frame with the evaluation crop (for dense evaluation).
 
     Each process reads its contiguous share of the videos (together each video exactly once), in the
-    same order and with the same decode, crop, resize and normalisation as the 'clip' / 'segments' modes.
+    same order and with the same decode, crop and resize as the 'clip' / 'segments' modes.
 
     Returns:
-        Iterator of dicts: frames float32 [N, S, S, 3] (all N frames of the video), label int32 scalar,
-        video_id int32 scalar.
+        Iterator of dicts: frames uint8 [N, S, S, 3] (all N frames of the video, not normalised), label
+        int32 scalar, video_id int32 scalar.
     """
     c = data_config
     builder = load_builder(c)
@@ -427,7 +450,6 @@ def create_video_split(data_config, split: str, *, process_index: int = 0,
     def decode(ex):
         every_frame = tf.range(tf.shape(ex['video'])[0])
         clip = preprocess_eval(ex['video'], every_frame, ex['label'], ex['video_id'], 0, crop_size=c.crop_size,
-                               mean=tuple(c.mean), std=tuple(c.std),
                                eval_preprocess=c.get('eval_preprocess', 'paper'))
         return {'frames': clip['video'], 'label': clip['label'], 'video_id': clip['video_id']}
 
@@ -444,7 +466,8 @@ def create_split(data_config, split: str, *, batch_size: int, mode: str, seed: i
 
     Args:
         data_config: `config.data` (name, builder_config, data_dir, num_frames, stride, crop_size,
-            train_scales, crop_placement, horizontal_flip, eval_preprocess, mean, std, shuffle_buffer).
+            train_scales, crop_placement, horizontal_flip, eval_preprocess, shuffle_buffer; mean and std are
+            applied on the device).
         split: TFDS split name, e.g. config.data.train_split.
         batch_size: examples per batch for this process.
         mode: 'train' (random clips, augmented, shuffled, repeated, drop_remainder), 'clip' (the
@@ -457,7 +480,8 @@ def create_split(data_config, split: str, *, batch_size: int, mode: str, seed: i
         num_epochs: train mode: stop after this many epochs; None repeats forever.
 
     Returns:
-        Iterator of dicts of numpy arrays: video float32 [B, T, S, S, 3], label int32 [B],
+        Iterator of dicts of numpy arrays: video uint8 [B, T, S, S, 3] (normalised later, on the device, with
+            data_config.mean / std: vtn_jax.data.frames.model_input), label int32 [B],
         mask bool [B], video_id int32 [B], segment int32 [B]. In evaluation modes each process
         reads its own contiguous share of the videos, together each video exactly once, the last
         batch is padded (mask False) and every process yields num_eval_batches(...) batches.

@@ -87,9 +87,9 @@ def decode_reference_crops(jpegs: tf.Tensor, crop_size: int) -> tf.Tensor:
     compute on the same frame.
 
     Returns:
-        float32 [T, S, S, 3], RGB values in [0, 255] (integers).
+        uint8 [T, S, S, 3], RGB (as every evaluation batch: normalised on the device).
     """
     frames = tf.map_fn(_graph_fn(lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3)), jpegs,
                        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
     crops = tf.numpy_function(frames_lib.reference_eval_crops, [frames, crop_size], tf.uint8, stateful=False)
-    return tf.cast(tf.ensure_shape(crops, [None, crop_size, crop_size, 3]), tf.float32)
+    return tf.ensure_shape(crops, [None, crop_size, crop_size, 3])

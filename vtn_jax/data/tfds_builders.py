@@ -7,21 +7,32 @@ decoding them and decodes (and crops) only the frames it samples, which is what 
 PNG, zlib or raw tensors were 4-10x bigger and slower to build.
 
 Examples are stored in a fixed pseudo-random order (`disable_shuffling` with a seeded permutation
-of the videos), so position i of a split is video_id i and `info.metadata['num_frames'][split][i]`
-is its length: the evaluation pipeline uses it to count segments per process without reading data.
+of the videos); a video's `video_id` is its index in that order (its storage position when no video
+was left out) and `info.metadata['num_frames'][split][i]` is the length of the video at position i:
+the evaluation pipeline uses it to count segments per process without reading data.
 
 `info.metadata['mirror_labels'][k]` is the class a left-right mirrored video of class k shows:
 itself for real datasets, the opposite direction for synthetic_actions' right/left and
 clockwise/anticlockwise classes; the training pipeline relabels flipped clips with it.
 
-Bad videos (cannot be opened, truncated or corrupt, zero frames, fewer than `min_frames`) never
+Bad videos (cannot be opened, corrupt, zero frames, fewer than `min_frames` decodable frames) never
 stop the build and are never skipped silently: each is printed, listed in `bad_videos.json` in the
-dataset directory and in `info.metadata['bad_videos']`; `load_report` returns them. Videos shorter
-than a 32-frame segment are kept and loop-padded when sampled (`vtn_jax.data.input_pipeline`).
+dataset directory and in `info.metadata['bad_videos']`; `load_report` returns them. A truncated
+video (its stream stops well before its header's count, as many Kinetics files do) keeps its
+decodable frames when there are at least `min_frames` of them and is listed as truncated with both
+counts (`info.metadata['truncated_videos']`). Videos shorter than a 32-frame segment are kept and
+loop-padded when sampled (`vtn_jax.data.input_pipeline`).
+
+Scale: a `video_folder` build decodes in threads of this process by default, in N worker processes
+with `workers=N` (`vtn-data --workers`), or through TFDS's Apache Beam support on a cluster runner
+with `beam_options` (`vtn-data --beam_pipeline_options`, needs the `[beam]` extra); the three give the
+same dataset.
 """
 import collections
 import dataclasses
+import functools
 import json
+import multiprocessing
 import logging
 import os
 import pathlib
@@ -34,13 +45,16 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
+from etils import epath  # noqa: E402
 
 from vtn_jax import logs  # noqa: E402
 from vtn_jax.data import split_files  # noqa: E402
 from vtn_jax.data import synthetic  # noqa: E402
+from vtn_jax.data import video_builds  # noqa: E402
 from vtn_jax.data import video_io  # noqa: E402
 
 REPORT_FILE = 'bad_videos.json'
+_ROWS_SUFFIX = '.build_rows.json'  # a Beam build's report rows per split (removed once read)
 _LOG = logging.getLogger(__name__)
 
 
@@ -49,29 +63,28 @@ _LOG = logging.getLogger(__name__)
 # ---------------------------------------------------------------------------------------------
 
 
-def encode_frames(frames: np.ndarray, quality: int) -> list:
-    """Encodes RGB uint8 frames (T, H, W, 3) as a list of JPEG byte strings (OpenCV, libjpeg-turbo)."""
-    params = [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)]
-    encoded = []
-    for frame in frames:
-        ok, buffer = cv2.imencode('.jpg', cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params)
-        if not ok:
-            raise RuntimeError('cv2.imencode failed')
-        encoded.append(buffer.tobytes())
-    return encoded
+encode_frames = video_io.encode_jpegs  # RGB uint8 frames (T, H, W, 3) -> JPEG byte strings (OpenCV)
 
 
-def map_ordered(fn: Callable, items: Sequence, num_workers: int) -> Iterator:
-    """Yields fn(item) for each item, in order, computing up to 2 * num_workers ahead in threads.
+def map_ordered(fn: Callable, items: Sequence, num_workers: int, *, processes: bool = False) -> Iterator:
+    """Yields fn(item) for each item, in order, computing up to 2 * num_workers ahead.
 
-    OpenCV decoding, resizing and JPEG encoding release the GIL, so threads use all cores; the
-    bounded window keeps memory at a few decoded videos instead of the whole dataset.
+    Threads by default: OpenCV decoding, resizing and JPEG encoding release the GIL. With `processes`, fn runs in
+    num_workers spawned worker processes (fn and the items must pickle; OpenCV one thread each), for builds whose
+    Python-side work would otherwise hold one core. The bounded window keeps memory at a few decoded videos
+    instead of the whole dataset.
     """
+    num_workers = max(1, num_workers)
+    if processes:
+        pool = futures.ProcessPoolExecutor(num_workers, mp_context=multiprocessing.get_context('spawn'),
+                                           initializer=cv2.setNumThreads, initargs=(1,))
+    else:
+        pool = futures.ThreadPoolExecutor(num_workers)
     window = collections.deque()
-    with futures.ThreadPoolExecutor(max(1, num_workers)) as pool:
+    with pool:
         for item in items:
             window.append(pool.submit(fn, item))
-            if len(window) >= 2 * max(1, num_workers):
+            if len(window) >= 2 * num_workers:
                 yield window.popleft().result()
         while window:
             yield window.popleft().result()
@@ -102,42 +115,38 @@ class _VideoBuilderMixin:
         table[split] = value
         metadata[key] = table
 
-    def _generate_videos(self, split: str, items: Sequence, load: Callable, num_workers: int):
-        """Yields (key, example) for every item that loads; records lengths and bad videos.
+    def _record_rows(self, split: str, rows: Sequence[dict]):
+        """Records a split's lengths (storage order), bad and truncated videos from its report rows."""
+        lengths, bad, truncated = video_builds.summarize_rows(split, rows)
+        self._record('num_frames', split, lengths)
+        self._record('bad_videos', split, bad)
+        self._record('truncated_videos', split, truncated)
+        self.info.metadata['num_bad_videos'] = sum(len(v) for v in self.info.metadata['bad_videos'].values())
+
+    def _generate_videos(self, split: str, items: Sequence, load: Callable, num_workers: int, *,
+                         processes: bool = False):
+        """Yields (video_id, example) for every item that loads; records lengths, bad and truncated videos.
 
         Args:
             split: the split name (for metadata and messages).
-            items: sequence of (name, label) in storage order.
-            load: fn(item) -> list of JPEG frames, raising video_io.VideoReadError for bad videos.
-            num_workers: decoding threads.
+            items: sequence of (name, label, ...) in storage order.
+            load: fn(item) -> JPEG frames, or (JPEG frames, header frame count), raising video_io.VideoReadError
+                for bad videos; it must pickle with `processes`.
+            num_workers: decoding threads, or worker processes with `processes`.
+            processes: decode in worker processes.
         """
-        lengths, bad = [], []
+        rows = []
         progress = logs.Progress(_LOG, len(items), 'video')
-
-        def safe_load(item):
-            try:
-                return load(item), None
-            except video_io.VideoReadError as e:
-                return None, e
-
-        for done, (item, (frames, error)) in enumerate(zip(items, map_ordered(safe_load, items, num_workers)), 1):
-            name, label = item[0], item[1]
-            if error is None and len(frames) < self.builder_config.min_frames:
-                error = video_io.VideoReadError(
-                    name, f'too short: {len(frames)} frames < min_frames={self.builder_config.min_frames}',
-                    len(frames))
-            progress.update(done, f'[{split}] {len(bad) + (error is not None)} bad')
-            if error is not None:
-                _LOG.warning('[%s] bad video: %s', split, error)
-                bad.append({'split': split, 'path': str(name), 'reason': error.reason,
-                            'frames_read': error.frames_read})
-                continue
-            video_id = len(lengths)
-            lengths.append(len(frames))
-            yield video_id, {'video': frames, 'label': label, 'video_id': video_id, 'name': str(name)}
-        self._record('num_frames', split, lengths)
-        self._record('bad_videos', split, bad)
-        self.info.metadata['num_bad_videos'] = sum(len(v) for v in self.info.metadata['bad_videos'].values())
+        outcomes = map_ordered(functools.partial(video_io.catch_read_error, load), items, num_workers,
+                               processes=processes)
+        for index, (item, outcome) in enumerate(zip(items, outcomes)):
+            example, row = video_builds.examine_video(index, item, outcome, split=split,
+                                                      min_frames=self.builder_config.min_frames)
+            rows.append(row)
+            progress.update(index + 1, f'[{split}] {sum(bool(r["reason"]) for r in rows)} bad')
+            if example is not None:
+                yield index, example
+        self._record_rows(split, rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,8 +260,11 @@ class VideoFolder(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version('1.0.0')
     RELEASE_NOTES = {'1.0.0': 'First version.'}
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, workers: int = 0, beam: bool = False, **kwargs):
+        """workers: decode in that many worker processes (0: threads of this process); beam: generate through
+        Apache Beam (download_and_prepare then needs DownloadConfig(beam_options=...))."""
         self._plan = None  # set before super().__init__, which may already call _info()
+        self._workers, self._beam = workers, beam
         super().__init__(**kwargs)
 
     def _split_plan(self):
@@ -300,13 +312,27 @@ class VideoFolder(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, split: str, items: Sequence):
         c = self.builder_config
         order = np.random.default_rng([c.shuffle_seed, len(split)]).permutation(len(items))
-        items = [items[i] for i in order]
+        items = [(str(items[i][0]), items[i][1]) for i in order]
+        # Module-level and partial: it pickles, for worker processes and Beam workers.
+        load = functools.partial(video_io.load_for_storage, resize_short=c.resize_short, jpeg_quality=c.jpeg_quality)
+        if self._beam:
+            return self._beam_examples(split, items, load)
+        return self._generate_videos(split, items, load, num_workers=self._workers or os.cpu_count() or 1,
+                                     processes=self._workers > 0)
 
-        def load(item):
-            frames = video_io.read_video(item[0], resize_short=c.resize_short)
-            return encode_frames(frames, c.jpeg_quality)
+    def _beam_examples(self, split: str, items: Sequence, load: Callable):
+        """The Beam form of _generate_videos (same keys and examples); its report rows go to a side file that
+        _download_and_prepare reads once the pipeline has run."""
+        return video_builds.beam_examples(items, load, split=split, min_frames=self.builder_config.min_frames,
+                                          rows_path=str(epath.Path(self.data_dir) / f'{split}{_ROWS_SUFFIX}'))
 
-        yield from self._generate_videos(split, items, load, num_workers=os.cpu_count() or 1)
+    def _download_and_prepare(self, dl_manager, download_config):  # pylint: disable=arguments-differ
+        super()._download_and_prepare(dl_manager, download_config)
+        if self._beam:  # the pipeline has run: its report rows become the metadata, as a local build records them
+            for split in self.info.splits:
+                path = epath.Path(self.data_dir) / f'{split}{_ROWS_SUFFIX}'
+                self._record_rows(split, json.loads(path.read_text()))
+                path.unlink()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,7 +349,8 @@ def prepared_dir(name: str, data_dir, config_name: str) -> Optional[pathlib.Path
     return path if (path / 'dataset_info.json').is_file() else None
 
 
-def build(name: str, data_dir, builder_config: str = '', **kwargs) -> tfds.core.DatasetBuilder:
+def build(name: str, data_dir, builder_config: str = '', *, workers: int = 0, beam_options: str = '',
+          **kwargs) -> tfds.core.DatasetBuilder:
     """Prepares a dataset if it is missing (idempotent) and returns its builder.
 
     Args:
@@ -331,6 +358,10 @@ def build(name: str, data_dir, builder_config: str = '', **kwargs) -> tfds.core.
         data_dir: the TFDS data directory.
         builder_config: config name ('' = 'default' for synthetic_actions; for video_folder the
             name given at build time, e.g. 'ucf101_split1', or derived from layout/split).
+        workers: video_folder: decode in this many worker processes (0: threads of this process).
+        beam_options: video_folder: generate through Apache Beam with these pipeline options, comma-separated
+            as TFDS's `--beam_pipeline_options` (e.g. 'runner=DirectRunner,direct_num_workers=4'; a cluster:
+            'runner=DataflowRunner,project=...,region=...,temp_location=gs://...'); '' builds locally.
         **kwargs: for video_folder, VideoFolderConfig fields (root, layout, split_number, ...);
             for synthetic_actions, SyntheticActionsConfig fields to override a named config.
 
@@ -368,10 +399,19 @@ def build(name: str, data_dir, builder_config: str = '', **kwargs) -> tfds.core.
                 f'video_folder/{config_name} is not built in {data_dir}; build it first with\n'
                 f'  vtn-data build video_folder --root <videos> --layout <layout> '
                 f'--data_dir {data_dir}')
-        builder = VideoFolder(config=VideoFolderConfig(name=config_name, **kwargs), data_dir=os.fspath(data_dir))
+        builder = VideoFolder(config=VideoFolderConfig(name=config_name, **kwargs), data_dir=os.fspath(data_dir),
+                              workers=workers, beam=bool(beam_options))
     start = time.time()
     tfds.disable_progress_bar()  # _generate_videos prints its own progress and bad videos
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(verify_ssl=False))
+    download_config = tfds.download.DownloadConfig(verify_ssl=False)
+    if beam_options:
+        try:
+            from apache_beam.options import pipeline_options  # pylint: disable=import-outside-toplevel
+        except ImportError as e:
+            raise ImportError('a Beam build needs apache-beam: pip install "vtn_jax[beam]"') from e
+        download_config = tfds.download.DownloadConfig(verify_ssl=False, beam_options=pipeline_options.PipelineOptions(
+            flags=[f'--{option}' for option in beam_options.split(',') if option]))
+    builder.download_and_prepare(download_config=download_config)
     report = load_report(builder)
     with open(pathlib.Path(builder.data_dir) / REPORT_FILE, 'w', encoding='utf-8') as f:
         json.dump(report, f, indent=1)
@@ -387,17 +427,20 @@ def load_report(builder_or_dir) -> dict:
 
     Returns:
         dict with 'num_videos' {split: int}, 'num_bad_videos' int and 'bad_videos', a list of
-        {'split', 'path', 'reason', 'frames_read'}.
+        {'split', 'path', 'reason', 'frames_read'}, and 'truncated_videos' (kept with their decodable frames), a
+        list of {'split', 'path', 'frames_read', 'header_frames'}.
     """
     builder = builder_or_dir
     if not isinstance(builder, tfds.core.DatasetBuilder):
         builder = tfds.builder_from_directory(os.fspath(builder_or_dir))
     metadata = builder.info.metadata
     bad = [entry for split in sorted(metadata['bad_videos']) for entry in metadata['bad_videos'][split]]
+    cut = metadata['truncated_videos'] if 'truncated_videos' in metadata else {}  # builds before it was recorded
     return {
         'num_videos': {split: len(v) for split, v in sorted(metadata['num_frames'].items())},
         'num_bad_videos': int(metadata['num_bad_videos']),
         'bad_videos': bad,
+        'truncated_videos': [entry for split in sorted(cut) for entry in cut[split]],
     }
 
 
@@ -408,4 +451,8 @@ def format_report(report: dict, data_dir, seconds: Optional[float] = None) -> st
              + f'; {report["num_bad_videos"]} bad videos left out'
              + (f' (listed in {pathlib.Path(data_dir) / REPORT_FILE})' if report['num_bad_videos'] else '')]
     lines += [f'  [{b["split"]}] {b["path"]}: {b["reason"]}' for b in report['bad_videos']]
+    if report['truncated_videos']:
+        lines.append(f'{len(report["truncated_videos"])} truncated videos kept with their decodable frames:')
+        lines += [f'  [{t["split"]}] {t["path"]}: {t["frames_read"]} of {t["header_frames"]} frames'
+                  for t in report['truncated_videos']]
     return '\n'.join(lines)

@@ -2,10 +2,14 @@
 
 Every failure to read a video raises `VideoReadError`, which names the file, the reason and how
 many frames were decoded before it happened, so a dataset build can report bad files instead of
-crashing on them (see `vtn_jax.datasets`).
+crashing on them (see `vtn_jax.data.tfds_builders`). A stream that stops well before its header's
+frame count is truncated: `read_video` refuses it, `decode_video` returns what it decoded and says so,
+and `load_for_storage` (what a dataset build runs per video, in worker processes too: it needs
+neither TensorFlow nor the rest of vtn_jax) keeps it.
 """
+import dataclasses
 import os
-from typing import Iterator, Optional, Union
+from typing import Iterator, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -31,6 +35,9 @@ class VideoReadError(Exception):
         self.frames_read = frames_read
         where = f' at frame {frames_read}' if frames_read else ''
         super().__init__(f'cannot read video {self.path}{where}: {reason}')
+
+    def __reduce__(self):  # rebuilt from its fields when it crosses a process boundary (worker builds)
+        return VideoReadError, (self.path, self.reason, self.frames_read)
 
 
 def _open_capture(path_or_camera: Union[str, os.PathLike, int]) -> cv2.VideoCapture:
@@ -128,20 +135,33 @@ def video_info(path: Union[str, os.PathLike]) -> dict:
         capture.release()
 
 
-def read_video(path: Union[str, os.PathLike], *, resize_short: Optional[int] = None) -> np.ndarray:
-    """Decodes a whole video file into an RGB uint8 array.
+@dataclasses.dataclass
+class DecodedVideo:
+    """Every decodable frame of a file, and the frame count its container announces."""
+    frames: np.ndarray  # (T, H, W, 3) uint8 RGB, T >= 1
+    header_frames: int  # the container's count; 0 when it gives none
+
+    @property
+    def truncated(self) -> bool:
+        """The stream stopped well before the header's count (a cut or corrupt file)."""
+        return is_truncated(len(self.frames), self.header_frames)
+
+
+def is_truncated(frames_read: int, header_frames: int) -> bool:
+    """Whether `frames_read` decoded frames fall well short of the container's count (0 = unknown: never)."""
+    return header_frames > 0 and frames_read < header_frames * (1.0 - _TRUNCATION_TOLERANCE)
+
+
+def decode_video(path: Union[str, os.PathLike], *, resize_short: Optional[int] = None) -> DecodedVideo:
+    """Decodes every decodable frame of a video file, also when the stream stops early (`truncated`).
 
     Args:
         path: the video file.
         resize_short: if set, frames are resized (INTER_AREA) so the shorter side has this length.
 
-    Returns:
-        (T, H, W, 3) uint8 array in RGB order, T >= 1.
-
     Raises:
-        VideoReadError: the file is missing, empty, not a video, has no decodable frame, changes
-            frame size mid-stream, or stops decoding well before the frame count in its header
-            (truncated or corrupt); the error names the frame index where the stream broke.
+        VideoReadError: the file is missing, empty, not a video, has no decodable frame, or changes frame size
+            mid-stream.
     """
     path = os.fspath(path)
     expected = video_info(path)['num_frames']
@@ -155,11 +175,70 @@ def read_video(path: Union[str, os.PathLike], *, resize_short: Optional[int] = N
         frames.append(frame)
     if not frames:
         raise VideoReadError(path, 'no decodable frames (zero frames or corrupt stream)')
-    if expected > 0 and len(frames) < expected * (1.0 - _TRUNCATION_TOLERANCE):
+    return DecodedVideo(np.stack(frames), max(expected, 0))
+
+
+def read_video(path: Union[str, os.PathLike], *, resize_short: Optional[int] = None) -> np.ndarray:
+    """Decodes a whole video file into an RGB uint8 array, refusing a truncated one.
+
+    Args:
+        path: the video file.
+        resize_short: if set, frames are resized (INTER_AREA) so the shorter side has this length.
+
+    Returns:
+        (T, H, W, 3) uint8 array in RGB order, T >= 1.
+
+    Raises:
+        VideoReadError: as `decode_video`, and when the stream stops decoding well before the frame count in
+            its header (truncated or corrupt); the error names the frame index where the stream broke.
+    """
+    video = decode_video(path, resize_short=resize_short)
+    if video.truncated:
         raise VideoReadError(
-            path, f'stream ended after {len(frames)} of {expected} frames (truncated or corrupt)',
-            len(frames))
-    return np.stack(frames)
+            path, f'stream ended after {len(video.frames)} of {video.header_frames} frames (truncated or corrupt)',
+            len(video.frames))
+    return video.frames
+
+
+def encode_jpegs(frames: np.ndarray, quality: int) -> list:
+    """Encodes RGB uint8 frames (T, H, W, 3) as a list of JPEG byte strings (OpenCV, libjpeg-turbo)."""
+    params = [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)]
+    encoded = []
+    for frame in frames:
+        ok, buffer = cv2.imencode('.jpg', cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params)
+        if not ok:
+            raise RuntimeError('cv2.imencode failed')
+        encoded.append(buffer.tobytes())
+    return encoded
+
+
+def load_for_storage(item: Union[str, os.PathLike, Sequence], *, resize_short: int,
+                     jpeg_quality: int) -> tuple[list, int]:
+    """What a dataset build stores of one video: its decodable frames, shorter side `resize_short`, as JPEGs.
+
+    Args:
+        item: the video file, or a build item whose first element is the file ((path, label)).
+        resize_short: stored shorter side.
+        jpeg_quality: JPEG quality.
+
+    Returns:
+        (JPEG frames, the container's frame count): a truncated video keeps the frames it has (the caller
+        compares the counts with `is_truncated`).
+
+    Raises:
+        VideoReadError: as `decode_video`.
+    """
+    path = item if isinstance(item, (str, os.PathLike)) else item[0]
+    video = decode_video(path, resize_short=resize_short)
+    return encode_jpegs(video.frames, jpeg_quality), video.header_frames
+
+
+def catch_read_error(fn, item) -> tuple:
+    """(fn(item), None), or (None, the VideoReadError it raised): a bad video is an outcome, not a crash."""
+    try:
+        return fn(item), None
+    except VideoReadError as e:
+        return None, e
 
 
 def write_video(path: Union[str, os.PathLike], frames: np.ndarray, *, fps: float = 25.0,

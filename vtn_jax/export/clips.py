@@ -16,24 +16,22 @@ from vtn_jax.models import vtn as vtn_lib
 _LOG = logging.getLogger(__name__)
 
 
-def split_clips(data_config, split: str, num: int, *, mean, std) -> tuple[np.ndarray, np.ndarray]:
+def split_clips(data_config, split: str, num: int) -> tuple[np.ndarray, np.ndarray]:
     """Central clips of a TFDS split (vtn_jax.input_pipeline, 'clip' mode) as uint8 RGB, and their labels.
 
-    The pipeline returns normalised float clips; they are mapped back to uint8 (rounding moves a pixel by at
-    most 0.5 / 255) so that the uint8 IR and the float artifacts see exactly the same frames.
+    The pipeline's batches are uint8 pixels, so the uint8 IR and the float artifacts see exactly the same frames.
     """
     clips, labels = [], []
     for batch in input_pipeline.create_split(data_config, split, batch_size=1, mode='clip'):
-        if 'mask' in batch and not bool(np.asarray(batch['mask'])[0]):
+        if not bool(np.asarray(batch['mask'])[0]):
             continue  # padding
-        video = np.asarray(batch['video'], np.float32)[0]
-        clips.append(frames_lib.denormalize_to_uint8(video, mean, std))
+        clips.append(np.asarray(batch['video'][0], np.uint8))
         labels.append(int(np.asarray(batch['label'])[0]))
         if len(clips) == num:
             break
     if not clips:
         raise ValueError(f'split {split!r} of {data_config.name} gave no clips')
-    return np.stack(clips).astype(np.uint8), np.asarray(labels)
+    return np.stack(clips), np.asarray(labels)
 
 
 def calibration_clips(config, options: ExportOptions) -> tuple[np.ndarray, str]:
@@ -42,8 +40,7 @@ def calibration_clips(config, options: ExportOptions) -> tuple[np.ndarray, str]:
     image_size = config.data.crop_size
     if split != 'synthetic':
         try:
-            clips, _ = split_clips(config.data, split, options.calib_clips, mean=config.data.mean,
-                                   std=config.data.std)
+            clips, _ = split_clips(config.data, split, options.calib_clips)
             return clips, f'{config.data.name}:{split} ({len(clips)} central clips)'
         except Exception as e:  # pylint: disable=broad-except  # any data problem: fall back, and say so
             _LOG.warning('INT8 calibration: cannot read split %r of %s (%s: %s); using %d RANDOM clips, '

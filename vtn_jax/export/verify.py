@@ -139,8 +139,8 @@ def verify(out_dir, config, variables, *, num_clips: Optional[int] = None, split
     model = vtn_lib.create_model(config.model)
     data = sidecar['data']
     if split:
-        clips_u8, labels = clips_lib.split_clips(config.data, split, num_clips, mean=data['mean'], std=data['std'])
-        source = f'{config.data.name}:{split} ({len(clips_u8)} central clips, uint8-rounded)'
+        clips_u8, labels = clips_lib.split_clips(config.data, split, num_clips)
+        source = f'{config.data.name}:{split} ({len(clips_u8)} central uint8 clips)'
     else:
         clips_u8, labels = synthetic.random_clips(num_clips, model.num_frames, data['crop_size'], options['seed']), None
         source = f'random uint8 clips (seed {options["seed"]})'

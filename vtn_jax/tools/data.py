@@ -7,6 +7,9 @@ r"""vtn-data: builds a video dataset (TFDS) from videos or generated ones, and r
     vtn-data build video_folder --root /data/kinetics400 --split_files kinetics \
         --annotations train.csv,validate.csv --data_dir data_cache/tfds
     vtn-data build video_folder --root my_videos --split_files folder --data_dir data_cache/tfds
+    vtn-data build video_folder --root /data/kinetics400 --split_files kinetics --workers 16 --data_dir /data/tfds
+    vtn-data build video_folder --root /nfs/kinetics400 --split_files kinetics --data_dir gs://bucket/tfds \
+        --beam_pipeline_options=runner=DataflowRunner,project=P,region=R,temp_location=gs://bucket/tmp
     vtn-data report video_folder --builder_config ucf101_split1 --data_dir data_cache/tfds
 
 A build is idempotent (an existing build is reopened), prints its progress and every bad video, and writes
@@ -34,8 +37,14 @@ _ANNOTATIONS = flags.DEFINE_list('annotations', [], 'kinetics: CSV files, relati
                                  'given (default: every *.csv in --root).')
 _TEST_PERCENT = flags.DEFINE_integer('test_percent', 20, 'folder: percent of the videos in the test split.')
 _RESIZE_SHORT = flags.DEFINE_integer('resize_short', 256, 'Stored shorter side in pixels.')
-_MIN_FRAMES = flags.DEFINE_integer('min_frames', 1, 'Videos with fewer decodable frames are reported and left out.')
+_MIN_FRAMES = flags.DEFINE_integer('min_frames', 1, 'Videos with fewer decodable frames are reported and left out; '
+                                   'a truncated video with at least this many is kept (and listed as truncated).')
 _JPEG_QUALITY = flags.DEFINE_integer('jpeg_quality', 90, 'JPEG quality of the stored frames.')
+_WORKERS = flags.DEFINE_integer('workers', 0, 'video_folder: decode in this many worker processes (0: threads of '
+                               'this process). One machine: about one per core.')
+_BEAM = flags.DEFINE_string('beam_pipeline_options', '', 'video_folder: build through Apache Beam (pip install '
+                            '"vtn_jax[beam]") with these comma-separated pipeline options, e.g. '
+                            'runner=DirectRunner,direct_num_workers=8 or a cluster runner (see docs/data.md).')
 
 COMMON = (cli.DATA_DIR,)  # the shared flags this command uses (its --help lists them)
 
@@ -60,7 +69,8 @@ def main(argv):
                         split_number=int(_SPLIT_NUMBER.value), splits_dir=_SPLITS_DIR.value,
                         annotations=tuple(os.fspath(a) for a in _ANNOTATIONS.value),
                         test_percent=_TEST_PERCENT.value, resize_short=_RESIZE_SHORT.value,
-                        min_frames=_MIN_FRAMES.value, jpeg_quality=_JPEG_QUALITY.value)
+                        min_frames=_MIN_FRAMES.value, jpeg_quality=_JPEG_QUALITY.value, workers=_WORKERS.value,
+                        beam_options=_BEAM.value)
 
 
 def run():

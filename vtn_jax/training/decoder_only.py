@@ -17,6 +17,7 @@ import numpy as np
 import optax
 
 from vtn_jax import metrics as metrics_lib
+from vtn_jax.data import frames as frames_lib
 from vtn_jax.data import input_pipeline
 from vtn_jax.models import vtn as vtn_lib
 from vtn_jax.training import losses
@@ -31,8 +32,10 @@ def cache_split(config, variables, split: str, out_path, *, batch_size: int = 0,
                 teacher_variables=None) -> dict:
     """Encodes every segment clip of `split` once and writes the cache; returns its arrays."""
     model = vtn_lib.create_model(config.model)
-    encode = jax.jit(lambda v, x: model.apply(v, x, method=vtn_lib.VTN.embed))
-    teach = jax.jit(lambda v, x: teacher.apply(v, x)) if teacher is not None else None
+    mean, std = tuple(config.data.mean), tuple(config.data.std)  # the uint8 batches are normalised on the device
+    encode = jax.jit(lambda v, x: model.apply(v, frames_lib.model_input(x, mean, std), method=vtn_lib.VTN.embed))
+    teach = jax.jit(lambda v, x: teacher.apply(v, frames_lib.model_input(x, mean, std))) if teacher is not None \
+        else None
     out = {'embeddings': [], 'label': [], 'video_id': [], 'segment': [], 'teacher_logits': []}
     batches = input_pipeline.create_split(config.data, split, batch_size=batch_size or config.train.eval_batch_size,
                                           mode='segments')

@@ -22,6 +22,7 @@ from vtn_jax import distributed
 from vtn_jax import logs
 from vtn_jax import metrics as metrics_lib
 from vtn_jax import plots
+from vtn_jax.data import frames as frames_lib
 from vtn_jax.data import input_pipeline
 from vtn_jax.inference import jax_backend
 from vtn_jax.inference import whole_video
@@ -39,9 +40,10 @@ def check_eval_mode(mode: str) -> str:
     return mode
 
 
-def eval_step(variables, batch, *, model):
-    """Eval-mode logits for a batch; the label, video id and mask are passed through for host metrics."""
-    logits = model.apply(variables, batch['video'], train=False)
+def eval_step(variables, batch, *, model, mean, std):
+    """Eval-mode logits for a batch (a uint8 video is normalised here, on the device, with `mean` and `std`);
+    the label, video id and mask are passed through for host metrics."""
+    logits = model.apply(variables, frames_lib.model_input(batch['video'], mean, std), train=False)
     return logits, batch['label'], batch['video_id'], batch['mask']
 
 
@@ -90,16 +92,17 @@ def evaluate(model, variables, data_config, *, batch_size: int, mesh, mode: str 
         return evaluate_split(backend, data_config, split, modality=model.modality, batch_size=batch_size,
                               verbose=verbose, report_dir=report_dir)
     local_batch = state_lib.check_batch_size(batch_size, 'train.eval_batch_size')
-    eval_fn = eval_fn or jax.jit(functools.partial(eval_step, model=model),
-                                 out_shardings=distributed.replicated(mesh))
+    eval_fn = eval_fn or jax.jit(functools.partial(eval_step, model=model, mean=tuple(data_config.mean),
+                                                   std=tuple(data_config.std)), out_shardings=distributed.replicated(mesh))
     accumulator = metrics_lib.EvalAccumulator()
     batches = input_pipeline.create_split(data_config, split, batch_size=local_batch, mode=mode,
                                           process_index=jax.process_index(), process_count=jax.process_count())
     progress = _progress(verbose, data_config, split, mode)
-    for batch in batches:
-        accumulator.add(*distributed.fetch(eval_fn(variables, distributed.to_global(batch, mesh))))
-        if progress:
-            progress.update(min(accumulator.num_clips * jax.process_count(), progress.total))
+    with distributed.prefetch_to_device(batches, mesh) as device_batches:  # the next batches move during a step
+        for batch in device_batches:
+            accumulator.add(*distributed.fetch(eval_fn(variables, batch)))
+            if progress:
+                progress.update(min(accumulator.num_clips * jax.process_count(), progress.total))
     return _finish(accumulator, data_config, split, mode, report_dir)
 
 
@@ -144,7 +147,8 @@ def evaluate_split(backend, data_config, split: str, *, modality: str, warmup: s
                                                process_count=jax.process_count())
     progress = _progress(verbose, data_config, split, 'video')
     for i, video in enumerate(videos):
-        result = whole_video.dense_video_logits(backend.encode, backend.decode, video['frames'], num_frames=c.num_frames,
+        frames = frames_lib.normalize(video['frames'], c.mean, c.std)  # uint8 -> the normalised frames inference takes
+        result = whole_video.dense_video_logits(backend.encode, backend.decode, frames, num_frames=c.num_frames,
                                     stride=c.stride, modality=modality, warmup=warmup, batch_size=batch_size,
                                     fixed_batch=True)
         label = int(video['label'])

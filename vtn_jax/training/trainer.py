@@ -15,7 +15,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 import orbax.checkpoint as ocp
 from clu import metric_writers
 
@@ -28,8 +27,8 @@ from vtn_jax.models import pretrained
 from vtn_jax.models import pytorch_weights
 from vtn_jax.models import vtn as vtn_lib
 from vtn_jax.training import evaluation
-from vtn_jax.training import losses
 from vtn_jax.training import state as state_lib
+from vtn_jax.training import steps
 from vtn_jax.training.state import TrainState
 
 _LOG = logging.getLogger(__name__)
@@ -37,39 +36,6 @@ _LOG = logging.getLogger(__name__)
 
 class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or Inf loss; the message names the first such step."""
-
-
-def train_step(state: TrainState, batch, teacher_variables=None, *, model, tx, learning_rate: float,
-               teacher=None, kd_temperature: float = 8.0, kd_weight: float = 0.4):
-    """One optimisation step. Pure: returns the new state and the step's metrics (device arrays).
-
-    With a `teacher`, the loss is CE + kd_weight * T^2 * KL(teacher || student) on the same augmented clip;
-    the teacher runs in eval mode (no BatchNorm update) and receives no gradient.
-    """
-    dropout_rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-
-    def loss_fn(params):
-        logits, updates = model.apply({'params': params, 'batch_stats': state.batch_stats}, batch['video'],
-                                      train=True, rngs={'dropout': dropout_rng}, mutable=['batch_stats'])
-        ce = losses.cross_entropy_loss(logits, batch['label'])
-        aux = {'ce_loss': ce}
-        loss = ce
-        if teacher is not None:
-            teacher_logits = jax.lax.stop_gradient(teacher.apply(teacher_variables, batch['video'], train=False))
-            kd = losses.distillation_loss(logits, teacher_logits, kd_temperature)
-            aux['kd_loss'] = kd
-            loss = ce + kd_weight * kd
-        return loss, (logits, updates['batch_stats'], aux)
-
-    (loss, (logits, batch_stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    scale = state.lr_scale
-    updates = jax.tree.map(lambda u: u * scale, updates)
-    params = optax.apply_updates(state.params, updates)
-    metrics = {'loss': loss, 'accuracy': jnp.mean(jnp.argmax(logits, -1) == batch['label']),
-               'learning_rate': learning_rate * scale, **aux}
-    new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state)
-    return new_state, metrics
 
 
 def _save(manager, step: int, state: TrainState, meta: dict, eval_metrics: Optional[dict] = None):
@@ -110,8 +76,8 @@ class DataErrors:
     last: str = ''
 
 
-def _train_batches(config, local_batch: int, start: int, errors: DataErrors) -> Iterator[dict]:
-    """Training batches from `start` on; a failing batch is counted, reported and stepped over."""
+def _train_batches(config, local_batch: int, start: int, errors: DataErrors) -> Iterator[tuple[int, dict]]:
+    """(input position, batch) from position `start` on; a failing batch is counted, reported and stepped over."""
     position = start
     while True:
         iterator = input_pipeline.create_split(
@@ -133,7 +99,7 @@ def _train_batches(config, local_batch: int, start: int, errors: DataErrors) -> 
                 position += 1
                 break
             position += 1
-            yield batch
+            yield position - 1, batch
 
 
 def _load_teacher(config, mesh):
@@ -214,20 +180,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
     teacher, teacher_variables = _load_teacher(config, mesh)
 
     step_fn = jax.jit(
-        functools.partial(train_step, model=model, tx=tx, learning_rate=config.optim.learning_rate,
-                          teacher=teacher, kd_temperature=config.distill.temperature,
+        functools.partial(steps.train_step, model=model, tx=tx, learning_rate=config.optim.learning_rate,
+                          mean=tuple(config.data.mean), std=tuple(config.data.std), teacher=teacher, kd_temperature=config.distill.temperature,
                           kd_weight=config.distill.weight),
         in_shardings=(distributed.replicated(mesh), distributed.data_sharded(mesh), distributed.replicated(mesh)),
         out_shardings=(distributed.replicated(mesh), distributed.replicated(mesh)), donate_argnums=0)
-    eval_fn = jax.jit(functools.partial(evaluation.eval_step, model=model),
-                      out_shardings=distributed.replicated(mesh))
+    eval_fn = jax.jit(functools.partial(evaluation.eval_step, model=model, mean=tuple(config.data.mean),
+                                        std=tuple(config.data.std)), out_shardings=distributed.replicated(mesh))
     # The plateau's LR scale as a replicated global array (a jitted identity makes one on every process).
     scale_fn = jax.jit(lambda x: x, out_shardings=distributed.replicated(mesh))
 
     step = int(distributed.fetch(state.step))
     total = schedule.num_train_steps
     errors = DataErrors(count=int(meta.get('data_errors', 0)))
-    batches = _train_batches(config, local_batch, step + errors.count, errors)
+    batches = distributed.Prefetcher(  # the next batches go to the devices while a step runs
+        _train_batches(config, local_batch, step + errors.count, errors),
+        lambda item: (item[0], distributed.to_global(item[1], mesh)), config.train.prefetch)
+    skipped = errors.count  # data errors stepped over before the last batch trained on (the resume offset)
     progress = logs.Progress(_LOG, total, 'step', start=step, every_s=0)
     pending, window_start, last_eval = [], time.time(), {}
 
@@ -246,7 +215,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
         summary = {f'train_{k}': float(np.mean([m[k] for m in host])) for k in host[0]}
         summary['train_steps_per_sec'] = len(host) / elapsed
         summary['train_clips_per_sec'] = len(host) * config.train.batch_size / elapsed
-        summary['train_data_errors'] = errors.count
+        summary['train_data_errors'] = skipped
         writer.write_scalars(step, summary)
         if is_main:
             progress.update(step, f"loss {summary['train_loss']:.4f} lr {summary['train_learning_rate']:.2e}")
@@ -254,11 +223,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
 
     try:
         while step < total:
-            batch = next(batches, None)
-            if batch is None:
+            item = next(batches, None)
+            if item is None:
                 raise RuntimeError(f'the training split {config.data.train_split!r} ran out of batches at step {step}')
-            state, step_metrics = step_fn(state, distributed.to_global(batch, mesh), teacher_variables)
+            position, batch = item
+            state, step_metrics = step_fn(state, batch, teacher_variables)
             step += 1
+            skipped = position + 1 - step  # counted here, not in the prefetch thread that may have read ahead
             pending.append(step_metrics)
             is_eval = step % schedule.eval_every_steps == 0 or step == total
             is_ckpt = step % config.train.checkpoint_every_steps == 0 or step == total
@@ -279,19 +250,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
                               last_eval['loss'], last_eval['clip_top1'], last_eval['video_top1'],
                               last_eval['num_videos'], last_eval['num_clips'])
             if is_ckpt or is_eval:  # every evaluated step is saved: the manager keeps the best and the latest
-                meta['data_errors'] = errors.count
+                meta['data_errors'] = skipped
                 _save(manager, step, state, {**meta, 'step': step, 'config': config.to_json()},
                       last_eval if is_eval else None)
         flush()
     finally:
+        batches.close()
         # Also on a NaN stop or an interrupt: finish the saves under way (their states were checked), so the
         # last good checkpoint is complete on disk rather than a temporary directory.
         manager.wait_until_finished()
         manager.close()
         writer.flush()
-    if errors.count and is_main:
-        _LOG.warning('%d data error(s) during training; last: %s', errors.count, errors.last)
-    result = {**last_eval, 'data_errors': float(errors.count), 'step': float(step)}
+    if skipped and is_main:
+        _LOG.warning('%d data error(s) during training; last: %s', skipped, errors.last)
+    result = {**last_eval, 'data_errors': float(skipped), 'step': float(step)}
     return (result, state) if return_state else result
 
 
