@@ -203,8 +203,8 @@ class SyntheticActions(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
         generator = self._generator()
         if generator is two_cue:
             description = ('Synthetic two-cue action videos: the class is a static pattern in two bands '
-                           '(discs, bars, checks) times the motion of a striped shape (right, left, clockwise, '
-                           'anticlockwise); single frames show only the pattern, differences only the motion.')
+                           '(discs, bars, checks) times what a striped shape does (still, move, rotate, blink); '
+                           'single frames show only the pattern, differences only the motion.')
         else:
             description = ('Synthetic action videos: a textured shape moves right/left, down/up, grows/'
                            'shrinks or rotates clockwise/anticlockwise; only motion tells the class.')

@@ -3,17 +3,23 @@
 Each of the 12 classes is (appearance, motion), label = appearance * NUM_MOTIONS + motion:
 
     appearance  0 discs (red)   1 bars (green)   2 checks (blue)     a static pattern, any single frame
-    motion      0 move_right    1 move_left                          the mover's motion, only across frames
-                2 rotate_clockwise    3 rotate_anticlockwise
+    motion      0 still   1 move   2 rotate   3 blink                what the mover does, only across frames
 
-    0 discs_move_right   1 discs_move_left   2 discs_rotate_clockwise   3 discs_rotate_anticlockwise
-    4 bars_move_right    ...                                           11 checks_rotate_anticlockwise
+    0 discs_still   1 discs_move   2 discs_rotate   3 discs_blink
+    4 bars_still    5 bars_move    6 bars_rotate    7 bars_blink
+    8 checks_still  9 checks_move  10 checks_rotate 11 checks_blink
+
+Motions: `still` nothing changes; `move` a horizontal translation over 35..55% of the width, right or left at
+random; `rotate` 3..6 degrees per frame, either sense at random; `blink` the mover's contrast swings between
+full and 50..70% lower with a 10..20-frame period. They are kinds of motion, not directions: a direction
+(right vs left, clockwise vs anticlockwise) was not learnt by the tiny VTN in 2000 steps, neither from RGB
+differences nor stacked (52% within a kind, chance 50%; docs/ablation.md), while the kind was (97-99%).
 
 Which pairs each input can separate: labels of the same motion (0 / 4 / 8, ...) differ only in appearance, so
 an RGB-difference model cannot tell them apart (their difference frames are identical); labels of the same
 appearance (0 / 1 / 2 / 3, ...) differ only in motion, so a model that sees single frames cannot (a frame's
 distribution is the same for every motion). Only a model that sees both (stacked, or the two-stream teacher)
-can get all 12; RGB alone is at best 1/4 per appearance, RGB-diff at best 1/3 per motion.
+can get all 12; RGB alone is at best 1/4 (one of the 4 classes of the appearance it sees), RGB-diff at best 1/3.
 
 Layout of a frame (rows; B = band_rows(height) = round(height / 4), 16 for 64-pixel frames):
 
@@ -27,10 +33,10 @@ Layout of a frame (rows; B = band_rows(height) = round(height / 4), 16 for 64-pi
 
 Why a single frame shows the appearance and nothing of the motion: the bands never change (rendered once,
 rounded once, copied into every frame; the per-frame noise is added to the mover zone only), and the mover's
-state at a random frame has the same distribution for every motion: the moving coordinate (x, or the angle)
-follows a linear trajectory and the still one takes the value of an identically drawn trajectory at a random
-instant (synthetic.py's trick). move_left / rotate_anticlockwise are exactly move_right / rotate_clockwise
-reversed in time, drawn with the same random numbers. The mover's look is drawn independently of the class.
+state at a random frame has the same distribution for every motion: x, the angle and the contrast each have a
+drawn trajectory (linear, linear, periodic); the one the motion changes follows it and the others take its value
+at a random instant (synthetic.py's trick), so a still mover looks like a frame of a moving, turning or blinking
+one. The mover's look is drawn independently of the class.
 
 Why difference frames show the motion and nothing of the appearance: the bands are constant (differences
 exactly 0) and the mover zone does not depend on the appearance. Two videos drawn with the same
@@ -39,8 +45,8 @@ identical difference frames byte for byte, a motion-only pair identical bands. S
 builder), this stays true except in the row either side of a band edge when B is a multiple of 16 (a 4:2:0
 MCU: heights 64, 128, 256); at other heights the JPEG blocks straddle band and zone, so prefer 64.
 
-A left-right mirror keeps the appearance (the patterns are mirror-symmetric up to their phase) and swaps
-right/left and clockwise/anticlockwise: MIRROR_LABELS, which the training pipeline's flip uses.
+A left-right mirror keeps the class (the patterns are mirror-symmetric up to their phase, the motions have a
+random direction): MIRROR_CLASSES is the identity, and so is time reversal.
 
 Every random number is drawn whatever the label, from generators split per purpose: deterministic in
 (seed, index). `difficulty` in [0, 1] raises the noise, lowers the contrast of the mover and the pattern and
@@ -55,7 +61,7 @@ import numpy as np
 from vtn_jax.data import synthetic
 
 APPEARANCES = ('discs', 'bars', 'checks')
-MOTIONS = ('move_right', 'move_left', 'rotate_clockwise', 'rotate_anticlockwise')
+MOTIONS = ('still', 'move', 'rotate', 'blink')
 NUM_APPEARANCES = len(APPEARANCES)
 NUM_MOTIONS = len(MOTIONS)
 CLASS_NAMES = tuple(f'{a}_{m}' for a in APPEARANCES for m in MOTIONS)
@@ -64,9 +70,8 @@ MAX_CLASSES = NUM_CLASSES  # synthetic.py's name, so the TFDS builder can use ei
 # Hue (degrees) of each appearance's pattern colour, jittered by up to CUE_HUE_JITTER: the ranges never overlap.
 CUE_HUES = (0.0, 120.0, 240.0)
 CUE_HUE_JITTER = 20.0
-# A left-right mirror swaps right/left and clockwise/anticlockwise and keeps the appearance.
-MIRROR_MOTIONS = (1, 0, 3, 2)
-MIRROR_CLASSES = tuple(a * NUM_MOTIONS + MIRROR_MOTIONS[m] for a in range(NUM_APPEARANCES) for m in range(NUM_MOTIONS))
+# The class of a left-right mirrored video (for the training flip): the same class, see above.
+MIRROR_CLASSES = tuple(range(NUM_CLASSES))
 MIN_SIDE = 24  # smallest frame height (and width) for which the mover fits its zone
 _SUPERSAMPLE = 4  # subpixels per pixel side when drawing the (antialiased) band patterns
 _STREAM_KEY = 0x57AE  # the `index` of a labelled stream's generators
@@ -170,16 +175,22 @@ def mover_limits(height: int, width: int, mover: dict) -> Tuple[float, float, fl
     return radius + 1, width - radius - 1, b + radius + 1, height - b - radius - 1
 
 
+def contrast_at(phase, depth):
+    """The blinking mover's contrast at `phase` (radians): 1 at phase 0, 1 - depth half a period later."""
+    return 1.0 - depth * (0.5 - 0.5 * np.cos(phase))
+
+
 def sample_trajectory(rng: np.random.Generator, motion: int, num_frames: int, height: int, width: int,
                       mover: dict, difficulty: float = 0.0) -> Dict[str, np.ndarray]:
-    """The mover's per-frame state for motion class `motion`.
+    """The mover's per-frame state for motion class `motion` (0 still, 1 move, 2 rotate, 3 blink).
 
-    The same numbers are drawn for every motion, so motion 1 (3) is exactly motion 0 (2) reversed in time,
-    and the x of a rotating mover is an identically drawn translation at a random instant.
+    The same numbers are drawn for every motion: x, the angle and the contrast each get a trajectory; the one
+    the motion changes follows it, the others take its value at a random instant (so do all three for still).
 
     Returns:
-        dict of (T,) float64 arrays: 'x', 'y' (centre, pixels), 'size' and 'angle' (radians, positive =
-        clockwise on screen since y points down). y and size are constant.
+        dict of (T,) float64 arrays: 'x', 'y' (centre, pixels), 'size', 'angle' (radians, positive =
+        clockwise on screen since y points down) and 'contrast' (the stripe colours' distance from grey, as a
+        fraction of the drawn one). y and size are constant.
     """
     t = np.arange(num_frames, dtype=np.float64)
     t_mid = (num_frames - 1) / 2.0
@@ -187,23 +198,20 @@ def sample_trajectory(rng: np.random.Generator, motion: int, num_frames: int, he
     amount = 1.0 - 0.5 * difficulty
     x_lo, x_hi, y_lo, y_hi = mover_limits(height, width, mover)
     # Translation: 35..55% of the width over the video (less if the zone is narrow), centred so that the
-    # whole trajectory keeps the mover inside [x_lo, x_hi].
-    travel = min(rng.uniform(0.35, 0.55) * width, x_hi - x_lo) * amount
-    centre_x = rng.uniform(x_lo + travel / 2, x_hi - travel / 2)
+    # whole trajectory keeps the mover inside [x_lo, x_hi]; right or left.
+    travel = min(rng.uniform(0.35, 0.55) * width, x_hi - x_lo) * amount * rng.choice([-1.0, 1.0])
+    centre_x = rng.uniform(x_lo + abs(travel) / 2, x_hi - abs(travel) / 2)
     y = rng.uniform(y_lo, y_hi)
-    spin = np.deg2rad(rng.uniform(3.0, 6.0)) * amount * frames  # 3..6 degrees per frame
+    spin = np.deg2rad(rng.uniform(3.0, 6.0)) * amount * frames * rng.choice([-1.0, 1.0])  # 3..6 degrees a frame
     angle0 = rng.uniform(0, 2 * np.pi)
-    instant_x, instant_angle = rng.integers(num_frames), rng.integers(num_frames)
-    x = centre_x + travel * (t - t_mid) / frames
-    angle = angle0 + spin * (t - t_mid) / frames
-    if motion in (0, 1):
-        angle = np.full(num_frames, angle[instant_angle])
-    else:
-        x = np.full(num_frames, x[instant_x])
-    state = {'x': x, 'y': np.full(num_frames, y), 'size': np.full(num_frames, mover['size']), 'angle': angle}
-    if motion % 2 == 1:
-        state = {k: v[::-1].copy() for k, v in state.items()}
-    return state
+    period, phase0, depth = rng.uniform(10.0, 20.0), rng.uniform(0, 2 * np.pi), rng.uniform(0.5, 0.7) * amount
+    instants = rng.integers(num_frames, size=3)
+    trajectories = {'x': centre_x + travel * (t - t_mid) / frames,
+                    'angle': angle0 + spin * (t - t_mid) / frames,
+                    'contrast': contrast_at(phase0 + 2 * np.pi * t / period, depth)}
+    changing = {1: 'x', 2: 'angle', 3: 'contrast'}.get(motion)
+    state = {k: v if k == changing else np.full(num_frames, v[i]) for (k, v), i in zip(trajectories.items(), instants)}
+    return {**state, 'y': np.full(num_frames, y), 'size': np.full(num_frames, mover['size'])}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,7 +266,8 @@ def render_frames(static: np.ndarray, mover: dict, state: Dict[str, np.ndarray],
     """Draws each frame from a static image, the mover's look and state, and zone noise.
 
     The bands are `static` rounded once and copied: identical in every frame. The mover is drawn into the
-    zone rows only (synthetic.draw_shape on the zone's pixel grid), each frame independently of the others.
+    zone rows only (synthetic.draw_shape on the zone's pixel grid, its colours pulled towards grey by the
+    state's contrast), each frame independently of the others.
 
     Args:
         static: (H, W, 3) float, from `static_image`.
@@ -279,7 +288,8 @@ def render_frames(static: np.ndarray, mover: dict, state: Dict[str, np.ndarray],
     zone_bg = static[b:height - b].astype(np.float32)
     yy, xx = np.mgrid[b:height - b, 0:width].astype(np.float32) + 0.5
     for i in range(len(state['x'])):
-        zone = synthetic.draw_shape(zone_bg, yy, xx, mover, state['x'][i], state['y'][i], state['size'][i],
+        look = {**mover, 'colours': 128 + state['contrast'][i] * (mover['colours'] - 128)}
+        zone = synthetic.draw_shape(zone_bg, yy, xx, look, state['x'][i], state['y'][i], state['size'][i],
                                     state['angle'][i])
         if noise is not None:
             zone = zone + noise_std * noise[i]
@@ -380,10 +390,10 @@ def make_labelled_stream(labels: Sequence[int], *, segment_frames: Union[int, Se
     """One long video whose consecutive segments show the given classes, with the label of every frame.
 
     One background, pattern draw and mover for the whole stream. At a segment boundary the bands switch to the
-    new appearance (unchanged if it is the same) and the mover starts its new motion from where it is (its
-    position and angle; one ordinary step across the cut). A translation that would leave the zone runs
-    slower, down to half its drawn speed; if even that does not fit, the mover jumps back (the only
-    discontinuity, listed in info['jumps']).
+    new appearance (unchanged if it is the same) and the mover starts its new motion from its current state
+    (position, angle and blink phase; one ordinary step across the cut). A translation heads for the side
+    with more room and runs slower if needed, down to half its drawn speed; if even that does not fit, the
+    mover jumps back (the only discontinuity, listed in info['jumps']).
 
     Args:
         labels: class of each segment.
@@ -410,28 +420,34 @@ def make_labelled_stream(labels: Sequence[int], *, segment_frames: Union[int, Se
     cue = sample_cue(cue_rng, difficulty)
     mover = sample_mover(mover_rng, height, difficulty)
     noise_std, amount = 4.0 + 36.0 * difficulty, 1.0 - 0.5 * difficulty
+    depth = motion_rng.uniform(0.5, 0.7) * amount
     x_lo, x_hi, y_lo, y_hi = mover_limits(height, width, mover)
-    x, y, angle = motion_rng.uniform(x_lo, x_hi), motion_rng.uniform(y_lo, y_hi), motion_rng.uniform(0, 2 * np.pi)
+    x, y = motion_rng.uniform(x_lo, x_hi), motion_rng.uniform(y_lo, y_hi)
+    angle, phase = motion_rng.uniform(0, 2 * np.pi), motion_rng.uniform(0, 2 * np.pi)
     statics, pieces, states, jumps, starts = {}, [], [], [], []
     for segment, (label, length) in enumerate(zip(labels, lengths)):
         appearance, motion = class_cues(label)
         step = np.arange(1, length + 1, dtype=np.float64)
-        # Drawn for every segment whatever its motion, like a video's travel and spin.
+        # Drawn for every segment whatever its motion, like a video's travel, spin and blink period.
         speed = motion_rng.uniform(0.35, 0.55) * width / 60.0 * amount  # pixels per frame
-        spin = np.deg2rad(motion_rng.uniform(3.0, 6.0)) * amount  # radians per frame
-        sign = 1.0 if motion % 2 == 0 else -1.0
-        if motion in (0, 1):
+        spin = np.deg2rad(motion_rng.uniform(3.0, 6.0)) * amount * motion_rng.choice([-1.0, 1.0])  # per frame
+        blink = 2 * np.pi / motion_rng.uniform(10.0, 20.0)  # radians of blink phase per frame
+        xs, angles, phases = np.full(length, x), np.full(length, angle), np.full(length, phase)
+        if motion == 1:
+            sign = 1.0 if x_hi - x >= x - x_lo else -1.0
             room = (x_hi - x) if sign > 0 else (x - x_lo)
             if room < 0.5 * speed * length:  # too slow to see: jump back to where it fits
                 x = float(np.clip(x_hi - speed * length if sign > 0 else x_lo + speed * length, x_lo, x_hi))
                 jumps.append(segment)
                 room = (x_hi - x) if sign > 0 else (x - x_lo)
-            speed = min(speed, room / length)
-            xs, angles = x + sign * speed * step, np.full(length, angle)
-        else:
-            xs, angles = np.full(length, x), angle + sign * spin * step
-        x, angle = float(xs[-1]), float(angles[-1])
-        state = {'x': xs, 'y': np.full(length, y), 'size': np.full(length, mover['size']), 'angle': angles}
+            xs = x + sign * min(speed, room / length) * step
+        elif motion == 2:
+            angles = angle + spin * step
+        elif motion == 3:
+            phases = phase + blink * step
+        x, angle, phase = float(xs[-1]), float(angles[-1]), float(phases[-1])
+        state = {'x': xs, 'y': np.full(length, y), 'size': np.full(length, mover['size']), 'angle': angles,
+                 'contrast': contrast_at(phases, depth)}
         if appearance not in statics:
             statics[appearance] = static_image(background, appearance, cue)
         noise = noise_rng.standard_normal((length, height - 2 * band_rows(height), width, 3), dtype=np.float32)
@@ -442,7 +458,6 @@ def make_labelled_stream(labels: Sequence[int], *, segment_frames: Union[int, Se
     frame_labels = np.repeat(np.asarray(labels, np.int64), lengths)
     if not return_info:
         return frames, frame_labels
-    info = {'state': ({k: np.concatenate([s[k] for s in states]) for k in ('x', 'y', 'size', 'angle')}
-                      if states else {}),
+    info = {'state': ({k: np.concatenate([s[k] for s in states]) for k in states[0]} if states else {}),
             'background': background, 'cue': cue, 'mover': mover, 'segment_starts': starts, 'jumps': jumps}
     return frames, frame_labels, info
