@@ -1,96 +1,244 @@
-r"""The paper's Table 1 on synthetic_actions: RGB, RGB-diff, stacked, the fused teacher, RGB + KD, stacked + KD.
+r"""The paper's Table 1 on synthetic_actions/two_cue, where a class needs appearance AND motion: RGB, RGB-diff,
+stacked, the fused two-stream teacher, RGB + KD, stacked + KD, and stacked + KD from a weak teacher.
 
-    python bench/ablation.py --workdir runs/ablation --seeds 0,1 --steps 2000
+    python bench/ablation.py --workdir runs/ablation --seeds 0,1,2 --steps 2000
+    python bench/ablation.py --workdir runs/tune --seeds 0 --split validation --temperature 4 --weight 1
 
-Every run has the same budget (configs/demo.py: the tiny VTN, same steps, batch and seed); the teacher is the
-0.5/0.5 fusion of the trained RGB and RGB-diff runs of the same seed, and the KD runs distil it (T = 8, w = 0.4).
-Prints a Markdown table of Clip@1 (all segments) and Video@1 as mean +- spread over the seeds, with GMAC per frame
-at 224x224 for the ResNet-34 versions of each row (the tiny model's own cost is negligible).
+Every trained row is the tiny VTN of configs/demo.py with the same budget (--steps, batch, learning rate) and,
+per seed, the same initialisation and data order; only the modality and the loss differ. Training selects its
+checkpoint on the `validation` split (best validation loss); the table is computed on --split (`test`; tune
+with `validation`). Per seed:
+
+  RGB, RGB-diff, stacked       trained with cross-entropy;
+  fused teacher                0.5 * RGB + 0.5 * RGB-diff logits of that seed's two trained models (nothing
+                               trained: vtn.create_two_stream / assemble_two_stream, as the trainer's teacher);
+  RGB + KD, stacked + KD       CE + w * T^2 * KL(teacher || student) with that teacher (--temperature, --weight);
+  weak teacher                 the same RGB model with an untrained RGB-diff stream (random initialisation): it
+                               knows the appearance, which the stacked student learns by itself, and no motion;
+  stacked + KD (weak teacher)  distilled from it: a teacher that knows nothing more than the student should not
+                               help.
+
+Prints one Markdown table: Clip@1 (every non-overlapping segment) and Video@1 (segment logits averaged per
+video) as the mean over seeds with a 95% t-interval, the per-seed Video@1, and the share of videos on which the
+row's top-1 equals the fused teacher's; then the paired per-seed differences that isolate distillation (same
+seed, so the same initialisation and data order). Runs resume: a finished run is only evaluated again. Also
+written to <workdir>/ablation.json.
 """
-import argparse
 import json
 import pathlib
+import platform
 import sys
+import time
 
 import jax
 import numpy as np
+from absl import app, flags
+from scipy import stats
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo root, for `vtn_jax`
 
 from vtn_jax import checkpoints  # noqa: E402
 from vtn_jax import distributed  # noqa: E402
+from vtn_jax import logs  # noqa: E402
+from vtn_jax import metrics  # noqa: E402
 from vtn_jax.configs import demo  # noqa: E402
-from vtn_jax.models import vtn as model_lib  # noqa: E402
+from vtn_jax.data import two_cue  # noqa: E402
+from vtn_jax.models import vtn as vtn_lib  # noqa: E402
 from vtn_jax.training import evaluation  # noqa: E402
 from vtn_jax.training import trainer  # noqa: E402
 
-ROWS = [  # name, modality, distil, GMAC of the ResNet-34 version (vtn-costs)
-    ('RGB', 'rgb', False, 3.79),
-    ('RGB-diff', 'rgbdiff', False, 3.78),
-    ('Stacked RGB + RGB-diff', 'stacked', False, 3.90),
-    ('Fused teacher (RGB + RGB-diff)', None, False, 7.56),
-    ('RGB + KD', 'rgb', True, 3.79),
-    ('Stacked + KD', 'stacked', True, 3.90),
-]
+_WORKDIR = flags.DEFINE_string('workdir', 'runs/ablation', 'Where every run and ablation.json are written.')
+_SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2'], 'Training seeds (initialisation, dropout, data order).')
+_STEPS = flags.DEFINE_integer('steps', 2000, 'Training steps of every trained row.')
+_TEMPERATURE = flags.DEFINE_float('temperature', 2.0, 'Distillation temperature T.')
+_WEIGHT = flags.DEFINE_float('weight', 1.0, 'Distillation weight w: loss = CE + w * T^2 * KL.')
+_SPLIT = flags.DEFINE_enum('split', 'test', ['test', 'validation'], 'Split the table is computed on (tune on '
+                           'validation).')
+_ROWS = flags.DEFINE_list('rows', [], 'Only these rows (keys: rgb, rgbdiff, stacked, teacher, rgb_kd, stacked_kd, '
+                          'weak_teacher, stacked_weak_kd); the teacher rows need rgb and rgbdiff. Default: all.')
+_DATA_DIR = flags.DEFINE_string('data_dir', 'data_cache/tfds', 'TFDS data directory (two_cue is built there once).')
+
+# key, table name, GMAC per frame of the ResNet-34 version at 224x224 (`vtn-costs`; the tiny model's is negligible)
+ROWS = (
+    ('rgb', 'RGB', 3.79),
+    ('rgbdiff', 'RGB-diff', 3.78),
+    ('stacked', 'Stacked RGB + RGB-diff', 3.90),
+    ('teacher', 'Fused teacher (RGB + RGB-diff)', 7.56),
+    ('rgb_kd', 'RGB + KD', 3.79),
+    ('stacked_kd', 'Stacked + KD', 3.90),
+    ('weak_teacher', 'Weak teacher (RGB + untrained RGB-diff)', 7.56),
+    ('stacked_weak_kd', 'Stacked + KD from the weak teacher', 3.90),
+)
+# The paired differences reported under the table: (row, its baseline).
+PAIRS = (('stacked_kd', 'stacked'), ('rgb_kd', 'rgb'), ('stacked_weak_kd', 'stacked'), ('stacked_kd', 'teacher'))
 
 
-def run_row(workdir, seed, steps, modality, distil, teacher_dirs, data_dir):
+def base_config(seed: int, steps: int, data_dir: str):
+    """configs/demo.py on two_cue with `steps` steps, one evaluation (on validation) at the end."""
     config = demo.get_config()
     config.data.data_dir = data_dir
-    config.model.modality = modality
+    config.data.builder_config = 'two_cue'
+    config.data.eval_split = 'validation'
+    config.model.num_classes = two_cue.NUM_CLASSES
     config.train.seed = seed
     config.train.num_train_steps = steps
     config.train.eval_every_steps = steps
     config.train.checkpoint_every_steps = steps
     config.train.log_every_steps = max(steps // 4, 1)
-    if distil:
+    return config
+
+
+def train(workdir: pathlib.Path, config, modality: str, teacher=None):
+    """Trains one row (resuming, so a finished run is left as it is); `teacher`: (rgb, motion) checkpoints."""
+    config.model.modality = modality
+    if teacher is not None:
         config.distill.enabled = True
-        config.distill.rgb_checkpoint, config.distill.motion_checkpoint = teacher_dirs
-    result = trainer.train_and_evaluate(config, workdir)
-    return result['clip_top1'], result['video_top1']
+        config.distill.rgb_checkpoint, config.distill.motion_checkpoint = (str(p) for p in teacher)
+        config.distill.temperature, config.distill.weight = _TEMPERATURE.value, _WEIGHT.value
+    trainer.train_and_evaluate(config, workdir)
+    return config
 
 
-def evaluate_teacher(teacher_dirs, data_dir):
-    config = demo.get_config()
-    config.data.data_dir = data_dir
-    teacher = model_lib.create_two_stream(config.model)
-    parts = [checkpoints.restore_variables(d, getattr(teacher, s)) for d, s in zip(teacher_dirs, ('rgb', 'motion'))]
+def untrained_motion_stream(path: pathlib.Path, config) -> pathlib.Path:
+    """Saves a randomly initialised RGB-diff VTN (the weak teacher's motion stream) as a flat .npz."""
+    if not path.exists():
+        model = vtn_lib.create_model({**config.model, 'modality': 'rgbdiff'})
+        variables = checkpoints.random_variables(model, image_size=config.data.crop_size, seed=config.train.seed)
+        checkpoints.save_flat_npz(variables, path)
+    return path
+
+
+def evaluate(model, variables, config, split: str) -> dict:
+    """Clip@1 / Video@1 on `split` (segments) and the per-video top-1 predictions."""
     mesh = distributed.create_mesh()
-    variables = jax.device_put(model_lib.assemble_two_stream(*parts), distributed.replicated(mesh))
-    result = evaluation.evaluate(teacher, variables, config.data, batch_size=config.train.eval_batch_size, mesh=mesh)
-    return result['clip_top1'], result['video_top1']
+    accumulator = metrics.EvalAccumulator()
+    result = evaluation.evaluate(model, jax.device_put(variables, distributed.replicated(mesh)),
+                                 config.data, batch_size=config.train.eval_batch_size, mesh=mesh, split=split,
+                                 accumulator=accumulator)
+    _, video_logits, _ = accumulator.video_logits()
+    return {'clip_top1': result['clip_top1'], 'video_top1': result['video_top1'],
+            'predictions': video_logits.argmax(axis=1).tolist()}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--workdir', default='runs/ablation')
-    parser.add_argument('--seeds', default='0,1')
-    parser.add_argument('--steps', type=int, default=2000)
-    parser.add_argument('--data_dir', default='data_cache/tfds')
-    args = parser.parse_args()
-    root = pathlib.Path(args.workdir)
-    results = {name: [] for name, *_ in ROWS}
-    for seed in [int(s) for s in args.seeds.split(',')]:
-        teacher_dirs = (str(root / f'rgb_s{seed}'), str(root / f'rgbdiff_s{seed}'))
-        for name, modality, distil, _ in ROWS:
-            print(f'==== seed {seed}: {name}', flush=True)
-            if modality is None:
-                results[name].append(evaluate_teacher(teacher_dirs, args.data_dir))
-            else:
-                tag = f'{modality}{"_kd" if distil else ""}_s{seed}'
-                results[name].append(run_row(str(root / tag), seed, args.steps, modality, distil, teacher_dirs,
-                                             args.data_dir))
-            print(f'     Clip@1 {results[name][-1][0]:.3f} Video@1 {results[name][-1][1]:.3f}', flush=True)
-    (root / 'ablation.json').write_text(json.dumps(results, indent=1))
-    print(f'\nsynthetic_actions (8 classes, chance 0.125), configs/demo.py budget: {args.steps} steps, '
-          f'seeds {args.seeds}; mean +- half-range over seeds')
-    print('| model | Clip@1 | Video@1 | GMAC/frame (ResNet-34 version) |\n|---|---|---|---|')
-    for name, *_, gmac in ROWS:
-        clip, video = np.array(results[name]).T
-        print(f'| {name} | {clip.mean():.3f} +- {np.ptp(clip) / 2:.3f} | {video.mean():.3f} +- {np.ptp(video) / 2:.3f} '
-              f'| {gmac} |')
+def run_seed(root: pathlib.Path, seed: int, rows, split: str) -> dict:
+    """Trains and evaluates the rows of one seed; returns {row: evaluation}. A row that distils, or a teacher
+    row, brings in the RGB, RGB-diff and fused-teacher rows it is built from."""
+    rows = set(rows)
+    if rows & {'teacher', 'rgb_kd', 'stacked_kd', 'weak_teacher', 'stacked_weak_kd'}:
+        rows |= {'rgb', 'rgbdiff', 'teacher'}
+    out, runs = {}, {}
+
+    def config():
+        return base_config(seed, _STEPS.value, _DATA_DIR.value)
+
+    def trained(key, modality, teacher=None):
+        print(f'==== seed {seed}: {key}', flush=True)
+        kd = f'_T{_TEMPERATURE.value:g}_w{_WEIGHT.value:g}' if teacher else ''
+        runs[key] = root / f'{_STEPS.value}steps' / f'{key}{kd}_s{seed}'
+        cfg = train(runs[key], config(), modality, teacher)
+        model = vtn_lib.create_model(cfg.model)
+        out[key] = evaluate(model, checkpoints.load_variables(runs[key], model)[0], cfg, split)
+
+    def fused(key, rgb_dir, motion_dir):
+        model = vtn_lib.create_two_stream(config().model)
+        variables = vtn_lib.assemble_two_stream(checkpoints.load_variables(rgb_dir, model.rgb)[0],
+                                                checkpoints.load_variables(motion_dir, model.motion)[0])
+        out[key] = evaluate(model, variables, config(), split)
+
+    for key in ('rgb', 'rgbdiff', 'stacked'):
+        if key in rows:
+            trained(key, key)
+    teachers = {'teacher': (runs.get('rgb'), runs.get('rgbdiff'))}
+    if rows & {'weak_teacher', 'stacked_weak_kd'}:
+        teachers['weak_teacher'] = (runs['rgb'], untrained_motion_stream(
+            root / f'{_STEPS.value}steps' / f'untrained_rgbdiff_s{seed}.npz', config()))
+    for key, (rgb_dir, motion_dir) in teachers.items():
+        if key in rows or key == 'weak_teacher':
+            fused(key, rgb_dir, motion_dir)
+    for key, modality, teacher in (('rgb_kd', 'rgb', 'teacher'), ('stacked_kd', 'stacked', 'teacher'),
+                                   ('stacked_weak_kd', 'stacked', 'weak_teacher')):
+        if key in rows:
+            trained(key, modality, teachers[teacher])
+    reference = out.get('teacher', {}).get('predictions')
+    for result in out.values():
+        result['agreement'] = (float(np.mean(np.equal(result['predictions'], reference)))
+                               if reference is not None else None)
+    return out
+
+
+def interval(values) -> tuple:
+    """Mean and the half-width of its 95% t-interval (0 for one value)."""
+    values = np.asarray(values, np.float64)
+    if len(values) < 2:
+        return float(values.mean()), 0.0
+    return float(values.mean()), float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def format_table(results: dict, seeds, split: str) -> str:
+    """The Markdown table and the paired differences."""
+    lines = ['| model | Clip@1 | Video@1 | Video@1 per seed | agrees with the teacher | GMAC/frame (ResNet-34) |',
+             '|---|---|---|---|---|---|']
+    for key, name, gmac in ROWS:
+        if key not in results:
+            continue
+        per_seed = results[key]
+        clip = interval([r['clip_top1'] for r in per_seed])
+        video = interval([r['video_top1'] for r in per_seed])
+        agree = [r['agreement'] for r in per_seed if r['agreement'] is not None]
+        agreement = f'{np.mean(agree):.2f}' if agree else '-'
+        seeds_text = ' '.join(f'{r["video_top1"]:.3f}' for r in per_seed)
+        lines.append(f'| {name} | {clip[0]:.3f} +- {clip[1]:.3f} | {video[0]:.3f} +- {video[1]:.3f} | '
+                     f'{seeds_text} | {agreement} | {gmac:.2f} |')
+    lines += ['', f'Paired differences in Video@1 on {split} (same seed: same initialisation and data order), '
+                  'mean +- 95% t-interval, per seed:']
+    for key, baseline in PAIRS:
+        if key in results and baseline in results:
+            diff = [a['video_top1'] - b['video_top1'] for a, b in zip(results[key], results[baseline])]
+            mean, half = interval(diff)
+            names = dict((k, n) for k, n, _ in ROWS)
+            lines.append(f'- {names[key]} - {names[baseline]}: {mean:+.3f} +- {half:.3f} '
+                         f'({", ".join(f"{d:+.3f}" for d in diff)})')
+    return '\n'.join(lines)
+
+
+def cpu_name() -> str:
+    try:
+        for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                return line.partition(':')[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown CPU'
+
+
+def main(argv):
+    del argv
+    logs.configure_cli_logging()
+    rows = _ROWS.value or [key for key, _, _ in ROWS]
+    unknown = sorted(set(rows) - {key for key, _, _ in ROWS})
+    if unknown:
+        raise app.UsageError(f'unknown --rows {unknown}')
+    seeds = [int(s) for s in _SEEDS.value]
+    root = pathlib.Path(_WORKDIR.value).resolve()
+    (root / f'{_STEPS.value}steps').mkdir(parents=True, exist_ok=True)
+    # Rows of the same modality compile the same programs: keep them on disk across runs and seeds.
+    jax.config.update('jax_compilation_cache_dir', str(root / 'jax_cache'))
+    start = time.time()
+    per_seed = [run_seed(root, seed, rows, _SPLIT.value) for seed in seeds]
+    results = {key: [r[key] for r in per_seed] for key, _, _ in ROWS if all(key in r for r in per_seed)}
+    seconds = time.time() - start
+    header = (f'synthetic_actions/two_cue, 12 classes (chance 0.083; RGB alone at most 0.25, RGB-diff at most 0.33), '
+              f'{_SPLIT.value} split; configs/demo.py tiny VTN, {_STEPS.value} steps per trained row, batch '
+              f'{demo.get_config().train.batch_size}; KD T = {_TEMPERATURE.value:g}, w = {_WEIGHT.value:g}; seeds '
+              f'{",".join(map(str, seeds))}; float32 on {cpu_name()} ({jax.device_count()} JAX CPU '
+              f'device); {seconds / 60:.1f} min')
+    text = header + '\n\n' + format_table(results, seeds, _SPLIT.value)
+    print('\n' + text)
+    (root / 'ablation.json').write_text(json.dumps({'header': header, 'steps': _STEPS.value, 'seeds': seeds,
+                                                    'temperature': _TEMPERATURE.value, 'weight': _WEIGHT.value,
+                                                    'split': _SPLIT.value, 'seconds': seconds, 'results': results},
+                                                   indent=1))
 
 
 if __name__ == '__main__':
-    main()
+    app.run(main)

@@ -73,7 +73,7 @@ def main(argv):
     per_core = best.per_cpu_second
     print(f'batch {_BATCH.value} x 16 frames at 224x224 uint8, prefetch {_PREFETCH.value}, tf.data threads '
           f'{_THREADS.value or "default"}; best of {_ROUNDS.value} rounds of {_SECONDS.value / _ROUNDS.value:.0f} s:')
-    print(f'| host feed | clips/s | clips/s per core (per CPU-second) | frames/s per core | CPU busy |\n|---|---|---|---|---|')
+    print('| host feed | clips/s | clips/s per core (per CPU-second) | frames/s per core | CPU busy |\n|---|---|---|---|---|')
     print(f'| tf.data -> uint8 batch -> prefetch to device -> free step | {best.per_second:.1f} | {per_core:.1f} | '
           f'{per_core * 16:,.0f} | {best.cpu / best.wall:.2f} cores |')
     print('| device clips/s to feed | ' + ' | '.join(f'{t:,}' for t in _TARGETS) + ' |\n|---|' + '---|' * len(_TARGETS))

@@ -41,9 +41,10 @@ def class_names(num_classes: int = MAX_CLASSES) -> Tuple[str, ...]:
     return CLASS_NAMES[:num_classes]
 
 
-def _rngs(seed: int, index: int):
-    """Independent generators for video length, scene, trajectory and noise of one video."""
-    return [np.random.default_rng(s) for s in np.random.SeedSequence([seed, index]).spawn(4)]
+def split_rngs(seed: int, index: int, count: int = 4):
+    """`count` independent generators for one video, from (seed, index); here: video length, scene,
+    trajectory and noise. The first k of `count` are the same whatever `count`."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence([seed, index]).spawn(count)]
 
 
 def sample_trajectory(rng: np.random.Generator, label: int, num_frames: int, height: int,
@@ -105,6 +106,21 @@ def sample_trajectory(rng: np.random.Generator, label: int, num_frames: int, hei
     return state
 
 
+def sample_background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A static random smooth background: a coarse random colour grid upsampled bilinearly, pulled
+    towards grey, plus a fine grain. Returns (H, W, 3) float32 in [0, 255]."""
+    grid = rng.uniform(0, 255, size=(rng.integers(3, 7), rng.integers(3, 7), 3))
+    gy = np.linspace(0, grid.shape[0] - 1, height)
+    gx = np.linspace(0, grid.shape[1] - 1, width)
+    y0, x0 = np.floor(gy).astype(int), np.floor(gx).astype(int)
+    y1, x1 = np.minimum(y0 + 1, grid.shape[0] - 1), np.minimum(x0 + 1, grid.shape[1] - 1)
+    wy, wx = (gy - y0)[:, None, None], (gx - x0)[None, :, None]
+    background = ((1 - wy) * ((1 - wx) * grid[y0][:, x0] + wx * grid[y0][:, x1])
+                  + wy * ((1 - wx) * grid[y1][:, x0] + wx * grid[y1][:, x1]))
+    background = 0.6 * background + 0.4 * 128 + rng.normal(0, 10, size=(height, width, 3))
+    return np.clip(background, 0, 255).astype(np.float32)
+
+
 def sample_scene(rng: np.random.Generator, height: int, width: int, difficulty: float = 0.0) -> dict:
     """Draws the static look of one video: background texture, shape colours and stripes.
 
@@ -118,20 +134,11 @@ def sample_scene(rng: np.random.Generator, height: int, width: int, difficulty: 
         dict with 'background' (H, W, 3) float32 in [0, 255], 'colours' (2, 3), 'aspect',
         'stripe_period', 'stripe_phase' and 'noise_std'.
     """
-    # Background: a coarse random colour grid upsampled bilinearly plus a fine grain.
-    grid = rng.uniform(0, 255, size=(rng.integers(3, 7), rng.integers(3, 7), 3))
-    gy = np.linspace(0, grid.shape[0] - 1, height)
-    gx = np.linspace(0, grid.shape[1] - 1, width)
-    y0, x0 = np.floor(gy).astype(int), np.floor(gx).astype(int)
-    y1, x1 = np.minimum(y0 + 1, grid.shape[0] - 1), np.minimum(x0 + 1, grid.shape[1] - 1)
-    wy, wx = (gy - y0)[:, None, None], (gx - x0)[None, :, None]
-    background = ((1 - wy) * ((1 - wx) * grid[y0][:, x0] + wx * grid[y0][:, x1])
-                  + wy * ((1 - wx) * grid[y1][:, x0] + wx * grid[y1][:, x1]))
-    background = 0.6 * background + 0.4 * 128 + rng.normal(0, 10, size=(height, width, 3))
+    background = sample_background(rng, height, width)
     contrast = 1.0 - 0.6 * difficulty
     colours = 128 + contrast * rng.uniform(-127, 127, size=(2, 3))
     return {
-        'background': np.clip(background, 0, 255).astype(np.float32),
+        'background': background,
         'colours': colours.astype(np.float32),
         'aspect': rng.uniform(0.35, 0.55),  # short side / long side: rotation stays visible
         'stripe_period': rng.uniform(0.3, 0.6),  # in units of the long half-side
@@ -155,20 +162,38 @@ def render_video(scene: dict, state: dict, noise: np.ndarray) -> np.ndarray:
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5
     frames = np.empty((len(state['x']), height, width, 3), np.uint8)
     for i in range(len(state['x'])):
-        cos, sin = np.cos(state['angle'][i]), np.sin(state['angle'][i])
-        dx, dy = xx - state['x'][i], yy - state['y'][i]
-        # Shape coordinates: u along the long side, v across; in units of the long half-side.
-        u = (cos * dx + sin * dy) / state['size'][i]
-        v = (-sin * dx + cos * dy) / state['size'][i]
-        half_px = 0.5 / state['size'][i]  # half a pixel in shape units, for a soft (antialiased) edge
-        inside = (np.clip((1 - np.abs(u)) / half_px, 0, 1)
-                  * np.clip((scene['aspect'] - np.abs(v)) / half_px, 0, 1))[..., None]
-        # Stripes across the long axis make rotation and scaling visible inside the shape.
-        stripe = (0.5 + 0.5 * np.sin(2 * np.pi * u / scene['stripe_period'] + scene['stripe_phase']))[..., None]
-        shape = stripe * scene['colours'][0] + (1 - stripe) * scene['colours'][1]
-        frame = inside * shape + (1 - inside) * scene['background'] + scene['noise_std'] * noise[i]
+        frame = draw_shape(scene['background'], yy, xx, scene, state['x'][i], state['y'][i], state['size'][i],
+                           state['angle'][i]) + scene['noise_std'] * noise[i]
         frames[i] = np.clip(frame, 0, 255).round().astype(np.uint8)
     return frames
+
+
+def draw_shape(background: np.ndarray, yy: np.ndarray, xx: np.ndarray, look: dict, x: float, y: float,
+               size: float, angle: float) -> np.ndarray:
+    """Paints the striped rectangle over `background` (float, [..., 3]) at pixel centres (yy, xx).
+
+    Args:
+        background: float [h, w, 3] image under the shape.
+        yy, xx: float [h, w] pixel-centre coordinates of `background` (they may be a band of rows).
+        look: 'colours' (2, 3), 'aspect' (short / long side), 'stripe_period' (in long half-sides),
+            'stripe_phase'.
+        x, y, size, angle: centre, half-length of the long side and angle (radians, clockwise on screen).
+
+    Returns:
+        float [h, w, 3], antialiased (a soft half-pixel edge), not rounded.
+    """
+    cos, sin = np.cos(angle), np.sin(angle)
+    dx, dy = xx - x, yy - y
+    # Shape coordinates: u along the long side, v across; in units of the long half-side.
+    u = (cos * dx + sin * dy) / size
+    v = (-sin * dx + cos * dy) / size
+    half_px = 0.5 / size  # half a pixel in shape units, for a soft (antialiased) edge
+    inside = (np.clip((1 - np.abs(u)) / half_px, 0, 1)
+              * np.clip((look['aspect'] - np.abs(v)) / half_px, 0, 1))[..., None]
+    # Stripes across the long axis make rotation and scaling visible inside the shape.
+    stripe = (0.5 + 0.5 * np.sin(2 * np.pi * u / look['stripe_period'] + look['stripe_phase']))[..., None]
+    shape = stripe * look['colours'][0] + (1 - stripe) * look['colours'][1]
+    return inside * shape + (1 - inside) * background
 
 
 def sample_video_spec(index: int, *, seed: int, num_frames: Union[int, Tuple[int, int]] = (40, 80),
@@ -186,7 +211,7 @@ def sample_video_spec(index: int, *, seed: int, num_frames: Union[int, Tuple[int
     if not 0.0 <= difficulty <= 1.0:
         raise ValueError(f'difficulty must be in [0, 1], got {difficulty}')
     label = index % num_classes
-    length_rng, scene_rng, motion_rng, noise_rng = _rngs(seed, index)
+    length_rng, scene_rng, motion_rng, noise_rng = split_rngs(seed, index)
     if isinstance(num_frames, int):
         length = num_frames
     else:

@@ -15,6 +15,10 @@ the evaluation pipeline uses it to count segments per process without reading da
 itself for real datasets, the opposite direction for synthetic_actions' right/left and
 clockwise/anticlockwise classes; the training pipeline relabels flipped clips with it.
 
+synthetic_actions' `two_cue` and `two_cue_tiny` configs generate `vtn_jax.data.two_cue` videos instead
+(12 classes = 3 appearances x 4 motions: only a model that sees single frames and frame differences gets
+them all) and add a `validation` split for tuning, generated from indices after train and test.
+
 Bad videos (cannot be opened, corrupt, zero frames, fewer than `min_frames` decodable frames) never
 stop the build and are never skipped silently: each is printed, listed in `bad_videos.json` in the
 dataset directory and in `info.metadata['bad_videos']`; `load_report` returns them. A truncated
@@ -50,6 +54,7 @@ from etils import epath  # noqa: E402
 from vtn_jax import logs  # noqa: E402
 from vtn_jax.data import split_files  # noqa: E402
 from vtn_jax.data import synthetic  # noqa: E402
+from vtn_jax.data import two_cue  # noqa: E402
 from vtn_jax.data import video_builds  # noqa: E402
 from vtn_jax.data import video_io  # noqa: E402
 
@@ -154,11 +159,16 @@ class _VideoBuilderMixin:
 # ---------------------------------------------------------------------------------------------
 
 
+GENERATORS = {'synthetic': synthetic, 'two_cue': two_cue}  # synthetic_actions' video generators
+
+
 @dataclasses.dataclass(eq=False)
 class SyntheticActionsConfig(tfds.core.BuilderConfig):
-    """Sizes and seed of a synthetic_actions variant (see vtn_jax.synthetic)."""
+    """Sizes and seed of a synthetic_actions variant (see vtn_jax.data.synthetic and .two_cue)."""
+    generator: str = 'synthetic'  # synthetic (motion only, 2..8 classes) | two_cue (appearance x motion, 12)
     num_train: int = 384
     num_test: int = 128
+    num_validation: int = 0  # > 0 adds a 'validation' split (indices after train and test)
     height: int = 64
     width: int = 64
     num_classes: int = 8
@@ -180,18 +190,40 @@ class SyntheticActions(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
         SyntheticActionsConfig(
             name='tiny', num_train=48, num_test=16, height=40, width=40, min_frames=20, max_frames=48,
             description='64 videos (48 train, 16 test), 40x40, 8 classes, 20..48 frames (some < 32).'),
+        # 64-pixel frames: each band is one row of 16x16 JPEG blocks, so it stays clean through the JPEG.
+        SyntheticActionsConfig(
+            name='two_cue', generator='two_cue', num_classes=12, num_train=480, num_validation=96, num_test=192,
+            description='768 two-cue videos (480 train, 96 validation, 192 test), 64x64, 12 classes = 3 '
+                        'appearances x 4 motions, 40..80 frames.'),
+        SyntheticActionsConfig(
+            name='two_cue_tiny', generator='two_cue', num_classes=12, num_train=24, num_validation=12,
+            num_test=12, min_frames=20, max_frames=48,
+            description='48 two-cue videos (24 train, 12 validation, 12 test), 64x64, 12 classes, 20..48 frames.'),
     ]
+
+    def _generator(self):
+        name = self.builder_config.generator
+        if name not in GENERATORS:
+            raise ValueError(f'synthetic_actions generator must be one of {sorted(GENERATORS)}, got {name!r}')
+        return GENERATORS[name]
 
     def _info(self) -> tfds.core.DatasetInfo:
         c = self.builder_config
+        generator = self._generator()
+        if generator is two_cue:
+            description = ('Synthetic two-cue action videos: the class is a static pattern in two bands '
+                           '(discs, bars, checks) times what a striped shape does (still, move, rotate, blink); '
+                           'single frames show only the pattern, differences only the motion.')
+        else:
+            description = ('Synthetic action videos: a textured shape moves right/left, down/up, grows/'
+                           'shrinks or rotates clockwise/anticlockwise; only motion tells the class.')
         return tfds.core.DatasetInfo(
             builder=self,
-            description='Synthetic action videos: a textured shape moves right/left, down/up, grows/'
-                        'shrinks or rotates clockwise/anticlockwise; only motion tells the class.',
-            features=self._features(synthetic.class_names(c.num_classes), (c.height, c.width)),
+            description=description,
+            features=self._features(generator.class_names(c.num_classes), (c.height, c.width)),
             supervised_keys=('video', 'label'),
             # A mirrored clip of class k shows class mirror_labels[k] (right <-> left, ...).
-            metadata=tfds.core.MetadataDict(mirror_labels=list(synthetic.MIRROR_CLASSES[:c.num_classes])),
+            metadata=tfds.core.MetadataDict(mirror_labels=list(generator.MIRROR_CLASSES[:c.num_classes])),
             # Keep the generation order (a seeded permutation): video_id == position in the split.
             disable_shuffling=True,
         )
@@ -199,19 +231,24 @@ class SyntheticActions(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         del dl_manager  # generated, nothing to download
         c = self.builder_config
-        return {
+        splits = {
             'train': self._generate_examples('train', range(c.num_train)),
             'test': self._generate_examples('test', range(c.num_train, c.num_train + c.num_test)),
         }
+        if c.num_validation:
+            first = c.num_train + c.num_test
+            splits['validation'] = self._generate_examples('validation', range(first, first + c.num_validation))
+        return splits
 
     def _generate_examples(self, split: str, indices: Iterable[int]):
         c = self.builder_config
         # Store in a seeded random order so that a training shuffle buffer sees mixed classes.
         order = np.random.default_rng([c.seed, len(split)]).permutation(np.asarray(list(indices)))
-        items = [(f'synthetic_{i:06d}', int(i) % c.num_classes, int(i)) for i in order]
+        items = [(f'{c.generator}_{i:06d}', int(i) % c.num_classes, int(i)) for i in order]
+        generator = self._generator()
 
         def load(item):
-            frames, label = synthetic.make_video(
+            frames, label = generator.make_video(
                 item[2], seed=c.seed, num_frames=(c.min_frames, c.max_frames), height=c.height,
                 width=c.width, num_classes=c.num_classes, difficulty=c.difficulty)
             assert label == item[1]

@@ -6,8 +6,14 @@ r"""vtn-quickstart: from nothing to a trained, evaluated, exported, verified and
 Steps, each with progress output: build the config's dataset, train (resumes if the workdir has a run),
 evaluate Clip@1 (central clip) and Video@1 (all segments), export ONNX + OpenVINO IR (whole model and the
 encoder/decoder pair) verified against JAX, time the IRs in OpenVINO, render a video whose every frame has a
-known label and stream it through the exported pair, reporting the per-frame accuracy of the online labels.
-It ends with a summary table, also written to <workdir>/summary.md and summary.json.
+known label and stream it through the exported pair, reporting the per-frame accuracy of the online labels, the
+delay after each change of class and a per-segment timeline. It ends with a summary table, also written to
+<workdir>/summary.md and summary.json.
+
+The video with a known answer: for a model of the two-cue set (configs/demo.py) one continuous two-cue stream
+that shows every class once (`two_cue.make_labelled_stream`, STREAM_ORDER: some changes alter only the
+appearance, some only the motion, one both), its labels in demo_known_labels.csv; for a synthetic_actions model,
+consecutive synthetic clips. `--video` also streams a file of yours (a visual check: its labels are unknown).
 """
 import json
 import logging
@@ -24,6 +30,7 @@ from vtn_jax.data import class_names as class_names_lib
 from vtn_jax.data import input_pipeline
 from vtn_jax.data import synthetic
 from vtn_jax.data import tfds_builders
+from vtn_jax.data import two_cue
 from vtn_jax.data import video_io
 from vtn_jax.export import artifacts
 from vtn_jax.export import pipeline
@@ -42,16 +49,53 @@ def _banner(text: str):
     _LOG.info('\n==== %s ====', text)
 
 
-def render_labelled_video(path, config, *, num_segments: int = 8, segment_frames: int = 64, seed: int = 1000):
-    """Writes a video of consecutive synthetic clips of known classes; returns the label of every frame."""
-    frames, labels = [], []
-    for i in range(num_segments):
-        video, label = synthetic.make_video(i, seed=seed, num_frames=segment_frames, height=64, width=64,
-                                            num_classes=config.model.num_classes)
-        frames.append(video)
-        labels.append(np.full(len(video), label))
-    video_io.write_video(path, np.concatenate(frames), fps=25.0)
-    return np.concatenate(labels)
+# The two-cue stream's classes, each once: consecutive segments change the motion only (0 -> 1), the appearance
+# only (1 -> 5), or both (11 -> 6), so the per-segment timeline shows how fast each kind of change is picked up.
+STREAM_ORDER = (0, 1, 5, 9, 10, 2, 3, 7, 4, 8, 11, 6)
+
+
+def two_cue_frame_size(data_config):
+    """(height, width) of the two-cue synthetic_actions config the data config names, else None."""
+    if data_config.name != 'synthetic_actions':
+        return None
+    known = {c.name: c for c in tfds_builders.SyntheticActions.BUILDER_CONFIGS}
+    builder_config = known.get(data_config.builder_config or 'default')
+    if builder_config is None or builder_config.generator != 'two_cue':
+        return None
+    return builder_config.height, builder_config.width
+
+
+def render_labelled_video(path, config, *, segment_frames: int = 64, seed: int = 1000) -> np.ndarray:
+    """Writes a video whose every frame has a known label (25 fps MJPG); returns the labels, one per frame.
+
+    A two-cue model gets one continuous two-cue stream through STREAM_ORDER at the dataset's frame size; any
+    other model eight consecutive synthetic_actions clips of its classes.
+    """
+    size = two_cue_frame_size(config.data)
+    if size is not None:
+        frames, labels = two_cue.make_labelled_stream(STREAM_ORDER, segment_frames=segment_frames, seed=seed,
+                                                      height=size[0], width=size[1])
+    else:
+        clips = [synthetic.make_video(i, seed=seed, num_frames=segment_frames, height=64, width=64,
+                                      num_classes=config.model.num_classes) for i in range(8)]
+        frames = np.concatenate([video for video, _ in clips])
+        labels = np.concatenate([np.full(len(video), label) for video, label in clips])
+    video_io.write_video(path, frames, fps=25.0)
+    return labels
+
+
+def segment_timeline(frame_top1: np.ndarray, truth: np.ndarray, class_names) -> list:
+    """One row per segment of constant true label: its first frame, length, true class, the share of its
+    labelled frames that are right, and the online label it showed most often (None before any label)."""
+    starts = [0] + [t for t in range(1, len(truth)) if truth[t] != truth[t - 1]]
+    rows = []
+    for start, stop in zip(starts, starts[1:] + [len(truth)]):
+        shown = frame_top1[start:stop][frame_top1[start:stop] >= 0]
+        most = int(np.bincount(shown).argmax()) if len(shown) else None
+        rows.append({'start': start, 'frames': stop - start, 'truth': class_names[truth[start]],
+                     'accuracy': float(np.mean(shown == truth[start])) if len(shown) else None,
+                     'most_shown': class_names[most] if most is not None else None})
+    return rows
 
 
 def write_overview(path, annotated_video, timeline_png, frames=(100, 230, 360)):
@@ -138,12 +182,15 @@ def run_quickstart(config, workdir, *, video: str = '', benchmark_seconds: float
     recognizer = api.Recognizer.from_export(export_dir)
     known = workdir / 'demo_known_labels.avi'
     truth = render_labelled_video(known, config)
+    truth_file = workdir / 'demo_known_labels.csv'
+    truth_file.write_text('frame,label,class\n' + ''.join(f'{i},{k},{names[k]}\n' for i, k in enumerate(truth)))
     out_video, timeline = workdir / 'demo_annotated.avi', workdir / 'demo_timeline.csv'
     streamed = demo.run_demo(recognizer, str(known), output=str(out_video), timeline=str(timeline), print_every=0,
                              truth=truth)
     window = (config.model.num_frames - 1) * config.data.stride + 1
-    summary['stream'] = {'video': str(known), 'fps': streamed['fps'],
-                         **score_stream(np.asarray(streamed['top1']), truth, window)}
+    top1 = np.asarray(streamed['top1'])
+    summary['stream'] = {'video': str(known), 'truth': str(truth_file), 'fps': streamed['fps'],
+                         **score_stream(top1, truth, window), 'segments': segment_timeline(top1, truth, names)}
     summary['demo'] = {'annotated_video': str(out_video), 'timeline': str(timeline),
                        'overview': str(write_overview(workdir / 'overview.png', out_video, streamed['timeline_png']))}
     if video:  # a visual check on the user's own video: no labels to score
@@ -185,7 +232,11 @@ def format_summary(summary: dict) -> str:
                   f'{delay} frames (window {s["window_frames"]}); {s["changes_never_recognised"]} of '
                   f'{s["segment_changes"]} changes never recognised',
               f'annotated video {summary["demo"]["annotated_video"]}; timeline {summary["demo"]["timeline"]} '
-              f'(and .png); overview {summary["demo"]["overview"]}']
+              f'(and .png); overview {summary["demo"]["overview"]}; true labels {s["truth"]}', '',
+              '| first frame | frames | true class | accuracy | shown most |', '|---|---|---|---|---|']
+    for r in s['segments']:
+        accuracy = f'{r["accuracy"]:.2f}' if r['accuracy'] is not None else '-'
+        lines.append(f'| {r["start"]} | {r["frames"]} | {r["truth"]} | {accuracy} | {r["most_shown"] or "-"} |')
     lines += ['', 'seconds: ' + ', '.join(f'{k} {v}' for k, v in summary['seconds'].items()),
               'artifacts: ' + ', '.join(f'{k} {v}' for k, v in summary['artifacts'].items())]
     return '\n'.join(lines)

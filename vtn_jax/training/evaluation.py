@@ -71,7 +71,7 @@ def write_report(accumulator: metrics_lib.EvalAccumulator, report_dir, class_nam
 
 def evaluate(model, variables, data_config, *, batch_size: int, mesh, mode: str = 'segments',
              split: Optional[str] = None, eval_fn=None, verbose: bool = False,
-             report_dir=None) -> dict[str, float]:
+             report_dir=None, accumulator: Optional[metrics_lib.EvalAccumulator] = None) -> dict[str, float]:
     """Evaluates on a split: loss, Clip@1/5 and Video@1/5, every clip and video counted exactly once.
 
     Args:
@@ -85,6 +85,8 @@ def evaluate(model, variables, data_config, *, batch_size: int, mesh, mode: str 
         eval_fn: a jitted `eval_step` to reuse (training passes its own).
         verbose: log progress (process 0).
         report_dir: if given, process 0 writes per-class accuracy and the confusion matrix there.
+        accumulator: 'segments' / 'clip' modes: an empty EvalAccumulator to collect the logits in, for a caller
+            that needs more than the metrics (e.g. `accumulator.video_logits()`).
     """
     split = split or data_config.eval_split
     if check_eval_mode(mode) == 'dense':
@@ -94,7 +96,7 @@ def evaluate(model, variables, data_config, *, batch_size: int, mesh, mode: str 
     local_batch = state_lib.check_batch_size(batch_size, 'train.eval_batch_size')
     eval_fn = eval_fn or jax.jit(functools.partial(eval_step, model=model, mean=tuple(data_config.mean),
                                                    std=tuple(data_config.std)), out_shardings=distributed.replicated(mesh))
-    accumulator = metrics_lib.EvalAccumulator()
+    accumulator = metrics_lib.EvalAccumulator() if accumulator is None else accumulator
     batches = input_pipeline.create_split(data_config, split, batch_size=local_batch, mode=mode,
                                           process_index=jax.process_index(), process_count=jax.process_count())
     progress = _progress(verbose, data_config, split, mode)
