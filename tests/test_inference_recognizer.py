@@ -105,3 +105,38 @@ def test_a_config_that_does_not_fit_the_model_is_refused(tiny_config):
     config.model.modality = 'rgbdiff'  # 8 - 1 decoder steps: the rgb model has 8
     with pytest.raises(ValueError, match='decoder steps'):
         recognizer_lib.OnlineRecognizer.from_config(backend, config)
+
+
+def run_pipelined(recognizer, video):
+    out = [recognizer.push(frame) for frame in video] + [recognizer.flush()]
+    return [p for p in out if p is not None]
+
+
+@pytest.mark.parametrize('decode_every', [1, 3])
+def test_pipelined_and_decode_every_return_the_same_windows(tiny_config, decode_every):
+    config, model, variables = build(tiny_config, 'rgbdiff')
+    backend = jax_backend.JaxBackend(model, variables)
+    video = make_video(40)
+    sync = [p for p in map(recognizer_lib.OnlineRecognizer.from_config(backend, config).push, video) if p]
+    counting = CountingBackend(backend)
+    online = recognizer_lib.OnlineRecognizer.from_config(counting, config, pipelined=True, decode_every=decode_every)
+    got = run_pipelined(online, video)
+    # Every decode_every-th full window, starting with the first, each exactly the synchronous prediction.
+    expected = sync[::decode_every]
+    assert [p.frame_index for p in got] == [p.frame_index for p in expected]
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g.logits, e.logits)
+    assert counting.decode_calls == len(expected) and online.encoder_calls == len(video) - 2
+
+
+def test_bgr_frames_give_the_rgb_predictions(tiny_config):
+    config, model, variables = build(tiny_config, 'rgb')
+    backend = jax_backend.JaxBackend(model, variables)
+    video = make_video(20)
+    rgb = recognizer_lib.OnlineRecognizer.from_config(backend, config)
+    bgr = recognizer_lib.OnlineRecognizer.from_config(backend, config, frame_color='BGR')
+    for frame in video:
+        a, b = rgb.push(frame), bgr.push(np.ascontiguousarray(frame[..., ::-1]))
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_array_equal(a.logits, b.logits)

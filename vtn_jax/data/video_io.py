@@ -5,6 +5,8 @@ many frames were decoded before it happened, so a dataset build can report bad f
 crashing on them (see `vtn_jax.datasets`).
 """
 import os
+import queue
+import threading
 from typing import Iterator, Optional, Union
 
 import cv2
@@ -101,6 +103,57 @@ def iter_frames(path_or_camera_index: Union[str, os.PathLike, int], *,
             yield frame
     finally:
         capture.release()
+
+
+def prefetched(frames: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """Runs a frame iterator (e.g. `iter_frames`) in a background thread, up to `depth` frames ahead.
+
+    OpenCV decodes without holding the GIL, so the next frame decodes while the caller works on this one.
+    Frames come out in order; an error of the iterator is raised here, after the frames before it. Closing
+    this generator (or leaving the loop) stops the thread and closes `frames` (the capture is released).
+    """
+    items = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        items.put((frame, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+            result = (done, None)
+        except Exception as e:  # pylint: disable=broad-except  (re-raised in the consumer)
+            result = (done, e)
+        finally:
+            close = getattr(frames, 'close', None)
+            if close is not None:
+                close()
+        while not stop.is_set():
+            try:
+                items.put(result, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=produce, name='vtn-frame-reader', daemon=True)
+    thread.start()
+    try:
+        while True:
+            frame, error = items.get()
+            if frame is done:
+                if error is not None:
+                    raise error
+                return
+            yield frame
+    finally:
+        stop.set()
+        thread.join()
 
 
 def video_info(path: Union[str, os.PathLike]) -> dict:
