@@ -111,3 +111,8 @@ def test_uint8_bgr_nchw_export_runs_from_its_folder(tmp_path_factory, tiny_confi
     # Dense: every frame encoded once, raw, and the same windows.
     dense = rec.video_logits(video)
     np.testing.assert_allclose(dense.frame_logits[span:], expected, atol=1e-4, rtol=0)
+    # Every 4th window: each step shows the latest window decoded, at most 3 frames old, with its exact logits.
+    sparse = list(rec.stream(video_path, k=2, decode_every=4))
+    assert [s.prediction.frame_index for s in sparse[span:span + 6]] == [span] * 4 + [span + 4] * 2
+    for s in sparse[span:]:
+        np.testing.assert_array_equal(s.prediction.logits, steps[s.prediction.frame_index].prediction.logits)

@@ -96,14 +96,12 @@ class OpenVinoBackend:
         self._core = core = ov.Core()
         self._config = dict(precision=precision, hint='LATENCY', threads=num_threads, core=core, device=device)
         self._encoder_path, self.encoder_color = encoder_path, encoder_color
-        self._encoder_model = core.read_model(str(encoder_path))
-        self._encoder = compile_openvino(self._encoder_model, **self._config)
+        self._encoder_model = model = core.read_model(str(encoder_path))
         decoder_config = dict(self._config, precision=precision if decoder_precision == '' else decoder_precision)
         self._decoder = compile_openvino(decoder_path, **decoder_config)
-        self._encode_request = self._encoder.create_infer_request()
         self._decode_request = self._decoder.create_infer_request()
         self._async_request = self._decoder.create_infer_request()
-        enc_shape = tuple(self._encoder.input(0).get_partial_shape().get_min_shape())
+        enc_shape = tuple(model.input(0).get_partial_shape().get_min_shape())
         dec_shape = tuple(self._decoder.input(0).get_partial_shape().get_min_shape())
         if len(enc_shape) != 4 or len(dec_shape) != 3:
             raise ValueError(f'expected an encoder taking [1, H, W, C] and a decoder taking [1, S, D]; got '
@@ -112,16 +110,27 @@ class OpenVinoBackend:
         self.frame_channels = int(enc_shape[1] if self._nchw else enc_shape[3])
         self.image_size = int(enc_shape[2] if self._nchw else enc_shape[1])
         self.num_steps, self.embed_dim = int(dec_shape[1]), int(dec_shape[2])
-        enc_out = int(self._encoder.output(0).get_partial_shape().get_min_shape()[-1])
+        enc_out = int(np.prod(model.output(0).get_partial_shape().get_min_shape()[1:]))  # [1, D(, 1, 1)]
         if enc_out != self.embed_dim:
             raise ValueError(f'the encoder {encoder_path} gives {enc_out}-d embeddings, the decoder {decoder_path} '
                              f'takes {self.embed_dim}-d ones: not a matching pair')
         self.num_classes = int(self._decoder.output(0).get_partial_shape().get_min_shape()[-1])
         # A uint8 encoder (vtn-export --uint8_input) normalises inside: it takes raw frames only.
-        self.raw_frames_only = self._encoder.input(0).get_element_type() == ov.Type.u8
+        self.raw_frames_only = model.input(0).get_element_type() == ov.Type.u8
+        # Compiled when first used: a stream of raw frames never needs the float-input encoder.
+        self._encoder, self._encode_request = None, None
         # What OpenVINO actually runs (the hint may be ignored, e.g. bf16 on a CPU without it): f32, bf16, f16.
-        self.inference_precision = self._encoder.get_property('INFERENCE_PRECISION_HINT').get_type_name()
+        self.inference_precision = (self.encoder.get_property('INFERENCE_PRECISION_HINT') if decoder_precision != ''
+                                    else self._decoder.get_property('INFERENCE_PRECISION_HINT')).get_type_name()
         self._frame_settings, self._frame_encoders = None, {}
+
+    @property
+    def encoder(self):
+        """The compiled encoder as exported (float normalised crops, or a uint8 encoder's 224 crops)."""
+        if self._encoder is None:
+            self._encoder = compile_openvino(self._encoder_model, **self._config)
+            self._encode_request = self._encoder.create_infer_request()
+        return self._encoder
 
     def encode(self, frames_NHWC: np.ndarray) -> np.ndarray:
         if self.raw_frames_only:
@@ -129,6 +138,7 @@ class OpenVinoBackend:
                              'frames through encode_frames (the recognizer does so with its direct preprocessing)')
         frames = np.ascontiguousarray(frames_NHWC.transpose(0, 3, 1, 2) if self._nchw else frames_NHWC,
                                       dtype=np.float32)
+        _ = self.encoder
         out = [self._encode_request.infer({0: frames[i:i + 1]})[0] for i in range(len(frames))]
         return np.concatenate(out).reshape(len(frames), -1).astype(np.float32, copy=False)
 

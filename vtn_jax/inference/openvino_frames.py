@@ -36,6 +36,7 @@ import openvino as ov
 from openvino import opset11
 from openvino import opset13 as ops
 
+from vtn_jax.data import frames as frames_lib
 from vtn_jax.models import modality as modality_lib
 
 COLORS = ('RGB', 'BGR')
@@ -70,7 +71,6 @@ def reorder_channels(x_NHWC, from_color: str, to_color: str):
 
 def normalize(x_NHWC, mean: Sequence[float], std: Sequence[float]):
     """(x / 255 - mean) / std as x * scale - offset, with `frames.normalization_affine`'s float32 constants."""
-    from vtn_jax.data import frames as frames_lib  # pylint: disable=import-outside-toplevel  (cv2 only when used)
     scale, offset = frames_lib.normalization_affine(mean, std)
     return ops.subtract(ops.multiply(x_NHWC, scale.reshape(1, 1, 1, 3)), offset.reshape(1, 1, 1, 3))
 
