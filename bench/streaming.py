@@ -14,9 +14,10 @@ a USB camera delivers, so that its decode cost is real too.
 Per model, precision and source, in --rounds alternating rounds of --frames frames each:
   encoder alone  the encoder IR on one preprocessed 224 crop, back to back: the encoder's own rate;
   loops (--loops), each from decoded frame to top-k:
-    before   the loop as it was: decode, numpy preprocessing ('stored': INTER_AREA to 256, crop), encoder,
-             ring buffer, decoder window, one after another on one thread
-    raw      decode, the raw-frame encoder (crop, resize and normalisation inside the IR), decoder window
+    before   the loop as it was: decode (to RGB), numpy preprocessing ('stored': INTER_AREA to 256, crop),
+             encoder, ring buffer, decoder window, one after another on one thread
+    raw      decode (BGR, as OpenCV gives it), the raw-frame encoder (crop, resize, BGR -> RGB and
+             normalisation inside the IR), decoder window, on one thread
     overlap  raw, plus the next frame decoded in a thread and the decoder window running while the next
              frame is encoded (`Recognizer.stream` does this)
     every4   overlap with the decoder on every 4th window only (labels up to 3 frames old)
@@ -91,9 +92,9 @@ def render_camera(width: int, height: int, work_dir: pathlib.Path, num_frames: i
     return path
 
 
-def looping(path):
+def looping(path, color: str):
     """The frames of a video file, over and over."""
-    return itertools.chain.from_iterable(video_io.iter_frames(path) for _ in itertools.count())
+    return itertools.chain.from_iterable(video_io.iter_frames(path, color=color) for _ in itertools.count())
 
 
 class Timed:
@@ -137,10 +138,10 @@ class Loop:
 
     def __init__(self, name: str, backend, config, source):
         self.name, self.timed = name, Timed(backend)
-        overlap = name in ('overlap', 'every4')
+        overlap, color = name in ('overlap', 'every4'), 'RGB' if name == 'before' else 'BGR'
         self.recognizer = recognizer_lib.OnlineRecognizer.from_config(
             self.timed, config, raw_frames=name != 'before', resize_short=256 if name == 'before' else None,
-            pipelined=overlap, decode_every=4 if name == 'every4' else 1)
+            pipelined=overlap, decode_every=4 if name == 'every4' else 1, frame_color=color)
         self.preprocess_s = 0.0
         if name == 'before':
             plain = self.recognizer.preprocess
@@ -151,7 +152,7 @@ class Loop:
                 self.preprocess_s += time.perf_counter() - t0
                 return out
             self.recognizer.preprocess = preprocess
-        self.frames = video_io.prefetched(looping(source)) if overlap else looping(source)
+        self.frames = video_io.prefetched(looping(source, color)) if overlap else looping(source, color)
         self.run(WARMUP_FRAMES)
         self.stages = {k: [] for k in ('read', 'preprocess', 'encode', 'decode', 'push', 'total')}
         self.fps = []

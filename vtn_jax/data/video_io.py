@@ -78,15 +78,16 @@ def resize_short_side(frame: np.ndarray, resize_short: int) -> np.ndarray:
 
 
 def iter_frames(path_or_camera_index: Union[str, os.PathLike, int], *,
-                resize_short: Optional[int] = None) -> Iterator[np.ndarray]:
+                resize_short: Optional[int] = None, color: str = 'RGB') -> Iterator[np.ndarray]:
     """Yields the frames of a video file or camera as RGB uint8 arrays, one at a time.
 
     Args:
         path_or_camera_index: a video file, or an int camera index for cv2.VideoCapture.
         resize_short: if set, each frame is resized so its shorter side has this length.
+        color: 'RGB', or 'BGR' for the frames as OpenCV decodes them (no conversion).
 
     Yields:
-        (H, W, 3) uint8 RGB frames.
+        (H, W, 3) uint8 frames in `color` order.
 
     Raises:
         VideoReadError: the source cannot be opened.
@@ -97,7 +98,7 @@ def iter_frames(path_or_camera_index: Union[str, os.PathLike, int], *,
             ok, frame_bgr = capture.read()
             if not ok or frame_bgr is None:
                 return
-            frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+            frame = frame_bgr if color == 'BGR' else cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
             if resize_short is not None:
                 frame = resize_short_side(frame, resize_short)
             yield frame

@@ -45,16 +45,22 @@ class StreamStep:
     Attributes:
         frame_index: 0-based index of the frame.
         time_s: its time: position in the file, or arrival time for a camera.
-        frame: the decoded RGB uint8 frame [H, W, 3].
+        frame_bgr: the frame as OpenCV decoded it, BGR uint8 [H, W, 3] (read-only: the recognizer may still use
+            it); `frame` is its RGB copy, made when asked for.
         prediction: the recognizer's output for the window ending at this frame (None during the warm-up); with
             decode_every > 1, the latest one (its frame_index says which window).
         top: [(class name, probability)] best first; empty without a prediction.
     """
     frame_index: int
     time_s: float
-    frame: np.ndarray
+    frame_bgr: np.ndarray
     prediction: Optional[recognizer_lib.Prediction]
     top: tuple[tuple[str, float], ...]
+
+    @property
+    def frame(self) -> np.ndarray:
+        """The decoded frame, RGB uint8 [H, W, 3]."""
+        return np.ascontiguousarray(self.frame_bgr[..., ::-1])
 
 
 def parse_source(source: Union[str, int, pathlib.Path]) -> Union[str, int]:
@@ -130,10 +136,11 @@ class Recognizer:
                    mean=config.data.mean, std=config.data.std, class_names=class_names)
 
     def online(self, *, warmup: str = 'wait', smoothing: float = 0.0, k: int = 5, pipelined: bool = False,
-               decode_every: int = 1) -> recognizer_lib.OnlineRecognizer:
+               decode_every: int = 1, frame_color: str = 'RGB') -> recognizer_lib.OnlineRecognizer:
         """A fresh online recognizer (one encoder pass per frame) with this model's settings."""
         return recognizer_lib.OnlineRecognizer(self.backend, warmup=warmup, smoothing=smoothing, k=k,
-                                               pipelined=pipelined, decode_every=decode_every, **self.settings)
+                                               pipelined=pipelined, decode_every=decode_every,
+                                               frame_color=frame_color, **self.settings)
 
     def named(self, top: Sequence[tuple[int, float]]) -> tuple[tuple[str, float], ...]:
         """[(class index, p)] -> [(class name, p)]."""
@@ -164,8 +171,9 @@ class Recognizer:
         fps = fps if fps and np.isfinite(fps) and fps > 0 else 30.0
         if pipelined is None:
             pipelined = callable(getattr(self.backend, 'decode_async', None))
+        # Frames stay BGR as decoded: the raw-frame encoder takes them so, and drawing wants them so.
         online = self.online(warmup=warmup, smoothing=smoothing, k=k, pipelined=pipelined,
-                             decode_every=decode_every)
+                             decode_every=decode_every, frame_color='BGR')
         start, size, count = time.perf_counter(), None, 0
         waiting, latest = None, None  # pipelined: the step whose prediction comes with the next push
 
@@ -175,7 +183,7 @@ class Recognizer:
             top = self.named(latest.top) if latest is not None else ()
             return StreamStep(*held, latest, top)
 
-        frames = video_io.prefetched(video_io.iter_frames(source))
+        frames = video_io.prefetched(video_io.iter_frames(source, color='BGR'))
         error, finished = None, False
         try:
             for frame in frames:

@@ -227,7 +227,7 @@ class OnlineRecognizer:
         """A frame (uint8 [H, W, 3] in `frame_color` order) -> the normalised central crop [crop, crop, 3]
         float32, in numpy: what the encoder sees, whichever path computes it."""
         if self.frame_color == 'BGR':
-            frame_HWC = frame_HWC[..., ::-1]
+            frame_HWC = np.ascontiguousarray(frame_HWC[..., ::-1])
         return frames_lib.preprocess_frame(frame_HWC, crop_size=self.crop_size, mean=self.mean, std=self.std,
                                            resize_short=self.resize_short, crop_fraction=self.crop_fraction)
 

@@ -89,7 +89,7 @@ def run_demo(recognizer: api.Recognizer, source, *, output: str = '', timeline: 
             if output or show:
                 status = (f'frame {step.frame_index}  {step.time_s:.2f} s  {rate:.1f} FPS' if top else
                           f'warming up {step.frame_index + 1}/{first_full + 1}  {step.time_s:.2f} s')
-                bgr = annotate.draw_prediction(cv2.cvtColor(step.frame, cv2.COLOR_RGB2BGR), top,
+                bgr = annotate.draw_prediction(step.frame_bgr.copy(), top,
                                                recognizer.class_names, status)
                 if output and writer is None:
                     writer = annotate.create_writer(output, stream_fps(source), bgr.shape[1], bgr.shape[0])
