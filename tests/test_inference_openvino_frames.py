@@ -76,13 +76,14 @@ def test_difference_modalities_take_two_raw_frames(modality):
     np.testing.assert_allclose(run(model, current, previous), expected, atol=2 * TOL, rtol=0)
 
 
-@pytest.mark.parametrize('color', ['RGB', 'BGR'])
-def test_a_uint8_encoder_gets_the_float_crop_in_place_of_its_input(tmp_path, color):
+@pytest.mark.parametrize('color,layout', [('RGB', 'NHWC'), ('BGR', 'NCHW')])
+def test_a_uint8_encoder_gets_the_float_crop_in_place_of_its_input(tmp_path, color, layout):
     from vtn_jax.export import convert  # pylint: disable=import-outside-toplevel  (the export's own PrePostProcessor)
-    uint8_model = convert.add_uint8_preprocessing(identity_encoder(32, nchw=True), 'NCHW', color, MEAN, STD)
+    nchw = layout == 'NCHW'
+    uint8_model = convert.add_uint8_preprocessing(identity_encoder(32, nchw=nchw), layout, color, MEAN, STD)
     ov.save_model(uint8_model, tmp_path / 'encoder.xml', compress_to_fp16=False)
     frame = np.random.default_rng(4).integers(0, 256, (47, 33, 3), np.uint8)
-    expected = direct(frame, 32).transpose(2, 0, 1)
+    expected = direct(frame, 32).transpose(2, 0, 1) if nchw else direct(frame, 32)
     # As built, and as saved and read back (where OpenVINO may have moved the channel reversal).
     for model in (uint8_model, ov.Core().read_model(tmp_path / 'encoder.xml')):
         assert model.input(0).get_element_type() == ov.Type.u8

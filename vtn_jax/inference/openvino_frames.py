@@ -5,9 +5,9 @@
 per frame and no numpy work:
 
     frame u8 [1, H, W, 3] -> central square crop, side round(crop_fraction * min(H, W)) (Slice)
-      -> float32 (Convert) -> bilinear resize to [crop, crop] (Interpolate: linear, half-pixel, no antialias)
-      -> RGB order (Gather on the channels, for BGR frames) -> x * scale - offset ((x / 255 - mean) / std)
-      -> the encoder
+      -> NCHW (Transpose) -> float32 (Convert) -> bilinear resize to [crop, crop] (Interpolate: linear,
+      half-pixel, no antialias) -> RGB order (Gather on the channels, for BGR frames)
+      -> x * scale - offset ((x / 255 - mean) / std) -> the encoder
 
 That is the 'direct' preprocessing of `vtn_jax.data.frames.preprocess_frame(..., resize_short=None)`,
 op for op (cv2.INTER_LINEAR on float values and OpenVINO's linear Interpolate agree to the last bit here;
@@ -44,11 +44,13 @@ INPUT_NAMES = ('frame', 'previous_frame')
 
 
 def crop_and_resize(frame, *, crop_size: int, crop_fraction: float):
-    """u8 [1, H, W, 3] node -> float32 [1, crop, crop, 3]: central square crop, bilinear resize.
+    """u8 [1, H, W, 3] node -> float32 [1, 3, crop, crop] (NCHW): central square crop, bilinear resize.
 
     Mirrors `frames.central_crop_box` (side = round(fraction * shorter side), half to even as Python's
     round, clamped to [1, shorter side]; top/left = floor of half the margin) and the float cv2.INTER_LINEAR
-    of `frames.preprocess_frame`.
+    of `frames.preprocess_frame`. The crop is moved to NCHW while still uint8: OpenVINO's Interpolate and the
+    per-channel arithmetic are faster on planar channels, and the encoder's own NHWC -> NCHW Transpose then
+    cancels the way back.
     """
     shape = ops.shape_of(frame, ov.Type.i64)
     hw = ops.gather(shape, np.array([1, 2], np.int64), np.int64(0))
@@ -57,22 +59,22 @@ def crop_and_resize(frame, *, crop_size: int, crop_fraction: float):
     side = ops.minimum(ops.maximum(ops.convert(side, ov.Type.i64), np.array([1], np.int64)), short)
     begin = ops.divide(ops.subtract(hw, side), np.array([2, 2], np.int64))  # non-negative: floor
     crop = ops.slice(frame, begin, ops.add(begin, side), np.array([1, 1], np.int64), np.array([1, 2], np.int64))
-    crop = ops.convert(crop, ov.Type.f32)
+    crop = ops.convert(ops.transpose(crop, np.array([0, 3, 1, 2], np.int64)), ov.Type.f32)
     return opset11.interpolate(crop, np.array([crop_size, crop_size], np.int64), 'linear', 'sizes',
-                               axes=np.array([1, 2], np.int64), coordinate_transformation_mode='half_pixel')
+                               axes=np.array([2, 3], np.int64), coordinate_transformation_mode='half_pixel')
 
 
-def reorder_channels(x_NHWC, from_color: str, to_color: str):
+def reorder_channels(x_NCHW, from_color: str, to_color: str):
     """Reverses the channel order when the two colour orders differ."""
     if from_color == to_color:
-        return x_NHWC
-    return ops.gather(x_NHWC, np.array([2, 1, 0], np.int64), np.int64(3))
+        return x_NCHW
+    return ops.gather(x_NCHW, np.array([2, 1, 0], np.int64), np.int64(1))
 
 
-def normalize(x_NHWC, mean: Sequence[float], std: Sequence[float]):
+def normalize(x_NCHW, mean: Sequence[float], std: Sequence[float]):
     """(x / 255 - mean) / std as x * scale - offset, with `frames.normalization_affine`'s float32 constants."""
     scale, offset = frames_lib.normalization_affine(mean, std)
-    return ops.subtract(ops.multiply(x_NHWC, scale.reshape(1, 1, 1, 3)), offset.reshape(1, 1, 1, 3))
+    return ops.subtract(ops.multiply(x_NCHW, scale.reshape(1, 3, 1, 1)), offset.reshape(1, 3, 1, 1))
 
 
 def _frame_parameter(name: str, height: Optional[int], width: Optional[int]):
@@ -132,9 +134,9 @@ def raw_frame_encoder(model: ov.Model, *, crop_size: int, mean: Sequence[float],
         frames = [normalize(reorder_channels(c, frame_color, 'RGB'), mean, std) for c in crops]
         x = frames[0] if modality == 'rgb' else ops.subtract(frames[0], frames[1])
         if modality == 'stacked':
-            x = ops.concat([frames[0], x], 3)
-    if nchw:
-        x = ops.transpose(x, np.array([0, 3, 1, 2], np.int64))
+            x = ops.concat([frames[0], x], 1)
+    if not nchw:
+        x = ops.transpose(x, np.array([0, 2, 3, 1], np.int64))
     for consumer in list(old.output(0).get_target_inputs()):
         consumer.replace_source_output(x.output(0))
     out = ov.Model(model.get_results(), params, 'vtn_raw_frame_encoder')
