@@ -1,286 +1,262 @@
-r"""Streaming latency and dense-evaluation cost of VTN with the OpenVINO backend (issue 9).
+r"""Streaming: the online loop's frame rate against the encoder's own, per model, precision and source.
 
-    python bench/streaming.py                                   # ResNet-34-VTN and MobileNetV2-VTN, 224x224
-    python bench/streaming.py --models mobilenetv2 --frames 100 --dense_frames 0
+    python bench/streaming.py --video street.avi                   # + a rendered 640x480 camera-like source
+    python bench/streaming.py --models resnet34 --precisions bf16,int8 --frames 100 --rounds 4
+    python bench/streaming.py --camera 0x0 --video street.avi --loops before,overlap
 
-For each model (RGB, 16 frames at stride 2, 400 classes, random weights: timing does not depend on them):
-  1. export the encoder, the decoder and the whole model with `vtn_jax.export` (cached in --work_dir);
-  2. per precision (f32, and the CPU's fast one: bf16 where OpenVINO reports BF16, else the INT8 IR), in
-     alternating rounds:
-     * encoder alone: back-to-back passes on one preprocessed frame;
-     * online: frames of --video read with `video_io.iter_frames` and pushed into `OnlineRecognizer`;
-       per-frame latency of `push` (preprocess + encode + ring buffer + decoder window) and end to end
-       (+ video decode), median and p99, and the stage breakdown;
-     * ratio = end-to-end frame rate / encoder-alone rate (goal >= 0.85);
-  3. dense evaluation of --dense_frames frames (f32) with `dense.dense_video_logits`, against window-by-window
-     offline inference with the whole-model IR (one window of 16 frames per frame): encoder passes, time and
-     the largest logit difference (goal: >= 10x fewer passes, >= 8x less time).
+Models: ResNet-34-VTN and MobileNetV2-VTN (RGB, 16 frames at stride 2, 400 classes, 224 crops, random weights:
+timing does not depend on them), exported once with `vtn_jax.export.pipeline` (encoder and decoder, float IR
+and NNCF INT8 IR) into --work_dir and reused. Precisions: f32, bf16 (where OpenVINO reports BF16) and int8
+(the INT8 IRs; their float parts in the CPU's default precision), as --precisions asks. Sources: --video (any
+file), and --camera WxH: frames rendered here (moving textured shapes) and written as an MJPG AVI, the format
+a USB camera delivers, so that its decode cost is real too.
 
-Timings are wall-clock, so other processes on the machine inflate them: run it on an idle machine, or read the
-"quietest round" column. The load average is printed before and after.
+Per model, precision and source, in --rounds alternating rounds of --frames frames each:
+  encoder alone  the encoder IR on one preprocessed 224 crop, back to back: the encoder's own rate;
+  loops (--loops), each from decoded frame to top-k:
+    before   the loop as it was: decode (to RGB), numpy preprocessing ('stored': INTER_AREA to 256, crop),
+             encoder, ring buffer, decoder window, one after another on one thread
+    raw      decode (BGR, as OpenCV gives it), the raw-frame encoder (crop, resize, BGR -> RGB and
+             normalisation inside the IR), decoder window, on one thread
+    overlap  raw, plus the next frame decoded in a thread and the decoder window running while the next
+             frame is encoded (`Recognizer.stream` does this)
+    every4   overlap with the decoder on every 4th window only (labels up to 3 frames old)
+Ratio = loop FPS / encoder-alone FPS in the same round, the median (range) over rounds, and its value in the
+round where the encoder alone was fastest (the one least slowed by other processes). Per-stage times are
+ms per frame (means); 'video decode' is the time the loop waited for its next frame, 'decoder window' the
+time it waited for the decoder (in the overlapped loops, what was not hidden), 'rest' is the ring buffer,
+softmax, top-k and Python. The load average is printed at the start and the end: rerun on a busy machine.
 """
-import argparse
+import itertools
 import os
 import pathlib
-import platform
 import sys
+import tempfile
 import time
 
 import numpy as np
+from absl import app, flags
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo root, for `vtn_jax`
 
-from vtn_jax.configs import default  # noqa: E402  pylint: disable=wrong-import-position
-from vtn_jax.inference import whole_video as dense  # noqa: E402  pylint: disable=wrong-import-position
-from vtn_jax.inference import openvino_backend  # noqa: E402  pylint: disable=wrong-import-position
-from vtn_jax.inference import recognizer as recognizer_lib  # noqa: E402  pylint: disable=wrong-import-position
-from vtn_jax.data import video_io  # noqa: E402  pylint: disable=wrong-import-position
+from vtn_jax.configs import default  # noqa: E402
+from vtn_jax.data import synthetic, video_io  # noqa: E402
+from vtn_jax.export import benchmark as benchmark_lib  # noqa: E402
+from vtn_jax.inference import openvino_backend  # noqa: E402
+from vtn_jax.inference import recognizer as recognizer_lib  # noqa: E402
+
+_MODELS = flags.DEFINE_list('models', ['resnet34', 'mobilenetv2'], 'Encoders.')
+_PRECISIONS = flags.DEFINE_list('precisions', ['f32', 'bf16', 'int8'], 'Any of f32, bf16, int8 (those the CPU '
+                                'lacks are skipped).')
+_LOOPS = flags.DEFINE_list('loops', ['before', 'raw', 'overlap', 'every4'], 'Loops to time (see the docstring).')
+_VIDEO = flags.DEFINE_string('video', '', 'A video file to stream (looped).')
+_CAMERA = flags.DEFINE_string('camera', '640x480', 'WxH of a rendered camera-like source (0x0: none).')
+_FRAMES = flags.DEFINE_integer('frames', 100, 'Timed frames per loop and round.')
+_ROUNDS = flags.DEFINE_integer('rounds', 6, 'Alternating rounds.')
+_THREADS = flags.DEFINE_integer('threads', 0, 'OpenVINO inference threads (0: all cores).')
+_DECODER = flags.DEFINE_enum('decoder_precision', 'same', ['same', 'f32', 'bf16'], 'The decoder\'s precision '
+                             'hint in the float rows (same: the row\'s).')
+_WORK_DIR = flags.DEFINE_string('work_dir', os.path.join(tempfile.gettempdir(), 'vtn_bench_streaming'),
+                                'Exported models and the rendered source (reused).')
 
 WARMUP_FRAMES = 40  # the first window fills (31 frames) and OpenVINO's first calls settle
+EXPORT_VERSION = 'v2'  # bump when the exported graphs change, so cached exports are redone
 
 
-def cpu_description() -> str:
-    """CPU model name (with family/model numbers: VMs often hide the name), cores and the vector extensions
-    that decide OpenVINO's precision."""
-    info = {}
-    try:
-        for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
-            key, _, value = line.partition(':')
-            info.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    name = info.get('model name', platform.processor() or 'unknown CPU')
-    flags = set(info.get('flags', '').split())
-    wanted = ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8')
-    return (f'{name} (family {info.get("cpu family", "?")}, model {info.get("model", "?")}), '
-            f'{os.cpu_count()} logical cores, {" ".join(f for f in wanted if f in flags) or "no AVX2"}')
-
-
-def export_model(encoder: str, work_dir: pathlib.Path, int8: bool) -> tuple[pathlib.Path, object]:
-    """Exports (or reuses) encoder, decoder and whole model of a random-weight 224x224 RGB VTN."""
+def export_model(encoder: str, work_dir: pathlib.Path):
+    """Exports (or reuses) the encoder and decoder of a random-weight 224x224 RGB VTN, float and INT8."""
     config = default.get_config()
     config.model.encoder = encoder
-    out = work_dir / encoder
-    wanted = ['encoder.xml', 'decoder.xml', 'whole.xml'] + (['encoder_int8.xml', 'decoder_int8.xml'] if int8 else [])
+    out = work_dir / f'{encoder}_{EXPORT_VERSION}'
+    wanted = ('encoder.xml', 'decoder.xml', 'encoder_int8.xml', 'decoder_int8.xml', 'export.json')
     if all((out / name).is_file() for name in wanted):
         return out, config
     from vtn_jax import checkpoints  # pylint: disable=import-outside-toplevel
     from vtn_jax.export import artifacts, pipeline  # pylint: disable=import-outside-toplevel
-    from vtn_jax.models import vtn as model_lib  # pylint: disable=import-outside-toplevel
-    model = model_lib.create_model(config.model)
-    variables = checkpoints.random_variables(model, image_size=config.data.crop_size)
-    options = artifacts.ExportOptions(parts=('encoder', 'decoder', 'whole'), int8=int8, calib_clips=32,
-                                   calib_split='synthetic')
+    from vtn_jax.models import vtn as vtn_lib  # pylint: disable=import-outside-toplevel
+    variables = checkpoints.random_variables(vtn_lib.create_model(config.model), image_size=config.data.crop_size)
+    options = artifacts.ExportOptions(parts=('encoder', 'decoder'), int8=True, calib_clips=32,
+                                      calib_split='synthetic')
     t0 = time.perf_counter()
     pipeline.export(config, variables, out, options, weights='random (benchmark)', verify_exports=False)
     print(f'  exported {encoder} to {out} in {time.perf_counter() - t0:.0f} s', flush=True)
     return out, config
 
 
-def summarize(seconds) -> dict:
-    ms = np.asarray(seconds) * 1e3
-    return {'median': float(np.median(ms)), 'p99': float(np.percentile(ms, 99))}
+def render_camera(width: int, height: int, work_dir: pathlib.Path, num_frames: int = 240) -> pathlib.Path:
+    """A camera-like MJPG AVI of moving textured shapes (synthetic scenes), rendered once."""
+    path = work_dir / f'camera_{width}x{height}.avi'
+    if not path.is_file():
+        clips = [synthetic.make_video(i, seed=3, num_frames=60, height=height, width=width)[0]
+                 for i in range(num_frames // 60)]
+        video_io.write_video(path, np.concatenate(clips), fps=30.0)
+    return path
 
 
-class TimedBackend:
-    """Wraps a backend and records how long each encode and decode call takes."""
+def looping(path, color: str):
+    """The frames of a video file, over and over."""
+    return itertools.chain.from_iterable(video_io.iter_frames(path, color=color) for _ in itertools.count())
+
+
+class Timed:
+    """A backend whose encode / decode calls (and waits for asynchronous decoder windows) are timed."""
 
     def __init__(self, backend):
         self.backend = backend
-        self.num_steps, self.frame_channels = backend.num_steps, backend.frame_channels
-        self.embed_dim, self.num_classes = backend.embed_dim, backend.num_classes
-        self.image_size = backend.image_size
-        self.encode_s, self.decode_s = [], []
+        for name in ('num_steps', 'frame_channels', 'embed_dim', 'num_classes', 'image_size', 'raw_frames_only'):
+            setattr(self, name, getattr(backend, name))
+        self.seconds = {'encode': 0.0, 'decode': 0.0}
 
-    def encode(self, frames):
+    def _timed(self, stage, fn, *args):
         t0 = time.perf_counter()
-        out = self.backend.encode(frames)
-        self.encode_s.append(time.perf_counter() - t0)
+        out = fn(*args)
+        self.seconds[stage] += time.perf_counter() - t0
         return out
+
+    def encode(self, x):
+        return self._timed('encode', self.backend.encode, x)
+
+    def encode_frame(self, frame, previous=None):
+        return self._timed('encode', self.backend.encode_frame, frame, previous)
+
+    def prepare_frames(self, height, width, **settings):
+        self.backend.prepare_frames(height, width, **settings)
 
     def decode(self, emb):
-        t0 = time.perf_counter()
-        out = self.backend.decode(emb)
-        self.decode_s.append(time.perf_counter() - t0)
-        return out
+        return self._timed('decode', self.backend.decode, emb)
+
+    def decode_async(self, emb):
+        pending, outer = self.backend.decode_async(emb), self
+
+        class Waited:  # pylint: disable=too-few-public-methods
+            def result(self):
+                return outer._timed('decode', pending.result)  # pylint: disable=protected-access
+        return Waited()
 
 
-def bench_online(backend, config, video: str, frames: int, rounds: int) -> dict:
-    """Encoder alone and the recognizer on real frames, in alternating rounds.
+class Loop:
+    """One way of running the online loop, kept warm across rounds."""
 
-    Other processes on a shared machine slow some rounds down; alternating the two measurements and taking
-    the median of the per-round ratios keeps such drift out of the ratio.
-    """
-    timed = TimedBackend(backend)
-    recognizer = recognizer_lib.OnlineRecognizer.from_config(timed, config)
-    source = video_io.iter_frames(video)
+    def __init__(self, name: str, backend, config, source):
+        self.name, self.timed = name, Timed(backend)
+        overlap, color = name in ('overlap', 'every4'), 'RGB' if name == 'before' else 'BGR'
+        self.recognizer = recognizer_lib.OnlineRecognizer.from_config(
+            self.timed, config, raw_frames=name != 'before', resize_short=256 if name == 'before' else None,
+            pipelined=overlap, decode_every=4 if name == 'every4' else 1, frame_color=color)
+        self.preprocess_s = 0.0
+        if name == 'before':
+            plain = self.recognizer.preprocess
 
-    def next_frame():
-        nonlocal source
-        try:
-            return next(source)
-        except StopIteration:  # loop a short video
-            source = video_io.iter_frames(video)
-            return next(source)
+            def preprocess(frame):
+                t0 = time.perf_counter()
+                out = plain(frame)
+                self.preprocess_s += time.perf_counter() - t0
+                return out
+            self.recognizer.preprocess = preprocess
+        self.frames = video_io.prefetched(looping(source, color)) if overlap else looping(source, color)
+        self.run(WARMUP_FRAMES)
+        self.stages = {k: [] for k in ('read', 'preprocess', 'encode', 'decode', 'push', 'total')}
+        self.fps = []
 
-    sample = recognizer.preprocess(next_frame())[None]
-    for _ in range(WARMUP_FRAMES):
-        backend.encode(sample)
-        recognizer.push(next_frame())
-    per_round = max(frames // rounds, 1)
-    alone, total, read, push, ratios, rounds_ms = [], [], [], [], [], []
-    timed.encode_s.clear()
-    timed.decode_s.clear()
-    for _ in range(rounds):
-        block = []
-        for _ in range(per_round):
+    def run(self, n: int) -> None:
+        self.preprocess_s, read, push = 0.0, 0.0, 0.0
+        self.timed.seconds = {'encode': 0.0, 'decode': 0.0}
+        start = time.perf_counter()
+        for _ in range(n):
             t0 = time.perf_counter()
-            backend.encode(sample)
-            block.append(time.perf_counter() - t0)
-        alone += block
-        loop = []
-        for _ in range(per_round):
-            t0 = time.perf_counter()
-            frame = next_frame()
+            frame = next(self.frames)
             t1 = time.perf_counter()
-            assert recognizer.push(frame) is not None
-            t2 = time.perf_counter()
-            read.append(t1 - t0)
-            push.append(t2 - t1)
-            loop.append(t2 - t0)
-        total += loop
-        ratios.append(np.median(block) / np.median(loop))
-        rounds_ms.append((1e3 * np.median(block), 1e3 * np.median(loop)))
-    rest = np.asarray(push) - np.asarray(timed.encode_s) - np.asarray(timed.decode_s)
-    return {'alone': summarize(alone), 'total': summarize(total), 'read': summarize(read),
-            'push': summarize(push), 'encode': summarize(timed.encode_s), 'decode': summarize(timed.decode_s),
-            'rest': summarize(rest), 'ratio': float(np.median(ratios)), 'ratios': ratios,
-            # The round least disturbed by other processes: the lowest encoder-alone median.
-            'quietest': min(rounds_ms),
-            'precision': backend.inference_precision}
+            self.recognizer.push(frame)
+            read, push = read + t1 - t0, push + time.perf_counter() - t1
+        t0 = time.perf_counter()
+        self.recognizer.flush()
+        push += time.perf_counter() - t0
+        total = time.perf_counter() - start
+        if hasattr(self, 'stages'):
+            for key, value in (('read', read), ('preprocess', self.preprocess_s), ('push', push),
+                               ('encode', self.timed.seconds['encode']), ('decode', self.timed.seconds['decode']),
+                               ('total', total)):
+                self.stages[key].append(1e3 * value / n)
+            self.fps.append(n / total)
+
+    def close(self):
+        if hasattr(self.frames, 'close'):
+            self.frames.close()
 
 
-def bench_dense(model_dir: pathlib.Path, config, video: str, num_frames: int) -> dict:
-    """Dense evaluation vs window-by-window offline inference (whole-model IR), float32."""
+def encoder_alone(backend, n: int) -> float:
+    """Frames per second of the encoder IR on one preprocessed crop, back to back."""
+    crop = np.random.default_rng(0).standard_normal((1, 224, 224, 3)).astype(np.float32)
+    if backend.raw_frames_only:
+        raise ValueError('encoder alone needs a float encoder')
+    start = time.perf_counter()
+    for _ in range(n):
+        backend.encode(crop)
+    return n / (time.perf_counter() - start)
+
+
+def bench_row(model_dir, config, precision: str, source, loops, frames: int, rounds: int) -> list:
+    int8 = precision == 'int8'
+    hint = None if int8 else precision
+    decoder_hint = hint if _DECODER.value == 'same' or int8 else _DECODER.value
+    backend = openvino_backend.OpenVinoBackend(model_dir / f'encoder{"_int8" if int8 else ""}.xml',
+                                               model_dir / f'decoder{"_int8" if int8 else ""}.xml',
+                                               precision=hint, num_threads=_THREADS.value,
+                                               decoder_precision=decoder_hint)
+    runners = [Loop(name, backend, config, source) for name in loops]
+    encoder_alone(backend, 20)
+    alone = []
+    for r in range(rounds):
+        alone.append(encoder_alone(backend, frames))
+        for runner in (runners if r % 2 == 0 else runners[::-1]):
+            runner.run(frames)
+    rows = []
+    used = openvino_backend.runtime_precision(backend.encoder)
+    for runner in runners:
+        runner.close()
+        ratios = np.asarray(runner.fps) / np.asarray(alone)
+        stage = {k: float(np.mean(v)) for k, v in runner.stages.items()}
+        rest = stage['push'] - stage['preprocess'] - stage['encode'] - stage['decode']
+        quiet = int(np.argmax(alone))  # the round least slowed by other processes
+        rows.append(f'| {runner.name} | {1e3 / np.median(alone):.2f} | {stage["read"]:.2f} | {stage["preprocess"]:.2f} '
+                    f'| {stage["encode"]:.2f} | {stage["decode"]:.2f} | {rest:.2f} | {stage["total"]:.2f} '
+                    f'| {np.median(alone):.1f} | {np.median(runner.fps):.1f} '
+                    f'| {np.median(ratios):.2f} ({ratios.min():.2f}-{ratios.max():.2f}) | {ratios[quiet]:.2f} |')
+    return used, rows
+
+
+def main(argv):
+    del argv
     import openvino as ov  # pylint: disable=import-outside-toplevel
-    backend = openvino_backend.OpenVinoBackend(model_dir / 'encoder.xml', model_dir / 'decoder.xml', precision='f32')
-    recognizer = recognizer_lib.OnlineRecognizer.from_config(backend, config)
-    raw = []
-    for frame in video_io.iter_frames(video):
-        raw.append(frame)
-        if len(raw) == num_frames:
-            break
-    frames = np.stack([recognizer.preprocess(f) for f in raw])
-    t, s = config.model.num_frames, config.data.stride
-    passes = {'n': 0}
-
-    def encode(x):
-        passes['n'] += len(x)
-        return backend.encode(x)
-
-    t0 = time.perf_counter()
-    result = dense.dense_video_logits(encode, backend.decode, frames, num_frames=t, stride=s, modality='rgb',
-                                      batch_size=1)
-    dense_s = time.perf_counter() - t0
-
-    core = ov.Core()
-    whole = core.compile_model(core.read_model(str(model_dir / 'whole.xml')), 'CPU',
-                               {'PERFORMANCE_HINT': 'LATENCY', 'INFERENCE_PRECISION_HINT': 'f32'})
-    request = whole.create_infer_request()
-    span = (t - 1) * s
-    offline = np.full_like(result.frame_logits, np.nan)
-    t0 = time.perf_counter()
-    for end in range(span, len(frames)):
-        clip = np.ascontiguousarray(frames[end - span:end + 1:s][None])
-        offline[end] = request.infer({0: clip})[0][0]
-    offline_s = time.perf_counter() - t0
-    windows = len(frames) - span
-    diff = float(np.nanmax(np.abs(offline - result.frame_logits)))
-    same = float(np.mean(offline[span:].argmax(-1) == result.frame_logits[span:].argmax(-1)))
-    return {'frames': len(frames), 'windows': windows, 'dense_passes': passes['n'], 'offline_passes': windows * t,
-            'dense_s': dense_s, 'offline_s': offline_s, 'max_diff': diff, 'top1_agreement': same,
-            'segments': len(result.segment_starts)}
-
-
-def scaled_copy(video: str, short: int, work_dir: pathlib.Path) -> pathlib.Path:
-    """Writes `video` with its shorter side resized to `short` (XVID AVI, same frame rate) into work_dir."""
-    out_path = work_dir / f'{pathlib.Path(video).stem}_{short}p.avi'
+    work_dir = pathlib.Path(_WORK_DIR.value)
     work_dir.mkdir(parents=True, exist_ok=True)
-    frames = np.stack([video_io.resize_short_side(f, short) for f in video_io.iter_frames(video)])
-    video_io.write_video(out_path, frames, fps=video_io.video_info(video)['fps'], fourcc='XVID')
-    return out_path
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', 1)[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--models', default='resnet34,mobilenetv2', help='comma-separated encoders')
-    parser.add_argument('--video', required=True, help='a video file to stream (e.g. a 768x576 street scene)')
-    parser.add_argument('--frames', type=int, default=200, help='timed frames per measurement')
-    parser.add_argument('--rounds', type=int, default=10, help='alternating encoder-alone / online rounds')
-    parser.add_argument('--dense_frames', type=int, default=300, help='frames of the dense comparison (0: skip)')
-    parser.add_argument('--dense_models', default='resnet34,mobilenetv2', help='models of the dense comparison')
-    parser.add_argument('--work_dir', default='/tmp/vtn_bench_streaming', help='exported models (reused)')
-    parser.add_argument('--source_short', type=int, default=0,
-                        help='first write a copy of --video with its shorter side resized to this (INTER_AREA, as '
-                             'the datasets store frames) into --work_dir and time that: the cost of a source that '
-                             'already has the model\'s input scale, e.g. a camera set to a low resolution (0: off)')
-    args = parser.parse_args(argv)
-    if args.source_short:
-        args.video = str(scaled_copy(args.video, args.source_short, pathlib.Path(args.work_dir)))
-
-    import openvino as ov  # pylint: disable=import-outside-toplevel
     capabilities = ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
-    fast = 'bf16' if 'BF16' in capabilities else 'int8'
-    print(f'CPU: {cpu_description()}')
-    print(f'OpenVINO {ov.get_version()}, CPU capabilities {" ".join(capabilities)}; fast precision: {fast}')
-    print(f'video: {args.video}; {args.frames} timed frames after {WARMUP_FRAMES} warm-up frames; '
-          f'load average {" ".join(f"{x:.2f}" for x in os.getloadavg())}\n', flush=True)
-    work_dir = pathlib.Path(args.work_dir)
-    rows, dense_rows = [], []
-    for encoder in args.models.split(','):
-        model_dir, config = export_model(encoder, work_dir, int8=fast == 'int8')
-        for precision in ('f32', fast):
-            suffix = '_int8' if precision == 'int8' else ''
-            backend = openvino_backend.OpenVinoBackend(model_dir / f'encoder{suffix}.xml', model_dir / f'decoder{suffix}.xml',
-                                                precision=None if precision == 'int8' else precision)
-            r = bench_online(backend, config, args.video, args.frames, args.rounds)
-            used = r['precision'] + (' + int8 weights' if precision == 'int8' else '')
-            rows.append(f'| {encoder} | {precision} -> {used} | {r["alone"]["median"]:.2f} / {r["alone"]["p99"]:.2f} '
-                        f'| {r["total"]["median"]:.2f} / {r["total"]["p99"]:.2f} '
-                        f'| {r["push"]["median"]:.2f} / {r["push"]["p99"]:.2f} | {r["read"]["median"]:.2f} '
-                        f'| {r["rest"]["median"]:.2f} | {r["encode"]["median"]:.2f} | {r["decode"]["median"]:.2f} '
-                        f'| {1e3 / r["alone"]["median"]:.1f} | {1e3 / r["total"]["median"]:.1f} '
-                        f'| {r["ratio"]:.2f} ({min(r["ratios"]):.2f}-{max(r["ratios"]):.2f}) '
-                        f'| {r["quietest"][0]:.2f} / {r["quietest"][1]:.2f} = {r["quietest"][0] / r["quietest"][1]:.2f} |')
-            print(rows[-1], flush=True)
-        if args.dense_frames and encoder in args.dense_models.split(','):
-            d = bench_dense(model_dir, config, args.video, args.dense_frames)
-            dense_rows.append(
-                f'| {encoder} | {d["frames"]} | {d["windows"]} | {d["dense_passes"]} | {d["offline_passes"]} '
-                f'| {d["offline_passes"] / d["dense_passes"]:.1f}x | {d["dense_s"]:.1f} | {d["offline_s"]:.1f} '
-                f'| {d["offline_s"] / d["dense_s"]:.1f}x | {d["max_diff"]:.1e} | {d["top1_agreement"]:.3f} |')
-            print(dense_rows[-1], flush=True)
-
-    print('\nOnline recognizer, OpenVINO backend, 224x224, T=16 at stride 2, one thread pool over all cores. '
-          'Times in ms, median / p99; FPS from the medians; ratio = end-to-end FPS / encoder-alone FPS, the median '
-          f'(range) over {args.rounds} alternating rounds; the last column is the round with the fastest encoder '
-          '(the least disturbed by other processes): encoder alone / end to end = ratio.\n')
-    print('| model | precision (hint -> used) | encoder alone | end to end | push | video decode '
-          '| preprocess + ring | encoder in loop | decoder window | encoder FPS | end-to-end FPS | ratio '
-          '| quietest round |')
-    print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
-    print('\n'.join(rows))
-    if dense_rows:
-        print(f'\nDense evaluation vs window-by-window offline (whole-model IR), f32, {args.video}:\n')
-        print('| model | frames | windows | encoder passes dense | offline | fewer | dense s | offline s | faster '
-              '| max logit diff | top-1 agreement |')
-        print('|---|---|---|---|---|---|---|---|---|---|---|')
-        print('\n'.join(dense_rows))
-    print(f'\nload average at the end: {" ".join(f"{x:.2f}" for x in os.getloadavg())}')
+    precisions = [p for p in _PRECISIONS.value if {'bf16': 'BF16', 'int8': 'INT8'}.get(p, 'FP32') in capabilities]
+    sources = []
+    if _VIDEO.value:
+        info = video_io.video_info(_VIDEO.value)
+        sources.append((f'{pathlib.Path(_VIDEO.value).name} {info["width"]}x{info["height"]}', _VIDEO.value))
+    width, height = (int(v) for v in _CAMERA.value.lower().split('x'))
+    if width and height:
+        sources.append((f'rendered {width}x{height} MJPG', str(render_camera(width, height, work_dir))))
+    if not sources:
+        raise app.UsageError('nothing to stream: give --video and/or --camera WxH')
+    exports = {name: export_model(name, work_dir) for name in _MODELS.value}
+    print(f'CPU: {benchmark_lib.cpu_info()["summary"]}')
+    print(f'OpenVINO {ov.get_version()}; threads: {_THREADS.value or "all"}; {_ROUNDS.value} rounds x {_FRAMES.value} '
+          f'frames; load average at the start {" ".join(f"{x:.2f}" for x in os.getloadavg())}', flush=True)
+    header = ('| loop | encoder alone | video decode | preprocess | encoder in loop | decoder window | rest '
+              '| end to end | encoder FPS | loop FPS | ratio | quietest round |\n'
+              '|---|---|---|---|---|---|---|---|---|---|---|---|')
+    for label, path in sources:
+        for name, (model_dir, config) in exports.items():
+            for precision in precisions:
+                used, rows = bench_row(model_dir, config, precision, path, _LOOPS.value, _FRAMES.value,
+                                       _ROUNDS.value)
+                print(f'\n{label}, {name}, {precision} (runs: {used})\n{header}')
+                print('\n'.join(rows), flush=True)
+    print(f'\nload average at the end {" ".join(f"{x:.2f}" for x in os.getloadavg())}')
 
 
 if __name__ == '__main__':
-    main()
+    app.run(main)

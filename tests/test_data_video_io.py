@@ -129,3 +129,24 @@ def test_missing_file(tmp_path):
         video_io.read_video(tmp_path / 'nope.avi')
     with pytest.raises(video_io.VideoReadError, match='file not found'):
         next(video_io.iter_frames(tmp_path / 'nope.avi'))
+
+
+def test_prefetched_keeps_order_raises_errors_in_place_and_stops_its_thread(avi):
+    import threading  # pylint: disable=import-outside-toplevel
+    np.testing.assert_array_equal(np.stack(list(video_io.prefetched(video_io.iter_frames(avi)))),
+                                  video_io.read_video(avi))
+
+    def broken():
+        yield from range(3)
+        raise video_io.VideoReadError('x.avi', 'corrupt', 3)
+    got = []
+    with pytest.raises(video_io.VideoReadError, match='at frame 3'):
+        for item in video_io.prefetched(broken()):
+            got.append(item)
+    assert got == [0, 1, 2]
+
+    before = threading.active_count()
+    endless = video_io.prefetched(iter(int, 1), depth=2)  # never ends on its own
+    assert next(endless) == 0
+    endless.close()
+    assert threading.active_count() == before

@@ -125,3 +125,31 @@ def test_bad_model_name_and_unwritable_output(tmp_path):
         artifacts.check_writable(blocker / 'out')
     with pytest.raises(ValueError, match='layout'):
         artifacts.ExportOptions(layout='NWHC').validate()
+
+
+def omz_preprocess(frame_bgr, size):
+    """What Open Model Zoo's action_recognition_demo does to a BGR frame: the shorter side resized to `size`
+    (cv2's default bilinear), the central size x size crop, HWC -> CHW, uint8."""
+    import cv2  # pylint: disable=import-outside-toplevel
+    h, w = frame_bgr.shape[:2]
+    scale = size / min(h, w)
+    frame = cv2.resize(frame_bgr, (int(w * scale), int(h * scale)))
+    top, left = int(round((frame.shape[0] - size) / 2)), int(round((frame.shape[1] - size) / 2))
+    return frame[top:top + size, left:left + size].transpose(2, 0, 1)[None]
+
+
+def test_omz_export_takes_what_the_open_model_zoo_demo_feeds(tmp_path):
+    config, model, variables = tiny_setup()
+    sidecar = pipeline.export(config, variables, tmp_path, artifacts.ExportOptions.for_omz(verify_clips=2))
+    assert sidecar['verification']['passed'] and sorted(sidecar['artifacts']) == ['decoder', 'encoder']
+    encoder, decoder = compile_f32(tmp_path / 'encoder.xml'), compile_f32(tmp_path / 'decoder.xml')
+    assert encoder.input(0).get_element_type() == ov.Type.u8 and list(encoder.input(0).shape) == [1, 3, 32, 32]
+    assert list(encoder.output(0).shape) == [1, 32, 1, 1] and list(decoder.input(0).shape) == [1, 8, 32]
+    # The demo's loop: BGR frames -> its crop -> encoder -> embeddings reshaped to [1, T, D] -> decoder logits.
+    frames_bgr = np.random.default_rng(5).integers(0, 256, (8, 40, 50, 3), np.uint8)
+    crops = np.concatenate([omz_preprocess(f, 32) for f in frames_bgr])  # [8, 3, 32, 32] BGR
+    embeddings = np.concatenate([encoder([c[None]])[0].reshape(1, -1) for c in crops])[None]
+    clip = normalized(np.ascontiguousarray(crops[:, ::-1].transpose(0, 2, 3, 1)), config)[None]  # RGB NHWC
+    assert relative(decoder([embeddings])[0], np.asarray(model.apply(variables, clip))) <= TOL
+    with pytest.raises(ValueError, match='encoder and the decoder only'):
+        artifacts.ExportOptions(omz=True).validate()

@@ -114,6 +114,41 @@ def test_the_reference_preset_reaches_streaming(tiny_config):
     config.data.eval_preprocess = 'reference'
     recognizer = recognizer_lib.OnlineRecognizer.from_config(jax_backend.JaxBackend(model, variables), config)
     frame = make_video(1, 60, 80, seed=3)[0]
-    kwargs = dict(crop_size=32, mean=config.data.mean, std=config.data.std)
+    kwargs = dict(crop_size=32, mean=config.data.mean, std=config.data.std, resize_short=None)
     np.testing.assert_array_equal(recognizer.preprocess(frame), frames_lib.preprocess_frame_reference(frame, **kwargs))
     assert np.abs(recognizer.preprocess(frame) - frames_lib.preprocess_frame(frame, **kwargs)).max() > 0.1
+
+
+def run_pipelined(recognizer, video):
+    out = [recognizer.push(frame) for frame in video] + [recognizer.flush()]
+    return [p for p in out if p is not None]
+
+
+@pytest.mark.parametrize('decode_every', [1, 3])
+def test_pipelined_and_decode_every_return_the_same_windows(tiny_config, decode_every):
+    config, model, variables = build(tiny_config, 'rgbdiff')
+    backend = jax_backend.JaxBackend(model, variables)
+    video = make_video(40)
+    sync = [p for p in map(recognizer_lib.OnlineRecognizer.from_config(backend, config).push, video) if p]
+    counting = CountingBackend(backend)
+    online = recognizer_lib.OnlineRecognizer.from_config(counting, config, pipelined=True, decode_every=decode_every)
+    got = run_pipelined(online, video)
+    # Every decode_every-th full window, starting with the first, each exactly the synchronous prediction.
+    expected = sync[::decode_every]
+    assert [p.frame_index for p in got] == [p.frame_index for p in expected]
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g.logits, e.logits)
+    assert counting.decode_calls == len(expected) and online.encoder_calls == len(video) - 2
+
+
+def test_bgr_frames_give_the_rgb_predictions(tiny_config):
+    config, model, variables = build(tiny_config, 'rgb')
+    backend = jax_backend.JaxBackend(model, variables)
+    video = make_video(20)
+    rgb = recognizer_lib.OnlineRecognizer.from_config(backend, config)
+    bgr = recognizer_lib.OnlineRecognizer.from_config(backend, config, frame_color='BGR')
+    for frame in video:
+        a, b = rgb.push(frame), bgr.push(np.ascontiguousarray(frame[..., ::-1]))
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_array_equal(a.logits, b.logits)

@@ -68,8 +68,18 @@ def central_crop_box(height: int, width: int, fraction: float = EVAL_CROP_FRACTI
 
 
 def preprocess_frame(frame_HWC: np.ndarray, *, crop_size: int, mean: Sequence[float], std: Sequence[float],
-                     resize_short: Optional[int] = STORED_SHORT_SIDE) -> np.ndarray:
+                     resize_short: Optional[int] = STORED_SHORT_SIDE,
+                     crop_fraction: float = EVAL_CROP_FRACTION) -> np.ndarray:
     """RGB uint8 frame -> the normalised central crop the model sees: [crop_size, crop_size, 3] float32.
+
+    Two presets:
+      'stored' (resize_short=256, the default): the shorter side resized to 256 with INTER_AREA first, as
+          the dataset builders store frames, then the crop: what the evaluation pipeline sees.
+      'direct' (resize_short=None): the central square of side round(crop_fraction * shorter side) of the
+          frame as it is, bilinear-resized (half-pixel, on float values, no antialiasing) to crop_size. This is
+          what the encoder IR computes on raw frames (`vtn_jax.inference.openvino_frames`), and the same as
+          'stored' on frames whose shorter side is already 256. With crop_fraction=1 it is the authors'
+          test-time Scale(crop) + CenterCrop(crop), up to the resampling filter.
 
     Args:
         frame_HWC: a decoded RGB frame.
@@ -77,12 +87,13 @@ def preprocess_frame(frame_HWC: np.ndarray, *, crop_size: int, mean: Sequence[fl
         mean, std: RGB normalisation on the [0, 1] scale.
         resize_short: shorter side the frame is first resized to (INTER_AREA, as the datasets store frames);
             None keeps the frame's size.
+        crop_fraction: central crop side / shorter side (after the resize, if any).
     """
     if frame_HWC.ndim != 3 or frame_HWC.shape[-1] != 3:
         raise ValueError(f'expected an RGB frame [H, W, 3], got shape {frame_HWC.shape}')
     if resize_short:
         frame_HWC = video_io.resize_short_side(frame_HWC, resize_short)
-    top, left, side = central_crop_box(*frame_HWC.shape[:2])
+    top, left, side = central_crop_box(*frame_HWC.shape[:2], crop_fraction)
     crop = frame_HWC[top:top + side, left:left + side]
     scale, offset = normalization_affine(mean, std)
     if side == crop_size and crop.dtype == np.uint8:

@@ -9,6 +9,8 @@ neither TensorFlow nor the rest of vtn_jax) keeps it.
 """
 import dataclasses
 import os
+import queue
+import threading
 from typing import Iterator, Optional, Sequence, Union
 
 import cv2
@@ -83,15 +85,16 @@ def resize_short_side(frame: np.ndarray, resize_short: int) -> np.ndarray:
 
 
 def iter_frames(path_or_camera_index: Union[str, os.PathLike, int], *,
-                resize_short: Optional[int] = None) -> Iterator[np.ndarray]:
+                resize_short: Optional[int] = None, color: str = 'RGB') -> Iterator[np.ndarray]:
     """Yields the frames of a video file or camera as RGB uint8 arrays, one at a time.
 
     Args:
         path_or_camera_index: a video file, or an int camera index for cv2.VideoCapture.
         resize_short: if set, each frame is resized so its shorter side has this length.
+        color: 'RGB', or 'BGR' for the frames as OpenCV decodes them (no conversion).
 
     Yields:
-        (H, W, 3) uint8 RGB frames.
+        (H, W, 3) uint8 frames in `color` order.
 
     Raises:
         VideoReadError: the source cannot be opened.
@@ -102,12 +105,63 @@ def iter_frames(path_or_camera_index: Union[str, os.PathLike, int], *,
             ok, frame_bgr = capture.read()
             if not ok or frame_bgr is None:
                 return
-            frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+            frame = frame_bgr if color == 'BGR' else cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
             if resize_short is not None:
                 frame = resize_short_side(frame, resize_short)
             yield frame
     finally:
         capture.release()
+
+
+def prefetched(frames: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """Runs a frame iterator (e.g. `iter_frames`) in a background thread, up to `depth` frames ahead.
+
+    OpenCV decodes without holding the GIL, so the next frame decodes while the caller works on this one.
+    Frames come out in order; an error of the iterator is raised here, after the frames before it. Closing
+    this generator (or leaving the loop) stops the thread and closes `frames` (the capture is released).
+    """
+    items = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        items.put((frame, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+            result = (done, None)
+        except Exception as e:  # pylint: disable=broad-except  (re-raised in the consumer)
+            result = (done, e)
+        finally:
+            close = getattr(frames, 'close', None)
+            if close is not None:
+                close()
+        while not stop.is_set():
+            try:
+                items.put(result, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=produce, name='vtn-frame-reader', daemon=True)
+    thread.start()
+    try:
+        while True:
+            frame, error = items.get()
+            if frame is done:
+                if error is not None:
+                    raise error
+                return
+            yield frame
+    finally:
+        stop.set()
+        thread.join()
 
 
 def video_info(path: Union[str, os.PathLike]) -> dict:

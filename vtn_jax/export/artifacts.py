@@ -59,6 +59,14 @@ class ExportOptions:
     verify_split: str = ''  # TFDS split for verification clips and Clip@1 ('' = random uint8 clips)
     tolerance: float = 1e-4  # gate: max|diff| / max(1, max|JAX|)
     seed: int = 0  # random clips (calibration fallback and verification)
+    omz: bool = False  # encoder output [1, D, 1, 1]: Open Model Zoo's action_recognition_demo interface
+
+    @classmethod
+    def for_omz(cls, **kwargs) -> 'ExportOptions':
+        """What Open Model Zoo's action_recognition_demo takes: encoder [1, 3, H, W] uint8 BGR (the IR normalises)
+        -> [1, D, 1, 1], decoder [1, S, D] -> logits [1, K]."""
+        return cls(**{**kwargs, 'parts': ('encoder', 'decoder'), 'layout': 'NCHW', 'uint8_input': True,
+                      'color': 'BGR', 'omz': True})
 
     def validate(self):
         """Raises ValueError naming the first bad option."""
@@ -75,6 +83,8 @@ class ExportOptions:
             raise ValueError(f'calib_clips must be positive, got {self.calib_clips}')
         if self.verify_clips < 1:
             raise ValueError(f'verify_clips must be positive, got {self.verify_clips}')
+        if self.omz and 'whole' in self.parts:
+            raise ValueError('omz: Open Model Zoo\'s demo takes the encoder and the decoder only (parts encoder,decoder)')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,10 +105,11 @@ class PartSpec:
         return OUTPUT_NAMES[self.name]
 
 
-def create_parts(model: vtn_lib.VTN, variables, image_size: int, layout: str = 'NHWC') -> dict:
+def create_parts(model: vtn_lib.VTN, variables, image_size: int, layout: str = 'NHWC', omz: bool = False) -> dict:
     """The pure eval-mode functions of the whole model, the encoder and the decoder, for batch 1.
 
-    NCHW input is transposed inside the function, so the ONNX and IR take it natively.
+    NCHW input is transposed inside the function, so the ONNX and IR take it natively; `omz` gives the encoder
+    output the shape [1, D, 1, 1] (Open Model Zoo's action_recognition_demo).
     """
     variables = jax.tree.map(jnp.asarray, variables)
     t, s, c, d, k = model.num_frames, model.num_steps, model.frame_channels, model.embed_dim, model.num_classes
@@ -113,15 +124,16 @@ def create_parts(model: vtn_lib.VTN, variables, image_size: int, layout: str = '
     def encoder(frame):
         if nchw:
             frame = jnp.transpose(frame, (0, 2, 3, 1))
-        return model.apply(variables, frame, method=vtn_lib.VTN.encode)
+        emb = model.apply(variables, frame, method=vtn_lib.VTN.encode)
+        return emb.reshape(1, d, 1, 1) if omz else emb
 
     def decoder(emb):
         return model.apply(variables, emb, method=vtn_lib.VTN.decode)
 
     return {
         'whole': PartSpec('whole', whole, (1, t, 3, h, w) if nchw else (1, t, h, w, 3), (1, k), True),
-        'encoder': PartSpec('encoder', encoder, (1, c, h, w) if nchw else (1, h, w, c), (1, d),
-                            model.modality == 'rgb'),
+        'encoder': PartSpec('encoder', encoder, (1, c, h, w) if nchw else (1, h, w, c),
+                            (1, d, 1, 1) if omz else (1, d), model.modality == 'rgb'),
         'decoder': PartSpec('decoder', decoder, (1, s, d), (1, k), False),
     }
 

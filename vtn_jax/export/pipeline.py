@@ -103,7 +103,9 @@ def export(config, variables, out_dir, options: artifacts.ExportOptions = artifa
     if class_names is not None and len(class_names) != model.num_classes:
         raise ValueError(f'{len(class_names)} class names for a model with {model.num_classes} classes')
     out_dir = artifacts.check_writable(out_dir)
-    parts = artifacts.create_parts(model, variables, config.data.crop_size, options.layout)
+    parts = artifacts.create_parts(model, variables, config.data.crop_size, options.layout, options.omz)
+    if options.omz and model.modality != 'rgb':
+        raise ValueError(f'omz: Open Model Zoo\'s demo feeds single rgb frames; this is a {model.modality} model')
     if options.uint8_input and 'encoder' in options.parts and not parts['encoder'].raw_frames:
         _LOG.warning('uint8 input: the %s encoder takes difference frames, which uint8 cannot hold; its IR '
                      'keeps float input (normalise the frames and take the differences first)', model.modality)

@@ -185,7 +185,7 @@ def verify(out_dir, config, variables, *, num_clips: Optional[int] = None, split
             run_encoder, _ = make(out_dir / arts['encoder'][key])
             run_decoder, precision = make(out_dir / arts['decoder'][key])
             composed = np.stack([
-                run_decoder(np.concatenate([run_encoder(x) for x in _feed(
+                run_decoder(np.concatenate([run_encoder(x).reshape(1, -1) for x in _feed(
                     'encoder', arts['encoder'][input_key], clips_u8[n], video[n], model.modality)])[None])[0]
                 for n in range(len(video))])
             add('split pair', stage, composed, 'JAX', ref['whole'], True, precision)
@@ -208,7 +208,7 @@ def _run_part(run, part, input_spec, clip_u8, clip, emb, modality) -> np.ndarray
     if part == 'decoder':
         return run(np.ascontiguousarray(emb[None]))[0]
     outs = [run(x) for x in _feed(part, input_spec, clip_u8, clip, modality)]
-    return outs[0][0] if part == 'whole' else np.concatenate(outs)
+    return outs[0][0] if part == 'whole' else np.concatenate([o.reshape(1, -1) for o in outs])  # [1, D(, 1, 1)]
 
 
 def format_verification(report: dict) -> str:

@@ -45,15 +45,22 @@ class StreamStep:
     Attributes:
         frame_index: 0-based index of the frame.
         time_s: its time: position in the file, or arrival time for a camera.
-        frame: the decoded RGB uint8 frame [H, W, 3].
-        prediction: the recognizer's output for the window ending at this frame (None during the warm-up).
+        frame_bgr: the frame as OpenCV decoded it, BGR uint8 [H, W, 3] (read-only: the recognizer may still use
+            it); `frame` is its RGB copy, made when asked for.
+        prediction: the recognizer's output for the window ending at this frame (None during the warm-up); with
+            decode_every > 1, the latest one (its frame_index says which window).
         top: [(class name, probability)] best first; empty without a prediction.
     """
     frame_index: int
     time_s: float
-    frame: np.ndarray
+    frame_bgr: np.ndarray
     prediction: Optional[recognizer_lib.Prediction]
     top: tuple[tuple[str, float], ...]
+
+    @property
+    def frame(self) -> np.ndarray:
+        """The decoded frame, RGB uint8 [H, W, 3]."""
+        return np.ascontiguousarray(self.frame_bgr[..., ::-1])
 
 
 def parse_source(source: Union[str, int, pathlib.Path]) -> Union[str, int]:
@@ -103,8 +110,10 @@ class Recognizer:
         missing = [p for p in ('encoder', 'decoder') if p not in parts]
         if missing:
             raise ValueError(f'{folder} has no {" and no ".join(missing)} IR; export with --parts encoder,decoder')
+        # A uint8 encoder (vtn-export --uint8_input) takes its --color; the backend feeds it raw frames.
+        color = parts['encoder'].get('ir_input', {}).get('color', 'RGB')
         backend = openvino_backend.OpenVinoBackend(folder / parts['encoder']['ir'], folder / parts['decoder']['ir'],
-                                                   precision=precision, num_threads=threads)
+                                                   precision=precision, num_threads=threads, encoder_color=color)
         data, model = sidecar['data'], sidecar['model']
         return cls(backend, num_frames=model['num_frames'], stride=data['stride'], modality=model['modality'],
                    crop_size=data['crop_size'], mean=data['mean'], std=data['std'],
@@ -130,18 +139,29 @@ class Recognizer:
                    mean=config.data.mean, std=config.data.std, class_names=class_names,
                    eval_preprocess=config.data.get('eval_preprocess', 'paper'))
 
-    def online(self, *, warmup: str = 'wait', smoothing: float = 0.0, k: int = 5) -> recognizer_lib.OnlineRecognizer:
+    def online(self, *, warmup: str = 'wait', smoothing: float = 0.0, k: int = 5, pipelined: bool = False,
+               decode_every: int = 1, frame_color: str = 'RGB') -> recognizer_lib.OnlineRecognizer:
         """A fresh online recognizer (one encoder pass per frame) with this model's settings."""
         return recognizer_lib.OnlineRecognizer(self.backend, warmup=warmup, smoothing=smoothing, k=k,
-                                               **self.settings)
+                                               pipelined=pipelined, decode_every=decode_every,
+                                               frame_color=frame_color, **self.settings)
 
     def named(self, top: Sequence[tuple[int, float]]) -> tuple[tuple[str, float], ...]:
         """[(class index, p)] -> [(class name, p)]."""
         return tuple((self.class_names[c], p) for c, p in top)
 
     def stream(self, source, *, warmup: str = 'wait', smoothing: float = 0.0, k: int = 5,
-               max_frames: int = 0) -> Iterator[StreamStep]:
+               max_frames: int = 0, decode_every: int = 1,
+               pipelined: Optional[bool] = None) -> Iterator[StreamStep]:
         """Recognises a video file or camera frame by frame (see `StreamStep`).
+
+        The next frame is decoded in a background thread while this one is recognised, and (pipelined, the
+        default where the backend has `decode_async`) the decoder window of a frame runs while the next frame is
+        encoded: a frame's step then comes out one frame later, with the same prediction.
+
+        Args:
+            decode_every: run the decoder on every k-th window only (labels up to k - 1 frames old).
+            pipelined: overlap the decoder with the next frame's encoder (None: where the backend can).
 
         Raises:
             VideoReadError: the source cannot be opened, changes frame size, or (a file) ends well before the
@@ -153,34 +173,66 @@ class Recognizer:
             info = video_io.video_info(source)
             fps, expected = info['fps'], info['num_frames']
         fps = fps if fps and np.isfinite(fps) and fps > 0 else 30.0
-        online = self.online(warmup=warmup, smoothing=smoothing, k=k)
+        if pipelined is None:
+            pipelined = callable(getattr(self.backend, 'decode_async', None))
+        # Frames stay BGR as decoded: the raw-frame encoder takes them so, and drawing wants them so.
+        online = self.online(warmup=warmup, smoothing=smoothing, k=k, pipelined=pipelined,
+                             decode_every=decode_every, frame_color='BGR')
         start, size, count = time.perf_counter(), None, 0
-        for frame in video_io.iter_frames(source):
-            if size is None:
-                size = frame.shape
-            elif frame.shape != size:
-                raise video_io.VideoReadError(source, f'frame size changed from {size[1]}x{size[0]} to '
-                                                      f'{frame.shape[1]}x{frame.shape[0]} (corrupt stream)', count)
-            prediction = online.push(frame)
-            # A file's timestamp is its frame's place in the video; a camera's is the time it arrived.
-            time_s = count / fps if isinstance(source, str) else time.perf_counter() - start
-            top = self.named(prediction.top) if prediction is not None else ()
-            yield StreamStep(count, time_s, frame, prediction, top)
-            count += 1
-            if max_frames and count >= max_frames:
-                return
-        if count and expected and count < expected * (1 - TRUNCATION_TOLERANCE):
-            raise video_io.VideoReadError(source, f'the stream broke at frame {count} of the {expected} its header '
-                                                  'announces (truncated or corrupt)', count)
+        waiting, latest = None, None  # pipelined: the step whose prediction comes with the next push
+
+        def step(held, prediction):
+            nonlocal latest
+            latest = prediction if prediction is not None else (latest if decode_every > 1 else None)
+            top = self.named(latest.top) if latest is not None else ()
+            return StreamStep(*held, latest, top)
+
+        frames = video_io.prefetched(video_io.iter_frames(source, color='BGR'))
+        error, finished = None, False
+        try:
+            for frame in frames:
+                if size is None:
+                    size = frame.shape
+                elif frame.shape != size:
+                    error = video_io.VideoReadError(source, f'frame size changed from {size[1]}x{size[0]} to '
+                                                            f'{frame.shape[1]}x{frame.shape[0]} (corrupt stream)', count)
+                    break
+                prediction = online.push(frame)
+                # A file's timestamp is its frame's place in the video; a camera's is the time it arrived.
+                held = (count, count / fps if isinstance(source, str) else time.perf_counter() - start, frame)
+                if pipelined:
+                    held, waiting = waiting, held
+                if held is not None:
+                    yield step(held, prediction)
+                count += 1
+                if max_frames and count >= max_frames:
+                    break
+            else:
+                if count and expected and count < expected * (1 - TRUNCATION_TOLERANCE):
+                    error = video_io.VideoReadError(source, f'the stream broke at frame {count} of the {expected} '
+                                                            'its header announces (truncated or corrupt)', count)
+            finished = True
+        finally:
+            frames.close()
+            if not finished:
+                online.reset()  # the consumer left early: let a window still running finish
+        if waiting is not None:
+            yield step(waiting, online.flush())
+        if error is not None:
+            raise error
 
     def video_logits(self, frames_RGB: np.ndarray, *, warmup: str = 'wait') -> whole_video.DenseLogits:
-        """The whole-video pass over decoded RGB uint8 frames [N, H, W, 3]: every frame encoded once."""
+        """The whole-video pass over decoded RGB uint8 frames [N, H, W, 3]: every frame encoded once (raw,
+        preprocessed inside the encoder IR, where the backend can)."""
         online = self.online()
-        frames = np.stack([online.preprocess(f) for f in frames_RGB])
         s = self.settings
-        return whole_video.dense_video_logits(self.backend.encode, self.backend.decode, frames,
-                                              num_frames=s['num_frames'], stride=s['stride'],
-                                              modality=s['modality'], warmup=warmup)
+        kwargs = dict(num_frames=s['num_frames'], stride=s['stride'], modality=s['modality'], warmup=warmup)
+        if online.takes_raw(*frames_RGB.shape[1:3]):
+            self.backend.prepare_frames(*frames_RGB.shape[1:3], **online.raw_settings())
+            return whole_video.dense_video_logits(self.backend.encode_frames, self.backend.decode, frames_RGB,
+                                                  raw_frames=True, **kwargs)
+        frames = np.stack([online.preprocess(f) for f in frames_RGB])
+        return whole_video.dense_video_logits(self.backend.encode, self.backend.decode, frames, **kwargs)
 
     def predict_video(self, path, *, k: int = 5) -> tuple[tuple[str, float], ...]:
         """The top-k of a whole video file: clip logits averaged over its non-overlapping 32-frame segments

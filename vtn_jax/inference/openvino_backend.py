@@ -9,6 +9,8 @@ from typing import Optional
 import numpy as np
 import openvino as ov
 
+from vtn_jax.inference import openvino_frames
+
 # Heavy layer types whose runtime precision tells what OpenVINO actually computed in.
 _COMPUTE_LAYERS = ('Convolution', 'GroupConvolution', 'FullyConnected', 'MatMul')
 
@@ -18,7 +20,7 @@ def compile_openvino(path, precision: Optional[str] = None, *, hint: Optional[st
     """Compiles an IR/ONNX file.
 
     Args:
-        path: model file (.xml IR, .onnx, ...).
+        path: model file (.xml IR, .onnx, ...) or an `ov.Model`.
         precision: INFERENCE_PRECISION_HINT ('f32', 'bf16', 'f16'), or None for the device's default (bf16 on
             CPUs with AVX-512 BF16 / AMX, else f32). An INT8 model runs its int8 parts in int8 whatever the hint.
         hint: PERFORMANCE_HINT ('LATENCY', 'THROUGHPUT'), or None.
@@ -34,7 +36,7 @@ def compile_openvino(path, precision: Optional[str] = None, *, hint: Optional[st
         cfg['PERFORMANCE_HINT'] = hint
     if threads:
         cfg['INFERENCE_NUM_THREADS'] = int(threads)
-    return (core or ov.Core()).compile_model(str(path), device, cfg)
+    return (core or ov.Core()).compile_model(path if isinstance(path, ov.Model) else str(path), device, cfg)
 
 
 def runtime_precision(compiled) -> str:
@@ -49,11 +51,33 @@ def runtime_precision(compiled) -> str:
     return ' / '.join(f'{p} {n}' if len(counts) > 1 else p for p, n in counts.most_common())
 
 
+class _Pending:
+    """A decoder window running asynchronously; `result()` waits for it and returns its logits [1, K]."""
+
+    def __init__(self, request, window_BSD: np.ndarray):
+        self._request = request
+        request.start_async({0: window_BSD})
+
+    def result(self) -> np.ndarray:
+        self._request.wait()
+        return np.array(self._request.get_output_tensor(0).data, np.float32).reshape(1, -1)
+
+
 class OpenVinoBackend:
     """The split VTN as two OpenVINO models: encoder [1, H, W, C] -> [1, D], decoder [1, S, D] -> [1, K].
 
     Batches are run one item at a time when a model has a fixed batch of 1 (what the export writes).
     NCHW encoders ([1, C, H, W]) are accepted too; the frames are transposed for them.
+
+    Two ways in (the recognizer picks, see `recognizer.OnlineRecognizer`):
+      * `encode`: normalised float32 crops [N, crop, crop, C] (float encoders only);
+      * `encode_frames`: raw uint8 frames [N, P, H, W, 3] of the source's size, P = 1 (rgb) or 2 (a frame and
+        the one a stride earlier, for rgbdiff / stacked), after `prepare_frames` said how to preprocess them.
+        The crop, resize and normalisation run inside OpenVINO (`openvino_frames.raw_frame_encoder`), compiled
+        once per frame size. The uint8 encoders of `vtn-export --uint8_input` (channel order
+        `encoder_color`) take this way only.
+    `decode_async` starts a decoder window on its own request and returns at once, so it overlaps whatever
+    the caller does next (the next frame's encoder).
 
     Args:
         encoder_path: encoder model file (.xml IR, .onnx, .tflite, ...).
@@ -63,18 +87,21 @@ class OpenVinoBackend:
             int8 whatever the hint. `inference_precision` says what was used.
         num_threads: CPU inference threads (0: OpenVINO's choice).
         device: OpenVINO device name.
+        encoder_color: the channel order a uint8 encoder takes (its export's --color; float encoders: RGB).
+        decoder_precision: the decoder's own precision hint (default: `precision`).
     """
 
     def __init__(self, encoder_path, decoder_path, *, precision: Optional[str] = 'f32', num_threads: int = 0,
-                 device: str = 'CPU'):
-        core = ov.Core()
-        self._encoder = compile_openvino(encoder_path, precision, hint='LATENCY', threads=num_threads, core=core,
-                                         device=device)
-        self._decoder = compile_openvino(decoder_path, precision, hint='LATENCY', threads=num_threads, core=core,
-                                         device=device)
-        self._encode_request = self._encoder.create_infer_request()
+                 device: str = 'CPU', encoder_color: str = 'RGB', decoder_precision: Optional[str] = ''):
+        self._core = core = ov.Core()
+        self._config = dict(precision=precision, hint='LATENCY', threads=num_threads, core=core, device=device)
+        self._encoder_path, self.encoder_color = encoder_path, encoder_color
+        self._encoder_model = model = core.read_model(str(encoder_path))
+        decoder_config = dict(self._config, precision=precision if decoder_precision == '' else decoder_precision)
+        self._decoder = compile_openvino(decoder_path, **decoder_config)
         self._decode_request = self._decoder.create_infer_request()
-        enc_shape = tuple(self._encoder.input(0).get_partial_shape().get_min_shape())
+        self._async_request = self._decoder.create_infer_request()
+        enc_shape = tuple(model.input(0).get_partial_shape().get_min_shape())
         dec_shape = tuple(self._decoder.input(0).get_partial_shape().get_min_shape())
         if len(enc_shape) != 4 or len(dec_shape) != 3:
             raise ValueError(f'expected an encoder taking [1, H, W, C] and a decoder taking [1, S, D]; got '
@@ -83,24 +110,84 @@ class OpenVinoBackend:
         self.frame_channels = int(enc_shape[1] if self._nchw else enc_shape[3])
         self.image_size = int(enc_shape[2] if self._nchw else enc_shape[1])
         self.num_steps, self.embed_dim = int(dec_shape[1]), int(dec_shape[2])
-        enc_out = int(self._encoder.output(0).get_partial_shape().get_min_shape()[-1])
+        enc_out = int(np.prod(model.output(0).get_partial_shape().get_min_shape()[1:]))  # [1, D(, 1, 1)]
         if enc_out != self.embed_dim:
             raise ValueError(f'the encoder {encoder_path} gives {enc_out}-d embeddings, the decoder {decoder_path} '
                              f'takes {self.embed_dim}-d ones: not a matching pair')
         self.num_classes = int(self._decoder.output(0).get_partial_shape().get_min_shape()[-1])
-        if any(self._encoder.input(0).get_element_type() == t for t in (ov.Type.u8, ov.Type.i8)):
-            raise ValueError(f'{encoder_path} takes uint8 frames; the recognizer feeds normalised float32 crops: '
-                             'export without uint8 input')
+        # A uint8 encoder (vtn-export --uint8_input) normalises inside: it takes raw frames only.
+        self.raw_frames_only = model.input(0).get_element_type() == ov.Type.u8
+        # Compiled when first used: a stream of raw frames never needs the float-input encoder.
+        self._encoder, self._encode_request = None, None
         # What OpenVINO actually runs (the hint may be ignored, e.g. bf16 on a CPU without it): f32, bf16, f16.
-        self.inference_precision = self._encoder.get_property('INFERENCE_PRECISION_HINT').get_type_name()
+        self.inference_precision = (self.encoder.get_property('INFERENCE_PRECISION_HINT') if decoder_precision != ''
+                                    else self._decoder.get_property('INFERENCE_PRECISION_HINT')).get_type_name()
+        self._frame_settings, self._frame_encoders = None, {}
+
+    @property
+    def encoder(self):
+        """The compiled encoder as exported (float normalised crops, or a uint8 encoder's 224 crops)."""
+        if self._encoder is None:
+            self._encoder = compile_openvino(self._encoder_model, **self._config)
+            self._encode_request = self._encoder.create_infer_request()
+        return self._encoder
 
     def encode(self, frames_NHWC: np.ndarray) -> np.ndarray:
+        if self.raw_frames_only:
+            raise ValueError(f'{self._encoder_path} takes uint8 frames (exported with --uint8_input): feed raw '
+                             'frames through encode_frames (the recognizer does so with its direct preprocessing)')
         frames = np.ascontiguousarray(frames_NHWC.transpose(0, 3, 1, 2) if self._nchw else frames_NHWC,
                                       dtype=np.float32)
+        _ = self.encoder
         out = [self._encode_request.infer({0: frames[i:i + 1]})[0] for i in range(len(frames))]
         return np.concatenate(out).reshape(len(frames), -1).astype(np.float32, copy=False)
+
+    def prepare_frames(self, height: int, width: int, **settings) -> None:
+        """Compiles the raw-frame encoder for frames of height x width (at most once per size).
+
+        Args:
+            height, width: the source's frame size.
+            **settings: `openvino_frames.raw_frame_encoder`'s crop_size, mean, std, modality, crop_fraction and
+                frame_color; they hold for every later size too.
+        """
+        if settings and settings != self._frame_settings:
+            self._frame_settings, self._frame_encoders = dict(settings), {}
+        if self._frame_settings is None:
+            raise ValueError('prepare_frames needs the preprocessing settings (crop_size, mean, std, modality, '
+                             'crop_fraction, frame_color) the first time')
+        if self.raw_frames_only and self._frame_settings['modality'] != 'rgb':
+            raise ValueError('a uint8 encoder takes one rgb frame')
+        if (height, width) not in self._frame_encoders:
+            model = openvino_frames.raw_frame_encoder(self._encoder_model, model_color=self.encoder_color, height=height,
+                                                      width=width, **self._frame_settings)
+            compiled = compile_openvino(model, **self._config)
+            self._frame_encoders[(height, width)] = compiled.create_infer_request()
+
+    def encode_frames(self, frames_NPHWC: np.ndarray) -> np.ndarray:
+        """Raw uint8 frames [N, P, H, W, 3] (see the class docstring) -> embeddings [N, D] float32."""
+        out = np.empty((len(frames_NPHWC), self.embed_dim), np.float32)
+        for i, frames in enumerate(frames_NPHWC):
+            out[i] = self.encode_frame(frames[0], frames[1] if len(frames) > 1 else None)
+        return out
+
+    def encode_frame(self, frame_HWC: np.ndarray, previous_HWC: Optional[np.ndarray] = None) -> np.ndarray:
+        """One raw uint8 frame [H, W, 3] (and, for rgbdiff / stacked, the one a stride earlier) -> [D] float32.
+
+        The frames are read in place (no copy): they must not change during the call.
+        """
+        self.prepare_frames(*frame_HWC.shape[:2])
+        request = self._frame_encoders[frame_HWC.shape[:2]]
+        inputs = [np.ascontiguousarray(f[None], np.uint8) for f in (frame_HWC, previous_HWC) if f is not None]
+        return request.infer(inputs, share_inputs=True)[0].reshape(-1).astype(np.float32)
 
     def decode(self, emb_BSD: np.ndarray) -> np.ndarray:
         emb = np.ascontiguousarray(emb_BSD, dtype=np.float32)
         out = [self._decode_request.infer({0: emb[i:i + 1]})[0] for i in range(len(emb))]
         return np.concatenate(out).reshape(len(emb), -1).astype(np.float32, copy=False)
+
+    def decode_async(self, emb_1SD: np.ndarray) -> _Pending:
+        """Starts the decoder on one window [1, S, D]; the result's `result()` waits and gives [1, K].
+
+        One window at a time: wait for the previous result before starting the next.
+        """
+        return _Pending(self._async_request, np.ascontiguousarray(emb_1SD, dtype=np.float32))

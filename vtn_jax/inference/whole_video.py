@@ -89,13 +89,16 @@ def find_window_steps(t: int, *, num_frames: int, stride: int, modality: str, wa
 
 def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NHWC: np.ndarray, *,
                        num_frames: int, stride: int, modality: str, warmup: str = 'wait',
-                       batch_size: int = 32, fixed_batch: bool = False) -> DenseLogits:
+                       batch_size: int = 32, fixed_batch: bool = False, raw_frames: bool = False) -> DenseLogits:
     """Per-frame and per-segment logits of a whole video, encoding every frame once.
 
     Args:
-        apply_encode: encoder inputs [B, H, W, C] -> embeddings [B, D] (e.g. `JaxBackend.encode`).
+        apply_encode: encoder inputs [B, H, W, C] -> embeddings [B, D] (e.g. `JaxBackend.encode`); with
+            raw_frames, raw frames [B, P, H, W, 3] -> [B, D] (`OpenVinoBackend.encode_frames`: P = 1 for rgb,
+            2 for the difference modalities, the frame and the one a stride earlier).
         apply_decode: embeddings [B, S, D] -> clip logits [B, K].
-        frames_NHWC: the video's normalised RGB frames [N, H, W, 3] float32 (after crop and normalisation).
+        frames_NHWC: the video's normalised RGB frames [N, H, W, 3] float32 (after crop and normalisation), or
+            with raw_frames its decoded uint8 frames (the encoder preprocesses them).
         num_frames: T, frames per clip.
         stride: s, raw frames between clip frames.
         modality: 'rgb', 'rgbdiff' or 'stacked'.
@@ -117,10 +120,13 @@ def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NH
     num_steps = modality_lib.num_steps(num_frames, modality)
     passes = max(n - offset, 0)
 
+    def pair(current, previous):
+        if raw_frames:
+            return np.stack([current, previous], axis=-4) if previous is not None else current[..., None, :, :, :]
+        return modality_lib.encoder_input(current, previous, modality).astype(np.float32, copy=False)
+
     def encoder_inputs(start, stop):
-        frames = frames_NHWC[start + offset:stop + offset]
-        previous = frames_NHWC[start:stop] if offset else None
-        return modality_lib.encoder_input(frames, previous, modality).astype(np.float32, copy=False)
+        return pair(frames_NHWC[start + offset:stop + offset], frames_NHWC[start:stop] if offset else None)
 
     steps = [find_window_steps(t, num_frames=num_frames, stride=stride, modality=modality, warmup=warmup)
              for t in range(n)]
@@ -136,8 +142,7 @@ def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NH
         # The single loop-padded segment of a short video, as the input pipeline samples it: frames k*s mod n.
         rows, extra = _short_clip_rows(n, num_frames, stride, modality, offset)
         if extra:
-            inputs = np.stack([modality_lib.encoder_input(frames_NHWC[cur], frames_NHWC[prev], modality)
-                               for cur, prev in extra]).astype(np.float32)
+            inputs = np.stack([pair(frames_NHWC[cur], frames_NHWC[prev]) for cur, prev in extra])
             emb_extra = apply_in_batches(apply_encode, lambda a, b: inputs[a:b], len(extra), batch_size,
                                               fixed_batch)
             table_ND = emb_extra if emb_ND is None else np.concatenate([emb_ND, emb_extra])

@@ -37,6 +37,8 @@ _MAX_FRAMES = flags.DEFINE_integer('max_frames', 0, 'Stop after this many frames
 _SMOOTHING = flags.DEFINE_float('smoothing', 0.0, 'EMA factor in [0, 1) on the displayed probabilities (0: off).')
 _SHOW = flags.DEFINE_bool('show', False, 'Show the annotated frames in a window (q or Esc stops); skipped, with a '
                           'note, where there is no display.')
+_DECODE_EVERY = flags.DEFINE_integer('decode_every', 1, 'Run the decoder on every k-th window only: less work per '
+                                     'frame, labels up to k - 1 frames old (each still the exact one of its window).')
 
 COMMON = (cli.INPUT, cli.OUTPUT, cli.EXPORT, cli.CHECKPOINT, cli.CONFIG, cli.CLASS_NAMES, cli.PRECISION, cli.THREADS, cli.TOP_K, cli.WARMUP)  # the shared flags this command uses (its --help lists them)
 
@@ -47,7 +49,7 @@ def display_available() -> bool:
 
 def run_demo(recognizer: api.Recognizer, source, *, output: str = '', timeline: str = '', show: bool = False,
              print_every: int = 1, max_frames: int = 0, warmup: str = 'wait', smoothing: float = 0.0,
-             top_k: int = 3, truth=None) -> dict:
+             top_k: int = 3, decode_every: int = 1, truth=None) -> dict:
     """Streams `source` through `recognizer`, writing the annotated video, timeline and window asked for.
 
     With a `timeline` CSV, a PNG of the same name shows the label of every frame over time (and `truth`, the
@@ -62,7 +64,8 @@ def run_demo(recognizer: api.Recognizer, source, *, output: str = '', timeline: 
     if output:
         annotate.choose_codec(output)  # a bad name fails now, not after the first frame
     k = min(top_k, len(recognizer.class_names))
-    stream = recognizer.stream(source, warmup=warmup, smoothing=smoothing, k=k, max_frames=max_frames)
+    stream = recognizer.stream(source, warmup=warmup, smoothing=smoothing, k=k, max_frames=max_frames,
+                               decode_every=decode_every)
     writer, rows, table = None, None, None
     if timeline:
         pathlib.Path(timeline).parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +95,7 @@ def run_demo(recognizer: api.Recognizer, source, *, output: str = '', timeline: 
             if output or show:
                 status = (f'frame {step.frame_index}  {step.time_s:.2f} s  {rate:.1f} FPS' if top else
                           f'warming up {step.frame_index + 1}/{first_full + 1}  {step.time_s:.2f} s')
-                bgr = annotate.draw_prediction(cv2.cvtColor(step.frame, cv2.COLOR_RGB2BGR), top,
+                bgr = annotate.draw_prediction(step.frame_bgr.copy(), top,
                                                recognizer.class_names, status)
                 if output and writer is None:
                     writer = annotate.create_writer(output, stream_fps(source), bgr.shape[1], bgr.shape[0])
@@ -142,7 +145,7 @@ def main(argv):
     recognizer = cli.create_recognizer()
     run_demo(recognizer, source, output=cli.OUTPUT.value, timeline=_TIMELINE.value, show=_SHOW.value,
              print_every=_PRINT_EVERY.value, max_frames=_MAX_FRAMES.value, warmup=cli.WARMUP.value,
-             smoothing=_SMOOTHING.value, top_k=cli.TOP_K.value)
+             smoothing=_SMOOTHING.value, top_k=cli.TOP_K.value, decode_every=_DECODE_EVERY.value)
 
 
 def run():

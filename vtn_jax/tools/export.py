@@ -5,6 +5,7 @@ r"""vtn-export: exports a VTN to ONNX and OpenVINO IR, verifies it against JAX, 
         --layout NCHW --uint8_input --color BGR --fp16 --int8 --calib_clips 300
     vtn-export --config default --checkpoint r34.pth --output artifacts/r34 --verify_only
     vtn-export --config default --output /tmp/r34 --benchmark --threads 2          # random weights, timing
+    vtn-export --config default --checkpoint r34.pth --output artifacts/r34_omz --omz   # Open Model Zoo's demo
 
 --checkpoint takes a training workdir, a flat .npz, or the authors' .pth/.npz (default config: `default`).
 Exit status 1 with a message naming the stage, key or path at fault when verification, loading or writing fails.
@@ -41,6 +42,9 @@ _BENCHMARK = flags.DEFINE_bool('benchmark', False, 'Time the IRs with OpenVINO a
 _ROUNDS = flags.DEFINE_integer('rounds', 3, 'Benchmark rounds (rows timed round-robin, best round).')
 _APP = flags.DEFINE_bool('benchmark_app', False, "Also run OpenVINO's benchmark_app on every row.")
 _COMPARE = flags.DEFINE_string('compare_onnx', '', 'Another whole-clip ONNX to time in the same run.')
+_OMZ = flags.DEFINE_bool('omz', False, "Open Model Zoo's action_recognition_demo interface: the encoder and decoder "
+                         'only, the encoder taking [1, 3, H, W] uint8 BGR and giving [1, D, 1, 1] (sets --parts, '
+                         '--layout, --uint8_input and --color).')
 _PROBE = flags.DEFINE_bool('probe_routes', False, 'Only try the direct export routes (scratch files in --output) '
                            'and print why they fail.')
 
@@ -51,11 +55,14 @@ def main(argv):
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
     config = cli.config_or('default')
     out_dir = cli.require(cli.OUTPUT, 'the export folder')
-    options = artifacts.ExportOptions(
-        parts=tuple(_PARTS.value), layout=_LAYOUT.value, uint8_input=_UINT8.value, color=_COLOR.value,
-        fp16=_FP16.value, int8=_INT8.value, calib_clips=_CALIB_CLIPS.value, calib_split=_CALIB_SPLIT.value,
-        int8_float_depthwise=_FLOAT_DW.value, verify_clips=_VERIFY_CLIPS.value, verify_split=_VERIFY_SPLIT.value,
-        tolerance=_TOLERANCE.value, seed=cli.SEED.value)
+    common = dict(fp16=_FP16.value, int8=_INT8.value, calib_clips=_CALIB_CLIPS.value, calib_split=_CALIB_SPLIT.value,
+                  int8_float_depthwise=_FLOAT_DW.value, verify_clips=_VERIFY_CLIPS.value,
+                  verify_split=_VERIFY_SPLIT.value, tolerance=_TOLERANCE.value, seed=cli.SEED.value)
+    if _OMZ.value:
+        options = artifacts.ExportOptions.for_omz(**common)
+    else:
+        options = artifacts.ExportOptions(parts=tuple(_PARTS.value), layout=_LAYOUT.value, uint8_input=_UINT8.value,
+                                          color=_COLOR.value, **common)
     if _PROBE.value:
         model = vtn_lib.create_model(config.model)
         variables, _ = checkpoints.load_variables(cli.CHECKPOINT.value, model, image_size=config.data.crop_size)
