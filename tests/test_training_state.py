@@ -14,7 +14,7 @@ from vtn_jax.models import vtn as model_lib
 from vtn_jax import distributed
 from vtn_jax.training import losses
 from vtn_jax.training import state as state_lib
-from vtn_jax.training import trainer
+from vtn_jax.training import steps
 
 
 def torch_adam_l2(param, grads, lr, b1, b2, eps, wd):
@@ -136,7 +136,8 @@ def test_position_table_row_zero_never_trains(tiny_config):
     config.optim.weight_decay = 0.1
     model = model_lib.create_model(config.model)
     state = state_lib.create_train_state(config, model, jax.random.key(0), distributed.create_mesh())
-    step = jax.jit(functools.partial(trainer.train_step, model=model, tx=state_lib.create_optimizer(config.optim),
+    step = jax.jit(functools.partial(steps.train_step, model=model, tx=state_lib.create_optimizer(config.optim),
+                                     mean=config.data.mean, std=config.data.std,
                                      learning_rate=config.optim.learning_rate))
     before = np.asarray(state.params['decoder']['position_table'])
     assert np.all(before[0] == 0)
@@ -171,14 +172,16 @@ def test_teacher_gets_no_gradient_and_no_batch_norm_update(tiny_config):
     batch = {'video': jax.random.normal(jax.random.key(3), (4, 8, 32, 32, 3)), 'label': jnp.array([0, 1, 2, 3])}
 
     def total_loss(tv):
-        step = functools.partial(trainer.train_step, model=model, tx=state_lib.create_optimizer(config.optim),
+        step = functools.partial(steps.train_step, model=model, tx=state_lib.create_optimizer(config.optim),
+                                     mean=config.data.mean, std=config.data.std,
                                  learning_rate=1e-4, teacher=teacher, kd_temperature=8.0, kd_weight=0.4)
         _, m = step(state, batch, tv)
         return m['loss']
 
     grads = jax.jit(jax.grad(total_loss))(teacher_vars)
     assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree_util.tree_leaves(grads))
-    step = jax.jit(functools.partial(trainer.train_step, model=model, tx=state_lib.create_optimizer(config.optim),
+    step = jax.jit(functools.partial(steps.train_step, model=model, tx=state_lib.create_optimizer(config.optim),
+                                     mean=config.data.mean, std=config.data.std,
                                      learning_rate=1e-4, teacher=teacher))
     new_state, m = step(state, batch, teacher_vars)
     assert float(m['kd_loss']) > 0 and np.isfinite(float(m['ce_loss']))
