@@ -189,3 +189,20 @@ def write_sidecar(out_dir, sidecar: dict) -> None:
     tmp = path.with_suffix('.json.tmp')
     tmp.write_text(json.dumps(sidecar, indent=1, default=str) + '\n')
     tmp.replace(path)
+
+
+def ir_model_info(part: str, config, num_steps: int, class_names, options: ExportOptions) -> dict:
+    """The facts of `export.json` that a reader of the IR alone needs, as OpenVINO `rt_info` strings under
+    'model_info' (the convention of OpenVINO Training Extensions and Model API: space-separated lists; spaces in
+    a class name become '_')."""
+    mean = [255.0 * m for m in config.data.mean]
+    scale = [255.0 * s for s in config.data.std]
+    return {
+        'model_type': 'vtn_action_recognition', 'vtn_part': part, 'modality': config.model.modality,
+        'num_frames': str(config.model.num_frames), 'stride': str(config.data.stride), 'num_steps': str(num_steps),
+        'crop_size': str(config.data.crop_size), 'layout': layout_string(part, options.layout),
+        'input_color': options.color if options.uint8_input else 'RGB',
+        'mean_values': ' '.join(f'{v:g}' for v in mean), 'scale_values': ' '.join(f'{v:g}' for v in scale),
+        'eval_preprocess': config.data.get('eval_preprocess', 'paper'),
+        'labels': ' '.join(n.replace(' ', '_') for n in class_names) if class_names is not None else '',
+    }

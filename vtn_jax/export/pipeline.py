@@ -39,7 +39,7 @@ def _versions() -> dict:
 
 
 def _export_part(spec: artifacts.PartSpec, config, options: artifacts.ExportOptions, out_dir: pathlib.Path,
-                 tmp: pathlib.Path, calib, timings: dict) -> dict:
+                 tmp: pathlib.Path, calib, timings: dict, info: dict) -> dict:
     """One part: TFLite (kept in `tmp` for verification), ONNX, the f32 IR and the asked-for variants."""
     name, t0 = spec.name, time.perf_counter()
     _LOG.info('exporting %s: input %s', name, spec.input_shape)
@@ -56,6 +56,8 @@ def _export_part(spec: artifacts.PartSpec, config, options: artifacts.ExportOpti
         if uint8:
             ov_model = convert.add_uint8_preprocessing(ov_model, artifacts.layout_string(name, options.layout),
                                                        options.color, config.data.mean, config.data.std)
+        for key, value in info.items():  # the sidecar's facts inside the IR, for readers of the .xml alone
+            ov_model.set_rt_info(value, ['model_info', key])
         # openvino.save_model compresses to FP16 by default: every IR but the _fp16 one stays float32.
         ov.save_model(ov_model, out_dir / f'{name}{suffix}.xml', compress_to_fp16=fp16)
         return f'{name}{suffix}.xml'
@@ -117,7 +119,8 @@ def export(config, variables, out_dir, options: artifacts.ExportOptions = artifa
     with tempfile.TemporaryDirectory(prefix='vtn_export_') as tmp:
         for name in options.parts:
             spec = parts[name]
-            record = _export_part(spec, config, options, out_dir, pathlib.Path(tmp), calib, timings)
+            info = artifacts.ir_model_info(name, config, model.num_steps, class_names, options)
+            record = _export_part(spec, config, options, out_dir, pathlib.Path(tmp), calib, timings, info)
             record['onnx_input'] = artifacts.input_spec(spec, model.modality, options, config.data, ir=False)
             record['ir_input'] = artifacts.input_spec(spec, model.modality, options, config.data, ir=True)
             record['output'] = {'name': spec.output_name, 'shape': list(spec.output_shape), 'dtype': 'float32',
