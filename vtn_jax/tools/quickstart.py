@@ -98,15 +98,27 @@ def segment_timeline(frame_top1: np.ndarray, truth: np.ndarray, class_names) -> 
     return rows
 
 
-def write_overview(path, annotated_video, timeline_png, frames=(100, 230, 360)):
-    """One picture of the run: annotated frames of the streamed video above the timeline of its labels."""
-    video = video_io.read_video(annotated_video)
-    tiles = [cv2.resize(video[min(f, len(video) - 1)], (192, 192), interpolation=cv2.INTER_NEAREST) for f in frames]
+def write_overview(path, video_path, top1, truth, class_names, timeline_png, fractions=(0.3, 0.55, 0.8)):
+    """One picture of the run: three frames of the streamed video, enlarged, each with the label the online
+    recognizer showed and the true one, above the timeline of every frame's label."""
+    video = video_io.read_video(video_path)
+    tiles = []
+    for fraction in fractions:
+        t = min(int(fraction * len(video)), len(video) - 1)
+        tile = cv2.resize(video[t], (240, 240), interpolation=cv2.INTER_NEAREST)
+        tile[:58] = (tile[:58] * 0.35).astype(np.uint8)
+        shown = class_names[top1[t]] if top1[t] >= 0 else '(warming up)'
+        colour = (120, 255, 120) if top1[t] == truth[t] else (255, 140, 120)
+        cv2.putText(tile, f'shown: {shown}', (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, colour, 1, cv2.LINE_AA)
+        cv2.putText(tile, f'true:  {class_names[truth[t]]}', (6, 46), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(np.pad(tile, ((0, 0), (0, 8), (0, 0)), constant_values=255))
     strip = np.concatenate(tiles, axis=1)
     plot = cv2.cvtColor(cv2.imread(str(timeline_png)), cv2.COLOR_BGR2RGB)
-    pad = np.full((strip.shape[0], max(plot.shape[1] - strip.shape[1], 0), 3), 255, np.uint8)
-    top = np.concatenate([strip, pad], axis=1)[:, :plot.shape[1]]
-    return plots.save_png(path, np.concatenate([top, plot], axis=0))
+    width = max(plot.shape[1], strip.shape[1])
+    rows = [np.pad(image, ((0, 0), (0, width - image.shape[1]), (0, 0)), constant_values=255)
+            for image in (strip, plot)]
+    return plots.save_png(path, np.concatenate(rows, axis=0))
 
 
 def score_stream(frame_top1: np.ndarray, truth: np.ndarray, window: int) -> dict:
@@ -192,7 +204,8 @@ def run_quickstart(config, workdir, *, video: str = '', benchmark_seconds: float
     summary['stream'] = {'video': str(known), 'truth': str(truth_file), 'fps': streamed['fps'],
                          **score_stream(top1, truth, window), 'segments': segment_timeline(top1, truth, names)}
     summary['demo'] = {'annotated_video': str(out_video), 'timeline': str(timeline),
-                       'overview': str(write_overview(workdir / 'overview.png', out_video, streamed['timeline_png']))}
+                       'overview': str(write_overview(workdir / 'overview.png', known, top1, truth, names,
+                                                                 streamed['timeline_png']))}
     if video:  # a visual check on the user's own video: no labels to score
         demo.run_demo(recognizer, video, output=str(workdir / 'video_annotated.avi'), print_every=0)
     times['stream'] = time.time() - t
