@@ -227,7 +227,7 @@ def main(argv):
     per_seed = [run_seed(root, seed, rows, _SPLIT.value) for seed in seeds]
     results = {key: [r[key] for r in per_seed] for key, _, _ in ROWS if all(key in r for r in per_seed)}
     seconds = time.time() - start
-    header = (f'synthetic_actions/two_cue, 12 classes (chance 0.083; RGB alone at most 0.25, RGB-diff at most 0.33), '
+    header = (f'synthetic_actions/two_cue, 12 classes (chance 0.083; one frame tells at most 0.25, frame differences at most 0.33), '
               f'{_SPLIT.value} split; configs/demo.py tiny VTN, {_STEPS.value} steps per trained row, batch '
               f'{demo.get_config().train.batch_size}; KD T = {_TEMPERATURE.value:g}, w = {_WEIGHT.value:g}; seeds '
               f'{",".join(map(str, seeds))}; float32 on {cpu_name()} ({jax.device_count()} JAX CPU '
