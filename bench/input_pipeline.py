@@ -12,7 +12,7 @@ per-core figure), in interleaved rounds (the best round of each counts, as other
      batches, numpy) and the evaluation pipeline ('segments', central 224 crop);
   3. where one clip's time goes, op by op on one thread.
 Rates are counted in wall time and in process CPU time; frames per CPU-second is the rate of one fully used core.
-Goal (issue 16): the training pipeline at >= 0.75x the crop-decode rate and >= 2,000 frames/s per core.
+Goal: the training pipeline at >= 0.75x the crop-decode rate and >= 2,000 frames/s per core.
 """
 import os
 import pathlib
