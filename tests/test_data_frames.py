@@ -85,10 +85,8 @@ def test_reference_preset_stores_a_raw_frame_at_256_first():
     got = frames_lib.preprocess_frame_reference(frame, crop_size=224, mean=mean, std=std)
     stored = video_io.resize_short_side(frame, 256)
     np.testing.assert_allclose(got, frames_lib.reference_eval_crop(stored, 224) / 255, atol=1e-7, rtol=0)
-    assert frames_lib.preprocess_function('reference') is frames_lib.preprocess_frame_reference
-    assert frames_lib.preprocess_function('paper') is frames_lib.preprocess_frame
     with pytest.raises(ValueError, match="eval_preprocess must be one of .*'authors'"):
-        frames_lib.preprocess_function('authors')
+        frames_lib.check_eval_preprocess('authors')
 
 
 def test_reference_preset_matches_the_authors_transforms():

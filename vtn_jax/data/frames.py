@@ -155,13 +155,3 @@ def preprocess_frame_reference(frame_HWC: np.ndarray, *, crop_size: int, mean: S
         frame_HWC = video_io.resize_short_side(frame_HWC, resize_short)
     crop = reference_eval_crop(frame_HWC, crop_size)
     return normalize(crop, mean, std)
-
-
-def preprocess_function(eval_preprocess: str):
-    """`preprocess_frame` ('paper') or `preprocess_frame_reference` ('reference'): same arguments."""
-    return preprocess_frame if check_eval_preprocess(eval_preprocess) == 'paper' else preprocess_frame_reference
-
-
-def denormalize_to_uint8(video: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """Inverse of `normalize`, rounded to uint8 (a pixel moves by at most 0.5 / 255)."""
-    return np.clip(np.round((video * np.asarray(std) + np.asarray(mean)) * 255.0), 0, 255).astype(np.uint8)
