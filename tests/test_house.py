@@ -12,15 +12,16 @@ MAX_LINES = 500
 # checkpoints sits above models and data.
 ALLOWED = {
     'tools': {'export', 'training', 'inference', 'checkpoints', 'models', 'data', 'configs', 'logs', 'metrics',
-              'distributed', 'plots', 'tools'},
-    'export': {'export', 'inference', 'checkpoints', 'models', 'data', 'logs', 'distributed'},
-    'training': {'training', 'inference', 'checkpoints', 'models', 'data', 'logs', 'metrics', 'distributed', 'plots'},
-    'inference': {'inference', 'checkpoints', 'models', 'data', 'configs', 'logs', 'plots'},
-    'checkpoints': {'models', 'data', 'distributed'},
-    'models': {'models'},
-    'data': {'data', 'logs'},
+              'distributed', 'plots', 'tools', 'errors'},
+    'export': {'export', 'inference', 'checkpoints', 'models', 'data', 'logs', 'distributed', 'errors'},
+    'training': {'training', 'inference', 'checkpoints', 'models', 'data', 'logs', 'metrics', 'distributed', 'plots',
+                 'errors'},
+    'inference': {'inference', 'checkpoints', 'models', 'data', 'configs', 'logs', 'plots', 'errors'},
+    'checkpoints': {'models', 'data', 'distributed', 'errors'},
+    'models': {'models', 'errors'},
+    'data': {'data', 'logs', 'errors'},
     # The utilities every room may use import nothing of the package.
-    'logs': set(), 'metrics': set(), 'plots': set(), 'distributed': set(),
+    'logs': set(), 'metrics': set(), 'plots': set(), 'distributed': set(), 'errors': set(),
 }
 
 

@@ -14,6 +14,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from vtn_jax import configs
+from vtn_jax import errors
 from vtn_jax import logs
 from vtn_jax.data import class_names as class_names_lib
 from vtn_jax.data import video_io
@@ -42,7 +43,7 @@ THREADS = flags.DEFINE_integer('threads', 0, 'OpenVINO inference threads (0: all
 SEED = flags.DEFINE_integer('seed', 0, 'Random seed (random weights, random clips).')
 
 # What bad input raises: shown as one line naming the file, key or value, and exit status 1.
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, OSError,
+USER_ERRORS = (errors.UserError, ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, OSError,
                CheckpointMismatchError, video_io.VideoReadError, ImportError)
 
 
