@@ -9,6 +9,7 @@ import time
 import ml_collections
 import numpy as np
 
+from vtn_jax.configs import default
 from vtn_jax.data import synthetic
 from vtn_jax.data import tfds_builders
 from vtn_jax.data import video_io
@@ -65,11 +66,11 @@ def build_bench_set(work: pathlib.Path, clip_frames: int = 64):
 
 
 def data_config(data_dir, crop_size: int = 224) -> ml_collections.ConfigDict:
-    """configs/default.py's data fields (16 frames at stride 2, multi-scale crops, flip) on the bench set."""
-    return ml_collections.ConfigDict(dict(
-        name='video_folder', builder_config='bench', data_dir=str(data_dir), train_split='train',
-        eval_split='test', num_frames=16, stride=2, crop_size=crop_size, train_scales=(1.0, 0.875, 0.75, 0.66),
-        horizontal_flip=True, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), shuffle_buffer=64))
+    """configs/default.py's data section (16 frames at stride 2, multi-scale crops, flip) on the bench set."""
+    data = default.get_config().data
+    data.update(name='video_folder', builder_config='bench', data_dir=str(data_dir), crop_size=crop_size,
+                shuffle_buffer=64)
+    return data
 
 
 class Rate:

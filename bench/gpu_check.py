@@ -74,7 +74,7 @@ import train_step as train_bench  # noqa: E402  (bench/train_step.py: the step, 
 from vtn_jax import configs  # noqa: E402
 from vtn_jax import distributed  # noqa: E402
 from vtn_jax.models import costs as costs_lib  # noqa: E402
-from vtn_jax.models import reference_recipe  # noqa: E402
+from vtn_jax.models import standin_weights  # noqa: E402
 from vtn_jax.models import vtn as model_lib  # noqa: E402
 from vtn_jax.training import state as state_lib  # noqa: E402
 
@@ -163,7 +163,7 @@ def parity_rows() -> list:
             rows.append({'check': f'parity {path.stem}', 'note': f'missing fixture {path}'})
             continue
         with jax.default_matmul_precision('float32'):
-            diffs = reference_recipe.check_fixture(path)
+            diffs = standin_weights.check_fixture(path)
         worst = max(diffs.values())
         verdict = 'pass' if worst <= _PARITY_GATE.value else 'FAIL'
         rows.append({'check': f'parity {path.stem}', 'dtype': 'float32', 'batch': 2,

@@ -21,6 +21,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo
 
 from vtn_jax.export import artifacts  # noqa: E402
 from vtn_jax.export import benchmark as benchmark_lib  # noqa: E402
+from vtn_jax.inference import export_record  # noqa: E402
 from vtn_jax.inference import openvino_backend  # noqa: E402
 
 _ARTIFACTS = flags.DEFINE_string('artifacts', None, 'An export directory (with export.json).', required=True)
@@ -40,15 +41,15 @@ _PROFILE = flags.DEFINE_bool('profile', False, "Instead of the timing table: Ope
 
 def profile(out_dir: pathlib.Path, parts, variants, threads: int, runs: int = 50) -> str:
     """Markdown tables of the time per (layer type, kernel), the mean over `runs` LATENCY inferences."""
-    sidecar = artifacts.read_sidecar(out_dir)
+    record = export_record.read(out_dir)
     lines = [f'CPU: {benchmark_lib.cpu_info()["summary"]}; {threads or "all"} threads, LATENCY hint, mean of {runs} runs']
-    for part, record in sidecar['artifacts'].items():
+    for part, part_record in record.parts.items():
         if parts and part not in parts:
             continue
         for variant, (key, precision) in artifacts.VARIANTS.items():
-            if key not in record or (variants and variant not in variants):
+            if key not in part_record.files or (variants and variant not in variants):
                 continue
-            compiled = openvino_backend.compile_openvino(out_dir / record[key], precision, hint='LATENCY', threads=threads,
+            compiled = openvino_backend.compile_openvino(out_dir / part_record.files[key], precision, hint='LATENCY', threads=threads,
                                                    perf_count=True)
             request = compiled.create_infer_request()
             x = benchmark_lib.random_input(compiled.input(0))

@@ -40,10 +40,12 @@ from absl import app, flags
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo root, for `vtn_jax`
 
 from vtn_jax.configs import default  # noqa: E402
+from vtn_jax.data import frames as frames_lib  # noqa: E402
 from vtn_jax.data import synthetic, video_io  # noqa: E402
 from vtn_jax.export import benchmark as benchmark_lib  # noqa: E402
 from vtn_jax.inference import openvino_backend  # noqa: E402
 from vtn_jax.inference import recognizer as recognizer_lib  # noqa: E402
+from vtn_jax.models import modality as modality_lib  # noqa: E402
 
 _MODELS = flags.DEFINE_list('models', ['resnet34', 'mobilenetv2'], 'Encoders.')
 _PRECISIONS = flags.DEFINE_list('precisions', ['f32', 'bf16', 'int8'], 'Any of f32, bf16, int8 (those the CPU '
@@ -60,7 +62,7 @@ _WORK_DIR = flags.DEFINE_string('work_dir', os.path.join(tempfile.gettempdir(), 
                                 'Exported models and the rendered source (reused).')
 
 WARMUP_FRAMES = 40  # the first window fills (31 frames) and OpenVINO's first calls settle
-EXPORT_VERSION = 'v2'  # bump when the exported graphs change, so cached exports are redone
+EXPORT_VERSION = 'v3'  # bump when the exported graphs change, so cached exports are redone
 
 
 def export_model(encoder: str, work_dir: pathlib.Path):
@@ -140,9 +142,12 @@ class Loop:
     def __init__(self, name: str, backend, config, source):
         self.name, self.timed = name, Timed(backend)
         overlap, color = name in ('overlap', 'every4'), 'RGB' if name == 'before' else 'BGR'
-        self.recognizer = recognizer_lib.OnlineRecognizer.from_config(
-            self.timed, config, raw_frames=name != 'before', resize_short=256 if name == 'before' else None,
-            pipelined=overlap, decode_every=4 if name == 'every4' else 1, frame_color=color)
+        # 'before': the numpy path on frames as the datasets store them (the loop of round 1).
+        clip = modality_lib.Clip.from_config(config)
+        preprocessing = frames_lib.Preprocessing.from_config(config.data, source='stored' if name == 'before' else 'raw')
+        self.recognizer = recognizer_lib.OnlineRecognizer(
+            self.timed, clip, preprocessing, raw_frames=name != 'before', pipelined=overlap,
+            decode_every=4 if name == 'every4' else 1, frame_color=color)
         self.preprocess_s = 0.0
         if name == 'before':
             plain = self.recognizer.preprocess

@@ -1,9 +1,11 @@
 """The experiment configs, one file per experiment (`get_config()` returns a ConfigDict; variants import the
 default and change a few fields). Installed with the package as `vtn_jax.configs`; every command takes one by
 path (`--config configs/tiny.py`, from any directory) or by name (`--config tiny`); `NAME:ARG` passes ARG to
-`get_config` (configs/reference_recipe.py takes an encoder name)."""
+`get_config` (configs/authors_recipe.py takes an encoder name)."""
 import importlib.util
 import pathlib
+
+import ml_collections
 
 DIRECTORY = pathlib.Path(__file__).resolve().parent
 
@@ -22,10 +24,33 @@ def path_of(name_or_path: str) -> pathlib.Path:
 
 def load(name_or_path: str):
     """`get_config()` of a config file or of a shipped config by name; `NAME:ARG` calls `get_config(ARG)` (as
-    `--config NAME:ARG` does, e.g. `reference_recipe:se_resnext101_32x4d`)."""
+    `--config NAME:ARG` does, e.g. `authors_recipe:se_resnext101_32x4d`)."""
     name, _, arg = name_or_path.partition(':')
     path = path_of(name)
     spec = importlib.util.spec_from_file_location(f'vtn_config_{path.stem}', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.get_config(arg) if arg else module.get_config()
+
+
+# Fields renamed since older runs and exports were written: (section, old name) -> new name, and old values.
+RENAMED_FIELDS = {('data', 'eval_preprocess'): 'eval_crop'}
+RENAMED_VALUES = {('data', 'eval_crop'): {'reference': 'authors'}, ('data', 'crop_placement'): {'reference': 'authors'}}
+
+
+def complete(values, base: str = 'default'):
+    """A full config from a stored, possibly partial one (a run's config.json, an export's model section):
+    the shipped config `base` updated with `values` (fields renamed since are carried over), so every field
+    can be read plainly. A key that no config field has raises KeyError naming it."""
+    config = load(base)
+    for section, fields in dict(values).items():
+        if not isinstance(fields, dict):
+            config[section] = fields
+            continue
+        for name, value in fields.items():
+            name = RENAMED_FIELDS.get((section, name), name)
+            value = RENAMED_VALUES.get((section, name), {}).get(value, value) if isinstance(value, str) else value
+            if section not in config or name not in config[section]:
+                raise KeyError(f'config field {section}.{name} is not a field of this version\'s configs')
+            config[section][name] = tuple(value) if isinstance(value, list) else value
+    return ml_collections.ConfigDict(config)

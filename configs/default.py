@@ -39,11 +39,12 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.stride = 2  # temporal stride: 16 frames cover 32 (paper)
     config.data.crop_size = 224  # spatial input side
     config.data.train_scales = (1.0, 0.875, 0.75, 0.66)  # multi-scale crop: side = shorter side * s
-    config.data.crop_placement = 'uniform'  # training crop position: 'uniform' | 'reference' (the 13 offsets)
+    config.data.crop_placement = 'uniform'  # training crop position: 'uniform' | 'authors' (their 13 offsets)
     config.data.horizontal_flip = True  # random horizontal flip in training (never vertical)
-    # Evaluation crop: 'paper' (central 224 of the 256 short side) | 'reference' (the authors' validation and
-    # test transform: short side resized to 224, central 224 square; what their checkpoints were validated with)
-    config.data.eval_preprocess = 'paper'
+    # Evaluation crop (vtn_jax.data.frames.Preprocessing): 'paper' (central 224 of the 256 short side) | 'authors'
+    # (their validation and test transform: short side resized to 224, central 224 square; what their
+    # checkpoints were validated with). Streaming, the whole-video pass and the export record it too.
+    config.data.eval_crop = 'paper'
     # RGB normalisation after x / 255, read by training, evaluation, streaming and export. It must be what the
     # encoder's checkpoints were trained with (vtn_jax.models.pretrained.NORMALIZATION; tests/test_configs.py).
     config.data.mean = (0.485, 0.456, 0.406)  # ImageNet RGB mean

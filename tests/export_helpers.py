@@ -1,6 +1,8 @@
 """What the export tests share: the tiny model with weights built once, exports made once per session, clips
 and runners. Not a test module itself; the fixtures are registered in conftest.py."""
 import functools
+import json
+import pathlib
 
 import flax
 import jax
@@ -47,8 +49,8 @@ def rgb_export(tmp_path_factory):
     config, model, variables = tiny_setup()
     out = tmp_path_factory.mktemp('rgb')
     options = artifacts.ExportOptions(fp16=True, int8=True, calib_clips=4, calib_split='synthetic')
-    sidecar = pipeline.export(config, variables, out, options, weights='test init')
-    return config, model, variables, out, sidecar
+    pipeline.export(config, variables, out, options, weights='test init')
+    return config, model, variables, out, sidecar_json(out)
 
 
 def bgr_nchw_export(tmp_path_factory):
@@ -56,8 +58,13 @@ def bgr_nchw_export(tmp_path_factory):
     config, model, variables = tiny_setup()
     out = tmp_path_factory.mktemp('bgr')
     options = artifacts.ExportOptions(parts=('whole', 'encoder'), layout='NCHW', uint8_input=True, color='BGR')
-    sidecar = pipeline.export(config, variables, out, options)
-    return config, model, variables, out, sidecar
+    pipeline.export(config, variables, out, options)
+    return config, model, variables, out, sidecar_json(out)
+
+
+def sidecar_json(folder) -> dict:
+    """An export folder's export.json as written (the JSON the deploy side validates)."""
+    return json.loads((pathlib.Path(folder) / 'export.json').read_text())
 
 
 def uint8_clips(n=2, seed=3):

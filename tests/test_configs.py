@@ -34,10 +34,10 @@ def test_normalisation_matches_the_encoders_checkpoints(path):
 
 
 @pytest.mark.parametrize('encoder', sorted(set(pretrained.NORMALIZATION) - {'resnet_tiny'}))
-def test_reference_recipe_for_every_encoder(encoder):
-    config = configs.load(f'reference_recipe:{encoder}')
+def test_authors_recipe_for_every_encoder(encoder):
+    config = configs.load(f'authors_recipe:{encoder}')
     assert config.model.encoder == encoder
-    assert (config.data.eval_preprocess, config.train.eval_mode) == ('reference', 'uniform10')
+    assert (config.data.eval_crop, config.train.eval_mode) == ('authors', 'uniform10')
     pretrained.check_normalization(encoder, config.data.mean, config.data.std)
     if encoder == 'se_resnext101_32x4d':
         assert tuple(config.data.mean) == (0.0, 0.0, 0.0) and tuple(config.data.std) == (1.0, 1.0, 1.0)

@@ -1,5 +1,5 @@
-"""The numpy preprocessing equals the TensorFlow evaluation pipeline on the same stored frame, for both evaluation
-presets; the 'reference' preset is the authors' Scale + CenterCrop."""
+"""The preprocessing record: the numpy side equals the TensorFlow evaluation pipeline on the same stored frame,
+for both evaluation crops; the 'authors' crop is their Scale + CenterCrop; bad records fail in one line."""
 import os
 import sys
 
@@ -10,10 +10,12 @@ import pytest
 from inference_helpers import make_video
 import tensorflow as tf
 
+from vtn_jax import errors
 from vtn_jax.data import frames as frames_lib
 from vtn_jax.data import input_pipeline
 from vtn_jax.data import tfds_builders
 from vtn_jax.data import video_io
+from vtn_jax.configs.tiny import get_config as tiny_config
 
 
 @pytest.mark.parametrize('crop_size', [224, 32])
@@ -27,12 +29,12 @@ def test_preprocessing_equals_the_eval_input_pipeline(crop_size):
     if side != crop_size:
         crop = tf.image.resize(crop, (crop_size, crop_size), method='bilinear')
     expected = input_pipeline.normalize(crop, mean, std).numpy()
-    got = frames_lib.preprocess_frame(frame, crop_size=crop_size, mean=mean, std=std)
+    got = frames_lib.Preprocessing(crop_size, mean, std, source='stored').numpy(frame)
     assert got.shape == (crop_size, crop_size, 3)
     np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)
 
 
-# ---- the 'reference' preset: the authors' Scale(crop) + CenterCrop(crop) ---------------------------------------
+# ---- the 'authors' crop: their Scale(crop) + CenterCrop(crop) --------------------------------------------------
 
 @pytest.mark.parametrize('height, width, scaled, offsets', [
     (256, 340, (224, 297), (0, 36)),  # 297.5 floored; (297 - 224) / 2 = 36.5 rounds half to even: 36
@@ -42,16 +44,16 @@ def test_preprocessing_equals_the_eval_input_pipeline(crop_size):
     (224, 300, (224, 300), (0, 38)),  # shorter side already 224: not resized
     (256, 256, (224, 224), (0, 0)),
 ])
-def test_reference_scale_and_center_crop_arithmetic(height, width, scaled, offsets):
-    assert frames_lib.reference_scaled_size(height, width, 224) == scaled
-    assert frames_lib.reference_center_offsets(*scaled, 224) == offsets
+def test_authors_scale_and_center_crop_arithmetic(height, width, scaled, offsets):
+    assert frames_lib.authors_scaled_size(height, width, 224) == scaled
+    assert frames_lib.authors_center_offsets(*scaled, 224) == offsets
 
 
 @pytest.mark.parametrize('height, width', [(256, 340), (256, 454), (341, 256), (224, 300), (256, 256)])
-def test_reference_crop_is_cv2_linear_on_uint8_then_the_central_square(height, width):
+def test_authors_crop_is_cv2_linear_on_uint8_then_the_central_square(height, width):
     frame = np.random.default_rng(height + width).integers(0, 256, (height, width, 3), np.uint8)
-    got = frames_lib.reference_eval_crop(frame, 224)
-    h, w = frames_lib.reference_scaled_size(height, width, 224)
+    got = frames_lib.authors_eval_crop(frame, 224)
+    h, w = frames_lib.authors_scaled_size(height, width, 224)
     scaled = frame if (h, w) == (height, width) else cv2.resize(frame, (w, h))  # cv2's default: INTER_LINEAR
     top, left = int(round((h - 224) / 2.)), int(round((w - 224) / 2.))
     assert got.dtype == np.uint8 and got.shape == (224, 224, 3)
@@ -59,37 +61,80 @@ def test_reference_crop_is_cv2_linear_on_uint8_then_the_central_square(height, w
 
 
 @pytest.mark.parametrize('crop_size', [224, 32])
-def test_reference_preset_tf_pipeline_equals_numpy(crop_size):
-    # The same stored frames (JPEG, shorter side 256) through input_pipeline's 'reference' evaluation and through
+def test_authors_crop_tf_pipeline_equals_numpy(crop_size):
+    # The same stored frames (JPEG, shorter side 256) through input_pipeline's 'authors' evaluation and through
     # the numpy preprocessing streaming and export use: the same bytes before normalisation, the same floats after.
     video = make_video(3, 256, 341, seed=crop_size)
     jpegs = tf.constant(tfds_builders.encode_frames(video, 90))
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-    clip = input_pipeline.preprocess_eval(jpegs, tf.range(3), 0, 0, 0, crop_size=crop_size,
-                                          eval_preprocess='reference')['video'].numpy()
+    authors = frames_lib.Preprocessing(crop_size, mean, std, 'authors')
+    clip = input_pipeline.preprocess_eval(jpegs, tf.range(3), 0, 0, 0, preprocessing=authors)['video'].numpy()
     decoded = tf.stack([tf.io.decode_jpeg(j, channels=3) for j in jpegs]).numpy()
     assert clip.shape == (3, crop_size, crop_size, 3) and clip.dtype == np.uint8
-    np.testing.assert_array_equal(clip, frames_lib.reference_eval_crops(decoded, crop_size))
-    expected = np.stack([frames_lib.preprocess_frame_reference(f, crop_size=crop_size, mean=mean, std=std,
-                                                               resize_short=None) for f in decoded])
+    np.testing.assert_array_equal(clip, frames_lib.authors_eval_crops(decoded, crop_size))
+    expected = np.stack([authors.numpy(f) for f in decoded])
     np.testing.assert_allclose(frames_lib.normalize(clip, mean, std), expected, atol=1e-6, rtol=0)
     # and not the 'paper' crop
-    paper = input_pipeline.preprocess_eval(jpegs, tf.range(3), 0, 0, 0, crop_size=crop_size)['video'].numpy()
+    paper = input_pipeline.preprocess_eval(jpegs, tf.range(3), 0, 0, 0, preprocessing=frames_lib.Preprocessing(
+        crop_size, mean, std))['video'].numpy()
     assert np.abs(paper.astype(np.float32) - clip).mean() > 1
 
 
-def test_reference_preset_stores_a_raw_frame_at_256_first():
-    # A raw 480x640 frame: stored at 256 (INTER_AREA, as the dataset builders do), then the authors' transform.
+def test_the_stored_source_resizes_a_raw_frame_to_256_first():
+    # A raw 480x640 frame: stored at 256 (INTER_AREA, as the dataset builders do), then the authors' transform;
+    # the 'raw' source crops the frame as it is.
     frame = make_video(1, 480, 640, seed=5)[0]
-    mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-    got = frames_lib.preprocess_frame_reference(frame, crop_size=224, mean=mean, std=std)
+    stored_prep = frames_lib.Preprocessing(224, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), 'authors', 'stored')
     stored = video_io.resize_short_side(frame, 256)
-    np.testing.assert_allclose(got, frames_lib.reference_eval_crop(stored, 224) / 255, atol=1e-7, rtol=0)
-    with pytest.raises(ValueError, match="eval_preprocess must be one of .*'authors'"):
-        frames_lib.check_eval_preprocess('authors')
+    np.testing.assert_allclose(stored_prep.numpy(frame), frames_lib.authors_eval_crop(stored, 224) / 255, atol=1e-7,
+                               rtol=0)
+    raw = stored_prep.with_source('raw')
+    np.testing.assert_allclose(raw.numpy(frame), frames_lib.authors_eval_crop(frame, 224) / 255, atol=1e-7, rtol=0)
+    assert not raw.host_stage_is_identity and raw.host_stage(frame).shape == (224, 224, 3)
 
 
-def test_reference_preset_matches_the_authors_transforms():
+def test_the_two_stages_compute_what_numpy_computes():
+    # host_stage then the central graph_crop_fraction square, resized and normalised: numpy() for every record.
+    frame = make_video(1, 120, 200, seed=9)[0]
+    for eval_crop in frames_lib.EVAL_CROPS:
+        for source in frames_lib.SOURCES:
+            prep = frames_lib.Preprocessing(32, (0.4, 0.5, 0.6), (0.2, 0.25, 0.3), eval_crop, source)
+            staged = prep.host_stage(frame)
+            top, left, side = frames_lib.central_crop_box(*staged.shape[:2], prep.graph_crop_fraction)
+            crop = cv2.resize(staged[top:top + side, left:left + side].astype(np.float32), (32, 32))
+            np.testing.assert_allclose(prep.numpy(frame), frames_lib.normalize(crop, prep.mean, prep.std),
+                                       atol=1e-5, rtol=0)
+    assert frames_lib.Preprocessing(32, (0, 0, 0), (1, 1, 1)).host_stage(frame) is frame
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('crop_size', 0, 'crop_size must be an integer from 1'),
+    ('crop_size', 10 ** 9, 'crop_size must be an integer from 1'),
+    ('std', (0.2, 0.0, 0.2), 'std must be three positive numbers'),
+    ('std', (0.2,), 'std must be three positive numbers'),
+    ('mean', 'abc', 'mean must be three numbers'),
+    ('mean', (0.1, float('nan'), 0.1), 'mean must be three numbers'),
+    ('eval_crop', 'reference', "eval_crop must be one of \\('paper', 'authors'\\)"),
+    ('source', 'disk', "source must be one of"),
+])
+def test_a_bad_record_fails_naming_the_field(field, value, message):
+    fields = dict(crop_size=32, mean=(0.4, 0.5, 0.6), std=(0.2, 0.2, 0.2))
+    with pytest.raises(errors.UserError, match=message):
+        frames_lib.Preprocessing(**{**fields, field: value})
+
+
+def test_the_record_round_trips_through_json_and_reads_the_config():
+    config = tiny_config()
+    prep = frames_lib.Preprocessing.from_config(config.data)
+    assert (prep.crop_size, prep.mean, prep.eval_crop, prep.source) == (32, tuple(config.data.mean), 'paper', 'raw')
+    assert frames_lib.Preprocessing.from_json(prep.to_json()) == prep
+    with pytest.raises(errors.UserError, match='export.json: "preprocessing" lacks eval_crop'):
+        frames_lib.Preprocessing.from_json({k: v for k, v in prep.to_json().items() if k != 'eval_crop'})
+    with pytest.raises(errors.UserError, match='export.json: preprocessing.std must be three positive'):
+        frames_lib.Preprocessing.from_json({**prep.to_json(), 'std': [1, 0, 1]})
+
+
+def test_authors_crop_matches_the_authors_transforms():
     # Only with a checkout of the authors' code: their own Scale(224) + CenterCrop(224) on a numpy frame.
     folder = os.environ.get('VTN_REFERENCE_DIR')
     if not folder:
@@ -103,4 +148,4 @@ def test_reference_preset_matches_the_authors_transforms():
     for height, width in [(256, 340), (256, 454), (341, 256)]:
         frame = make_video(1, height, width, seed=height)[0]
         theirs = st.CenterCrop(224)(st.Scale(224)(frame))
-        np.testing.assert_array_equal(frames_lib.reference_eval_crop(frame, 224), theirs)
+        np.testing.assert_array_equal(frames_lib.authors_eval_crop(frame, 224), theirs)

@@ -10,9 +10,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from vtn_jax.configs import tiny
 from vtn_jax.data import frames as frames_lib
 from vtn_jax.data import input_pipeline as ip
-from vtn_jax.data import reference_ops
+from vtn_jax.data import authors_ops
 from vtn_jax.data import tfds_builders
 
 MEAN = (0.485, 0.456, 0.406)
@@ -99,9 +100,9 @@ def test_random_crop_window_reaches_both_corners():
     assert first == [0, 0, 192] and last == [64, 149, 192]
 
 
-def test_reference_crop_placement_is_the_13_offsets():
+def test_authors_crop_placement_is_the_13_offsets():
     # 256x340 frame, side 215 (scale 2^-1/4): quarter steps (256-215)//4 = 10 and (340-215)//4 = 31.
-    windows = [tuple(both_ways(lambda u: ip.random_crop_window(256, 340, (0.84,), 0.0, u, 0.5, placement='reference'),
+    windows = [tuple(both_ways(lambda u: ip.random_crop_window(256, 340, (0.84,), 0.0, u, 0.5, placement='authors'),
                                np.float32((i + 0.5) / 13)).tolist()) for i in range(13)]
     y, x = 10, 31
     assert windows == [(0, 0, 215), (0, 4 * x, 215), (4 * y, 0, 215), (4 * y, 4 * x, 215), (2 * y, 2 * x, 215),
@@ -111,7 +112,7 @@ def test_reference_crop_placement_is_the_13_offsets():
     for height, width in [(256, 341), (40, 52), (33, 24)]:
         for u in rng.uniform(size=(30, 2)):
             top, left, side = ip.random_crop_window(height, width, (1.0, 0.66), u[0], u[1], 0.0,
-                                                    placement='reference').numpy()
+                                                    placement='authors').numpy()
             assert 0 <= top and top + side <= height and 0 <= left and left + side <= width
             assert top % max((height - side) // 4, 1) == 0 and left % max((width - side) // 4, 1) == 0
     with pytest.raises(ValueError, match="crop_placement must be one of .*'corners'"):
@@ -222,11 +223,9 @@ def test_flipped_clips_take_the_mirrored_label():
 
 @pytest.fixture(scope='session')
 def data_config(tmp_path_factory):
-    """configs/tiny.py's data fields on a freshly built synthetic_actions/tiny (48 train, 16 test)."""
-    config = ml_collections.ConfigDict(dict(
-        name='synthetic_actions', builder_config='tiny', data_dir=str(tmp_path_factory.mktemp('tfds')),
-        train_split='train', eval_split='test', num_frames=8, stride=2, crop_size=32,
-        train_scales=(1.0, 0.875, 0.75, 0.66), horizontal_flip=True, mean=MEAN, std=STD, shuffle_buffer=16))
+    """configs/tiny.py's data section on a freshly built synthetic_actions/tiny (48 train, 16 test)."""
+    config = tiny.get_config().data
+    config.update(data_dir=str(tmp_path_factory.mktemp('tfds')), mean=MEAN, std=STD, shuffle_buffer=16)
     tfds_builders.build(config.name, config.data_dir, config.builder_config)
     return config
 
@@ -367,24 +366,24 @@ def test_device_normalisation_equals_the_host_normalisation(data_config):
 @pytest.mark.parametrize('process_count', [1, 2])
 def test_uniform10_counts_every_clip_once(data_config, process_count):
     lengths = tfds_builders.build('synthetic_actions', data_config.data_dir, 'tiny').info.metadata['num_frames']['test']
-    expected = sorted((v, i) for v, n in enumerate(lengths) for i in range(reference_ops.num_uniform_clips(n)))
+    expected = sorted((v, i) for v, n in enumerate(lengths) for i in range(authors_ops.num_uniform_clips(n)))
     counts, entries = eval_entries(data_config, 'uniform10', 7, process_count)
     assert sorted((v, i) for v, i, _ in entries) == expected
     assert len(set(counts)) == 1 and counts[0] == ip.num_eval_batches(data_config, 'test', batch_size=7,
                                                                       mode='uniform10', process_count=process_count)
 
 
-def test_uniform10_reference_clip_content(data_config):
+def test_uniform10_authors_clip_content(data_config):
     # Clip i of video 0: the authors' frames (stride then pad) with the authors' crop, normalised.
-    config = ml_collections.ConfigDict({**data_config.to_dict(), 'eval_preprocess': 'reference'})
+    config = ml_collections.ConfigDict({**data_config.to_dict(), 'eval_crop': 'authors'})
     builder = tfds_builders.build('synthetic_actions', config.data_dir, 'tiny')
     example = next(iter(builder.as_dataset(split='test[:1]')))
     frames = example['video'].numpy()
     batch = next(ip.create_split(config, 'test', batch_size=10, mode='uniform10'))
-    starts = reference_ops.uniform_clip_starts(len(frames), 8, 2).numpy()
+    starts = authors_ops.uniform_clip_starts(len(frames), 8, 2).numpy()
     for i, start in enumerate(starts):
-        indices = reference_ops.looped_clip_indices(len(frames), start, 8, 2).numpy()
-        crops = frames_lib.reference_eval_crops(frames[indices], 32)
+        indices = authors_ops.looped_clip_indices(len(frames), start, 8, 2).numpy()
+        crops = frames_lib.authors_eval_crops(frames[indices], 32)
         assert batch['video_id'][i] == 0 and batch['segment'][i] == i and batch['video'].dtype == np.uint8
         # the same decode up to JPEG rounding
         assert np.abs(batch['video'][i].astype(np.int32) - crops.astype(np.int32)).max() <= 3

@@ -1,13 +1,16 @@
 """The export: every part through jax2tf -> TFLite -> ONNX -> OpenVINO equals JAX, uint8 input and layouts, the sidecar, and clear errors."""
 
+import shutil
+
 import numpy as np
 import openvino as ov
 import pytest
 
-from export_helpers import TOL, compile_f32, normalized, relative, run_onnx, tiny_setup, uint8_clips
+from export_helpers import TOL, compile_f32, normalized, relative, run_onnx, sidecar_json, tiny_setup, uint8_clips
 from vtn_jax.configs import tiny
 from vtn_jax.export import artifacts
 from vtn_jax.export import pipeline
+from vtn_jax.inference import export_record
 from vtn_jax.models import vtn as model_lib
 
 
@@ -52,7 +55,8 @@ def test_split_pair_equals_whole_model(rgb):
 
 def test_sidecar_records_passed_verification_and_variants(rgb):
     _, _, _, out, sidecar = rgb
-    assert sidecar == artifacts.read_sidecar(out)
+    record = export_record.read(out)
+    assert record.to_json() == sidecar and record.verification['passed']
     report = sidecar['verification']
     assert report['passed']
     stages = {(r['part'], r['stage']) for r in report['rows']}
@@ -71,7 +75,10 @@ def test_sidecar_records_passed_verification_and_variants(rgb):
     assert sidecar['model']['encoder'] == 'resnet_tiny' and sidecar['weights'] == 'test init'
     assert sidecar['artifacts']['whole']['ir_input']['dtype'] == 'float32'
     for name in ('whole_fp16.xml', 'whole_int8.xml', 'encoder_int8.xml', 'decoder_int8.xml'):
-        assert (out / name).is_file()
+        assert (out / name).is_file() and name in sidecar['files']
+    assert sidecar['files']['whole.bin']['bytes'] == (out / 'whole.bin').stat().st_size
+    assert sidecar['class_names'] == [f'class {i}' for i in range(8)]  # always present (default names)
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith('.')) == []  # no scratch files published
 
 
 def test_uint8_bgr_preprocessing_equals_float_pipeline(bgr_nchw):
@@ -104,7 +111,8 @@ def test_uint8_bgr_preprocessing_equals_float_pipeline(bgr_nchw):
 def test_stacked_model_keeps_float_difference_encoder(tmp_path):
     config, model, variables = tiny_setup(modality='stacked')
     options = artifacts.ExportOptions(uint8_input=True, verify_clips=2)
-    sidecar = pipeline.export(config, variables, tmp_path, options)
+    pipeline.export(config, variables, tmp_path, options)
+    sidecar = sidecar_json(tmp_path)
     assert sidecar['verification']['passed']
     assert sidecar['artifacts']['whole']['ir_input']['dtype'] == 'uint8'  # raw frames: preprocessing folds in
     encoder_input = sidecar['artifacts']['encoder']['ir_input']
@@ -121,8 +129,14 @@ def test_bad_model_name_and_unwritable_output(tmp_path):
         pipeline.run(config, checkpoint='', out_dir=tmp_path / 'x', options=artifacts.ExportOptions())
     blocker = tmp_path / 'a_file'
     blocker.write_text('')
-    with pytest.raises(OSError, match='a_file'):
-        artifacts.check_writable(blocker / 'out')
+    with pytest.raises(ValueError, match='a_file'):
+        artifacts.check_destination(blocker / 'out')
+    with pytest.raises(ValueError, match='is a file'):
+        artifacts.check_destination(blocker)
+    (tmp_path / 'mine').mkdir()
+    (tmp_path / 'mine' / 'notes.txt').write_text('keep me')
+    with pytest.raises(ValueError, match='holds files but no export.json'):
+        artifacts.check_destination(tmp_path / 'mine')
     with pytest.raises(ValueError, match='layout'):
         artifacts.ExportOptions(layout='NWHC').validate()
 
@@ -140,7 +154,8 @@ def omz_preprocess(frame_bgr, size):
 
 def test_omz_export_takes_what_the_open_model_zoo_demo_feeds(tmp_path):
     config, model, variables = tiny_setup()
-    sidecar = pipeline.export(config, variables, tmp_path, artifacts.ExportOptions.for_omz(verify_clips=2))
+    pipeline.export(config, variables, tmp_path, artifacts.ExportOptions.for_omz(verify_clips=2))
+    sidecar = sidecar_json(tmp_path)
     assert sidecar['verification']['passed'] and sorted(sidecar['artifacts']) == ['decoder', 'encoder']
     encoder, decoder = compile_f32(tmp_path / 'encoder.xml'), compile_f32(tmp_path / 'decoder.xml')
     assert encoder.input(0).get_element_type() == ov.Type.u8 and list(encoder.input(0).shape) == [1, 3, 32, 32]
@@ -153,3 +168,24 @@ def test_omz_export_takes_what_the_open_model_zoo_demo_feeds(tmp_path):
     assert relative(decoder([embeddings])[0], np.asarray(model.apply(variables, clip))) <= TOL
     with pytest.raises(ValueError, match='encoder and the decoder only'):
         artifacts.ExportOptions(omz=True).validate()
+
+
+def test_an_interrupted_export_leaves_the_previous_one_whole(rgb, tmp_path, monkeypatch):
+    # The new export fails (here: an error while converting its first part); the folder still holds the previous,
+    # verified export, byte for byte, and nothing of the attempt is left beside it.
+    config, _, variables, out, _ = rgb
+    target = tmp_path / 'exp'
+    shutil.copytree(out, target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    stale = tmp_path / '.exp.partial-999999999'  # the staging folder of an export killed earlier (no such process)
+    stale.mkdir()
+    (stale / 'encoder.xml').write_text('half')
+
+    def fail(*args, **kwargs):
+        raise OSError('disk full')
+    monkeypatch.setattr(pipeline.convert, 'convert_to_tflite', fail)
+    with pytest.raises(OSError, match='disk full'):
+        pipeline.export(config, variables, target, artifacts.ExportOptions(parts=('encoder', 'decoder')))
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['exp']
+    export_record.read(target).check_verified()

@@ -4,7 +4,7 @@ import pytest
 
 from export_helpers import TOL
 from vtn_jax.configs import tiny
-from vtn_jax.export import artifacts
+from vtn_jax.inference import export_record
 from vtn_jax.export import verify
 
 
@@ -24,4 +24,4 @@ def test_failed_verification_names_the_stage(perturbed):
     assert ('whole', 'onnxruntime f32') in failed
     assert ('whole', 'openvino f32') not in failed  # the IR was not perturbed
     assert all(f['relative_diff'] > TOL for f in e.value.failures)
-    assert artifacts.read_sidecar(copy)['verification']['passed'] is False
+    assert export_record.read(copy).verification['passed'] is False

@@ -17,7 +17,7 @@ README = pathlib.Path(__file__).resolve().parents[1] / 'README.md'
 def test_from_export_reads_everything_from_the_folder(rgb, sample_video):
     _, _, _, out, sidecar = rgb
     rec = Recognizer.from_export(out, precision='f32')
-    assert rec.settings['num_frames'] == sidecar['model']['num_frames'] and len(rec.class_names) == 8
+    assert rec.clip.num_frames == sidecar['model']['num_frames'] and len(rec.class_names) == 8
     steps = list(rec.stream(sample_video, k=2))
     assert len(steps) == 120 and steps[13].prediction is None and len(steps[14].top) == 2
     assert steps[50].top[0][0].startswith('class ') and steps[50].time_s == pytest.approx(50 / 24)
@@ -37,7 +37,7 @@ def test_export_and_checkpoint_recognizers_agree(rgb, sample_video, tmp_path):
 
 
 def test_a_folder_without_an_export_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match='holds no export'):
+    with pytest.raises(ValueError, match='holds no export'):
         Recognizer.from_export(tmp_path)
     with pytest.raises(FileNotFoundError, match='neither a file nor a shipped config'):
         Recognizer.from_checkpoint('no_such_config')

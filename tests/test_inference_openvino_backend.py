@@ -9,6 +9,7 @@ from vtn_jax.data import video_io
 from vtn_jax.export import artifacts
 from vtn_jax.export import pipeline
 from vtn_jax.inference import api
+from vtn_jax.inference import export_record
 from vtn_jax.inference import openvino_backend
 from vtn_jax.inference import recognizer as recognizer_lib
 
@@ -39,7 +40,7 @@ def test_openvino_streaming_equals_offline_for_every_window(tiny_config, exporte
     recognizer = recognizer_lib.OnlineRecognizer.from_config(backend, config)
     video = make_video()
     predictions = [recognizer.push(frame) for frame in video]
-    span = recognizer.first_full_frame
+    span = recognizer.clip.span
     frames = np.stack([recognizer.preprocess(f) for f in video])
     ends = np.arange(span, len(video))
     expected = offline_logits(model, variables, frames, ends, lambda t: np.arange(t - span, t + 1, 2))
@@ -67,10 +68,10 @@ def test_raw_frames_preprocessed_in_the_ir_stream_as_the_offline_model(tiny_conf
     backend = openvino_backend.OpenVinoBackend(out / 'encoder.xml', out / 'decoder.xml', precision='f32')
     recognizer = recognizer_lib.OnlineRecognizer.from_config(backend, config)
     video = make_video()
-    assert recognizer.takes_raw(*video.shape[1:3])
+    assert recognizer.takes_raw
     predictions = [recognizer.push(frame) for frame in video]
     assert list(backend._frame_encoders) == [video.shape[1:3]]  # pylint: disable=protected-access
-    span = recognizer.first_full_frame
+    span = recognizer.clip.span
     frames = np.stack([recognizer.preprocess(f) for f in video])  # numpy 'direct': the offline input
     ends = np.arange(span, len(video))
     expected = offline_logits(model, variables, frames, ends, lambda t: np.arange(t - span, t + 1, 2))
@@ -90,18 +91,20 @@ def test_uint8_bgr_nchw_export_runs_from_its_folder(tmp_path_factory, tiny_confi
     pipeline.export(config, variables, out, artifacts.ExportOptions(parts=('encoder', 'decoder'), layout='NCHW',
                                                                     uint8_input=True, color='BGR'),
                     verify_exports=False)
-    spec = artifacts.read_sidecar(out)['artifacts']['encoder']['ir_input']
-    assert (spec['dtype'], spec['color'], spec['layout']) == ('uint8', 'BGR', 'NCHW')
+    spec = export_record.read(out).parts['encoder'].ir_input
+    assert (spec.dtype, spec.color, spec.layout, spec.normalization) == ('uint8', 'BGR', 'NCHW', 'in_graph')
     video_path = tmp_path_factory.mktemp('video') / 'clip.avi'
     video_io.write_video(video_path, make_video(40))
     video = video_io.read_video(video_path)  # what the stream decodes (MJPG is lossy)
 
-    rec = api.Recognizer.from_export(out, precision='f32')
+    with pytest.raises(ValueError, match='verification did not run'):
+        api.Recognizer.from_export(out, precision='f32')
+    rec = api.Recognizer.from_export(out, precision='f32', allow_unverified=True)
     assert rec.backend.raw_frames_only
     with pytest.raises(ValueError, match='uint8 frames'):
         rec.backend.encode(np.zeros((1, 32, 32, 3), np.float32))
     steps = list(rec.stream(video_path, k=2))
-    span = rec.online().first_full_frame
+    span = rec.clip.span
     assert [s.frame_index for s in steps] == list(range(len(video)))
     assert all(s.prediction is None for s in steps[:span])
     frames = np.stack([rec.online().preprocess(f) for f in video])
@@ -116,3 +119,24 @@ def test_uint8_bgr_nchw_export_runs_from_its_folder(tmp_path_factory, tiny_confi
     assert [s.prediction.frame_index for s in sparse[span:span + 6]] == [span] * 4 + [span + 4] * 2
     for s in sparse[span:]:
         np.testing.assert_array_equal(s.prediction.logits, steps[s.prediction.frame_index].prediction.logits)
+
+
+@pytest.mark.parametrize('eval_crop', ['authors', 'paper'])
+def test_a_uint8_encoder_streams_any_preprocessing(tmp_path_factory, tiny_config, eval_crop):
+    # The authors' crop runs in numpy (the record's host stage) and the rest in the IR: a uint8 export of a model
+    # evaluated with it runs, and equals the offline model on the same crops.
+    config, model, variables = build(tiny_config, 'rgb')
+    config.data.eval_crop = eval_crop
+    out = tmp_path_factory.mktemp(f'ir_uint8_{eval_crop}')
+    pipeline.export(config, variables, out, artifacts.ExportOptions(parts=('encoder', 'decoder'), uint8_input=True),
+                    verify_exports=False)
+    rec = api.Recognizer.from_export(out, precision='f32', allow_unverified=True)
+    assert rec.preprocessing.eval_crop == eval_crop
+    video = make_video(30, 48, 64)
+    online = rec.online()
+    predictions = [online.push(f) for f in video]
+    frames = np.stack([online.preprocess(f) for f in video])
+    span = rec.clip.span
+    ends = np.arange(span, len(video))
+    expected = offline_logits(model, variables, frames, ends, lambda t: np.arange(t - span, t + 1, 2))
+    np.testing.assert_allclose(np.stack([predictions[t].logits for t in ends]), expected, atol=1e-4, rtol=0)

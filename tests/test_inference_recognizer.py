@@ -18,7 +18,7 @@ def test_streaming_equals_offline_for_every_window(tiny_config, modality, stride
     predictions = [recognizer.push(frame) for frame in video]
 
     span = (model.num_frames - 1) * stride
-    assert recognizer.first_full_frame == span
+    assert recognizer.clip.span == span
     assert all(p is None for p in predictions[:span])  # 'wait': no prediction before the first full window
     assert all(p is not None and p.frame_index == t and not p.padded
                for t, p in enumerate(predictions) if t >= span)
@@ -49,7 +49,7 @@ def test_repeat_warmup_loop_pads_the_current_phase(tiny_config):
     video = make_video(30)
     predictions = [recognizer.push(frame) for frame in video]
     assert all(p is not None for p in predictions)
-    span, stride, steps = recognizer.first_full_frame, 2, model.num_frames
+    span, stride, steps = recognizer.clip.span, 2, model.num_frames
     assert [p.padded for p in predictions] == [t < span for t in range(len(video))]
 
     def loop_padded(t):  # the frames of t's phase seen so far, oldest first, repeated up to T steps
@@ -108,15 +108,16 @@ def test_a_config_that_does_not_fit_the_model_is_refused(tiny_config):
         recognizer_lib.OnlineRecognizer.from_config(backend, config)
 
 
-def test_the_reference_preset_reaches_streaming(tiny_config):
-    # config.data.eval_preprocess = 'reference' makes the recognizer crop as the authors' evaluation does.
+def test_the_authors_crop_reaches_streaming(tiny_config):
+    # config.data.eval_crop = 'authors' makes the recognizer crop as the authors' evaluation does.
     config, model, variables = build(tiny_config, 'rgb')
-    config.data.eval_preprocess = 'reference'
+    config.data.eval_crop = 'authors'
     recognizer = recognizer_lib.OnlineRecognizer.from_config(jax_backend.JaxBackend(model, variables), config)
     frame = make_video(1, 60, 80, seed=3)[0]
-    kwargs = dict(crop_size=32, mean=config.data.mean, std=config.data.std, resize_short=None)
-    np.testing.assert_array_equal(recognizer.preprocess(frame), frames_lib.preprocess_frame_reference(frame, **kwargs))
-    assert np.abs(recognizer.preprocess(frame) - frames_lib.preprocess_frame(frame, **kwargs)).max() > 0.1
+    authors = frames_lib.Preprocessing(32, config.data.mean, config.data.std, 'authors')
+    np.testing.assert_array_equal(recognizer.preprocess(frame), authors.numpy(frame))
+    paper = frames_lib.Preprocessing(32, config.data.mean, config.data.std, 'paper')
+    assert np.abs(recognizer.preprocess(frame) - paper.numpy(frame)).max() > 0.1
 
 
 def run_pipelined(recognizer, video):

@@ -13,8 +13,7 @@ def test_timeline_json_and_csv(tiny_config, tmp_path):
     backend = jax_backend.JaxBackend(model, variables)
     recognizer = recognizer_lib.OnlineRecognizer.from_config(backend, config)
     frames = np.stack([recognizer.preprocess(f) for f in make_video(40)])
-    result = whole_video.dense_video_logits(backend.encode, backend.decode, frames, num_frames=8, stride=2,
-                                      modality='rgb')
+    result = whole_video.dense_video_logits(backend.encode, backend.decode, frames, recognizer.clip)
     names = [f'n{i}' for i in range(8)]
     timeline.write_timeline(tmp_path / 't.json', result, names, fps=10.0, k=2)
     timeline.write_timeline(tmp_path / 't.csv', result, names, fps=10.0, k=2)

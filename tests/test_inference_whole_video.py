@@ -6,6 +6,7 @@ from inference_helpers import CountingBackend, build, make_video, offline_logits
 from vtn_jax.inference import jax_backend
 from vtn_jax.inference import recognizer as recognizer_lib
 from vtn_jax.inference import whole_video
+from vtn_jax.models.modality import Clip
 
 
 @pytest.mark.parametrize('modality', ['rgb', 'stacked'])
@@ -15,9 +16,8 @@ def test_dense_equals_window_by_window_offline(tiny_config, modality):
     recognizer = recognizer_lib.OnlineRecognizer.from_config(backend, config)
     video = make_video()
     frames = np.stack([recognizer.preprocess(f) for f in video])
-    stride, span = 2, recognizer.first_full_frame
-    result = whole_video.dense_video_logits(backend.encode, backend.decode, frames, num_frames=model.num_frames,
-                                      stride=stride, modality=modality, batch_size=16)
+    stride, span = 2, recognizer.clip.span
+    result = whole_video.dense_video_logits(backend.encode, backend.decode, frames, recognizer.clip, batch_size=16)
 
     first = 0 if modality == 'rgb' else stride
     assert result.encoder_passes == len(video) - first
@@ -47,8 +47,7 @@ def test_dense_repeat_warmup_equals_streaming(tiny_config):
     recognizer = recognizer_lib.OnlineRecognizer.from_config(backend, config, warmup='repeat')
     online = [recognizer.push(f) for f in video]
     frames = np.stack([recognizer.preprocess(f) for f in video])
-    result = whole_video.dense_video_logits(backend.encode, backend.decode, frames, num_frames=model.num_frames,
-                                      stride=2, modality='stacked', warmup='repeat')
+    result = whole_video.dense_video_logits(backend.encode, backend.decode, frames, recognizer.clip, warmup='repeat')
     assert np.isnan(result.frame_logits[:2]).all() and online[0] is None and online[1] is None
     np.testing.assert_allclose(result.frame_logits[2:], np.stack([p.logits for p in online[2:]]), atol=1e-5)
     assert result.encoder_passes == recognizer.encoder_calls == 18
@@ -62,8 +61,7 @@ def test_dense_short_video_gets_the_loop_padded_segment(tiny_config, modality, n
     recognizer = recognizer_lib.OnlineRecognizer.from_config(backend, config)
     video = make_video(num_video_frames)
     frames = np.stack([recognizer.preprocess(f) for f in video])
-    result = whole_video.dense_video_logits(backend.encode, backend.decode, frames, num_frames=model.num_frames,
-                                      stride=2, modality=modality)
+    result = whole_video.dense_video_logits(backend.encode, backend.decode, frames, recognizer.clip)
     assert np.isnan(result.frame_logits).all()  # 'wait': no full window in 9 frames
     np.testing.assert_array_equal(result.segment_starts, [0])
     loop = (np.arange(model.num_frames) * 2) % num_video_frames
@@ -73,10 +71,11 @@ def test_dense_short_video_gets_the_loop_padded_segment(tiny_config, modality, n
 
 
 def test_window_steps():
-    kwargs = dict(num_frames=4, stride=2)
-    np.testing.assert_array_equal(whole_video.find_window_steps(9, modality='rgb', warmup='wait', **kwargs), [3, 5, 7, 9])
-    np.testing.assert_array_equal(whole_video.find_window_steps(9, modality='rgbdiff', warmup='wait', **kwargs), [5, 7, 9])
-    assert whole_video.find_window_steps(5, modality='rgb', warmup='wait', **kwargs) is None
-    np.testing.assert_array_equal(whole_video.find_window_steps(5, modality='rgb', warmup='repeat', **kwargs), [1, 3, 5, 1])
-    np.testing.assert_array_equal(whole_video.find_window_steps(4, modality='stacked', warmup='repeat', **kwargs), [2, 4, 2])
-    assert whole_video.find_window_steps(1, modality='stacked', warmup='repeat', **kwargs) is None
+    def steps(t, modality, warmup):
+        return whole_video.find_window_steps(t, Clip(4, 2, modality), warmup)
+    np.testing.assert_array_equal(steps(9, 'rgb', 'wait'), [3, 5, 7, 9])
+    np.testing.assert_array_equal(steps(9, 'rgbdiff', 'wait'), [5, 7, 9])
+    assert steps(5, 'rgb', 'wait') is None
+    np.testing.assert_array_equal(steps(5, 'rgb', 'repeat'), [1, 3, 5, 1])
+    np.testing.assert_array_equal(steps(4, 'stacked', 'repeat'), [2, 4, 2])
+    assert steps(1, 'stacked', 'repeat') is None

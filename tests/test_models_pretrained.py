@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vtn_jax.models import pretrained
-from vtn_jax.models import reference_recipe
+from vtn_jax.models import standin_weights
 
 LISTS = pathlib.Path(__file__).resolve().parent / 'data' / 'imagenet_state_dicts.txt'
 
@@ -47,7 +47,7 @@ def test_imagenet_keys_become_exactly_the_authors_encoder_keys(title, encoder, r
     assert len(dropped) == 2 and len(renamed) == len(state) - 2 - sum(k.endswith('num_batches_tracked') for k in state)
     if reference:
         # The authors' VTN encoder keys (read off their code) with the same shapes, one for one.
-        theirs = {k: s for k, s in reference_recipe.read_shapes(reference).items()
+        theirs = {k: s for k, s in standin_weights.read_shapes(reference).items()
                   if k.startswith('resnet.') and not k.endswith('num_batches_tracked')}
         assert {k: v.shape for k, v in renamed.items()} == theirs
 
@@ -74,7 +74,7 @@ def test_layouts_are_recognised_and_refused_for_other_encoders():
     assert pretrained.imagenet_family(imagenet_shapes('torchvision resnet50')) == 'torchvision_resnet'
     assert pretrained.imagenet_family(imagenet_shapes('torchvision mobilenet_v2')) == 'torchvision_mobilenetv2'
     assert pretrained.imagenet_family(imagenet_shapes('pretrainedmodels se_resnext101_32x4d')) == 'cadene_se_resnext'
-    assert pretrained.imagenet_family(reference_recipe.read_shapes('resnet34_vtn')) is None  # a VTN checkpoint
+    assert pretrained.imagenet_family(standin_weights.read_shapes('resnet34_vtn')) is None  # a VTN checkpoint
     with pytest.raises(pretrained.ImageNetKeyError, match="fits the encoders .*mobilenetv2.*not 'resnet34'"):
         pretrained.to_reference_keys(imagenet_state('torchvision mobilenet_v2'), 'resnet34')
     state = {**imagenet_state('torchvision resnet18'), 'layer5.0.conv1.weight': np.zeros((1,), np.float32)}

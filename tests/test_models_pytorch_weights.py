@@ -7,7 +7,7 @@ import pytest
 
 from test_models_pretrained import imagenet_state
 from vtn_jax.models import pytorch_weights as checkpoints
-from vtn_jax.models import reference_recipe
+from vtn_jax.models import standin_weights
 from vtn_jax.models import vtn as model_lib
 
 
@@ -15,7 +15,7 @@ from vtn_jax.models import vtn as model_lib
 def r34():
     model = model_lib.VTN()
     template = jax.eval_shape(lambda: model_lib.init_variables(model, jax.random.key(0)))
-    return model, template, reference_recipe.make_state_dict('resnet34_vtn', 3)
+    return model, template, standin_weights.make_state_dict('resnet34_vtn', 3)
 
 
 def test_every_reference_key_is_used_once(r34):
@@ -69,7 +69,7 @@ def test_new_head_for_fine_tuning(r34):
 def test_prefixed_and_npz_checkpoints(tmp_path):
     model = model_lib.VTN(modality='rgbdiff')
     template = jax.eval_shape(lambda: model_lib.init_variables(model, jax.random.key(0)))
-    state = reference_recipe.make_state_dict('resnet34_vtn_rgbdiff', 0)  # keys start with motion_decoder.
+    state = standin_weights.make_state_dict('resnet34_vtn_rgbdiff', 0)  # keys start with motion_decoder.
     assert all(k.startswith('motion_decoder.') for k in state)
     path = tmp_path / 'rgbdiff.npz'
     np.savez(path, **{'module.' + k: v for k, v in state.items()})
@@ -81,7 +81,7 @@ def test_rgb_checkpoint_into_rgbdiff_model_fails_on_the_position_table():
     model = model_lib.VTN(modality='rgbdiff')
     template = jax.eval_shape(lambda: model_lib.init_variables(model, jax.random.key(0)))
     with pytest.raises(checkpoints.CheckpointMismatchError, match='position_encoding.enc.weight.*16, 512.*15, 512'):
-        checkpoints.to_variables(reference_recipe.make_state_dict('resnet34_vtn', 0), model, template)
+        checkpoints.to_variables(standin_weights.make_state_dict('resnet34_vtn', 0), model, template)
 
 
 def zeros_like_model(model):
@@ -162,9 +162,9 @@ def test_corrupt_or_missing_file(tmp_path):
 
 def test_every_key_of_the_authors_five_models_maps_to_one_leaf():
     # The key lists read off the authors' code at d014ee02 (reference_state_dicts.txt), for all five models.
-    for name in reference_recipe.MODELS:
-        model = reference_recipe.model_for(name)
-        state = {k: np.zeros(s, np.float32) for k, s in reference_recipe.read_shapes(name).items()}
+    for name in standin_weights.MODELS:
+        model = standin_weights.model_for(name)
+        state = {k: np.zeros(s, np.float32) for k, s in standin_weights.read_shapes(name).items()}
         variables = checkpoints.to_variables(state, model, model_lib.abstract_variables(model), source=name)
         leaves = jax.tree_util.tree_leaves(variables)
         assert len(leaves) == sum(1 for k in state if not k.endswith('num_batches_tracked')), name

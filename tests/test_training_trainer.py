@@ -179,10 +179,10 @@ def test_dense_evaluation_gives_the_segments_metrics(config, modality):
 
 
 def test_the_authors_recipe_trains_and_evaluates(config, tmp_path):
-    # configs/reference_recipe.py's choices on the tiny model: reference crops and evaluation, uniform10 Video@1,
+    # configs/authors_recipe.py's choices on the tiny model: the authors' crops and evaluation, uniform10 Video@1,
     # the plateau on clip accuracy, the schedule in epochs (48 videos / batch 8 = 6 steps an epoch).
-    config.data.eval_preprocess = 'reference'
-    config.data.crop_placement = 'reference'
+    config.data.eval_crop = 'authors'
+    config.data.crop_placement = 'authors'
     config.train.eval_mode = 'uniform10'
     config.optim.plateau_metric, config.optim.plateau_mode = 'clip_top1', 'max'
     config.train.num_train_epochs = 2 / 6  # 2 steps

@@ -16,22 +16,21 @@ Sampling rules (L = num_frames * stride, 32 frames in the paper):
     the last partial segment (n mod L frames) is dropped, and a video shorter than L gives one
     loop-padded segment from frame 0, so every video counts with at least one segment.
   * uniform10 (the authors' test protocol): 10 evenly spaced, overlapping clips per video, "stride then
-    pad" (`vtn_jax.data.reference_ops`).
+    pad" (`vtn_jax.data.authors_ops`).
 
 Spatial rules (frames are stored with the shorter side resized, 256 for real data):
   * train: a square crop of side = shorter side * s, s drawn from `train_scales`, placed by
-    `crop_placement`: 'uniform' (any position) or 'reference' (one of the authors' 13 fixed
+    `crop_placement`: 'uniform' (any position) or 'authors' (one of the authors' 13 fixed
     offsets), resized (bilinear) to crop_size, flipped left-right with
     probability 0.5 when `horizontal_flip`; never flipped vertically. One crop and flip per clip. A
     flipped clip of class k is labelled info.metadata['mirror_labels'][k]: k for real actions, the
     opposite direction for synthetic_actions' move_right/left and rotate_(anti)clockwise.
-  * evaluation modes, `eval_preprocess` 'paper': the central square of side round(0.875 * shorter
-    side) resized to crop_size; with 256-pixel frames and crop_size 224 that is the paper's central
-    224 crop, with no resampling. 'reference': the authors' Scale(224) + CenterCrop(224), by the same
-    numpy function as streaming (`vtn_jax.data.frames`).
-  * values: RGB order (decoded JPEG, never BGR) as uint8. The batches leave the host as pixels
-    (a quarter of float32's bytes); (x / 255 - mean) / std happens inside the jitted step on the
-    device (`vtn_jax.data.frames.model_input`), where XLA fuses it into the first convolution.
+  * evaluation modes, `eval_crop` (`vtn_jax.data.frames.Preprocessing`) 'paper': the central square of side
+    round(0.875 * shorter side) resized to crop_size; with 256-pixel frames and crop_size 224 that is the
+    paper's central 224 crop, with no resampling. 'authors': their Scale(224) + CenterCrop(224), by the same
+    numpy function as streaming (`vtn_jax.data.frames.authors_eval_crops`).
+  * values: RGB uint8 (decoded JPEG); (x / 255 - mean) / std happens inside the jitted step on the device
+    (`vtn_jax.data.frames.model_input`), where XLA fuses it into the first convolution.
   * resizing (crop side != crop_size) is OpenCV's bilinear on uint8 (INTER_LINEAR: half-pixel
     centres as tf.image.resize, 11-bit fixed-point weights, so within one level of the rounded
     float result) and about 4x cheaper than tf.image.resize; the mirror is done in the same pass.
@@ -52,11 +51,11 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
 from vtn_jax.data import frames as frames_lib  # noqa: E402
-from vtn_jax.data import reference_ops  # noqa: E402
+from vtn_jax.data import authors_ops  # noqa: E402
 from vtn_jax.data import tfds_builders  # noqa: E402
 
 MODES = ('train', 'clip', 'segments', 'uniform10')
-CROP_PLACEMENTS = ('uniform', 'reference')  # config.data.crop_placement
+CROP_PLACEMENTS = ('uniform', 'authors')  # config.data.crop_placement
 # The functions given to tf.data and map_fn here are plain TF ops (tf.cond where they branch): tracing them
 # without AutoGraph avoids its "could not transform ... will run it as-is" warning on every lambda.
 _graph_fn = tf.autograph.experimental.do_not_convert
@@ -136,10 +135,8 @@ def num_segments(num_video_frames: int, num_frames: int, stride: int) -> int:
 
 
 def check_crop_placement(name: str) -> str:
-    """Returns `name`; raises ValueError naming the choices otherwise."""
-    if name not in CROP_PLACEMENTS:
-        raise ValueError(f'data.crop_placement must be one of {CROP_PLACEMENTS}, got {name!r}')
-    return name
+    """Returns `name`; raises UserError naming the choices otherwise."""
+    return frames_lib.check_choice('data.crop_placement', name, CROP_PLACEMENTS)
 
 
 def random_crop_window(height, width, scales: Sequence[float], u_scale, u_y, u_x,
@@ -151,10 +148,10 @@ def random_crop_window(height, width, scales: Sequence[float], u_scale, u_y, u_x
         width: frame width.
         scales: crop side / shorter side choices (paper: 1, 0.875, 0.75, 0.66).
         u_scale: picks the scale, scales[floor(u_scale * len(scales))].
-        u_y: 'uniform': picks the top row among the H - side + 1 possible; 'reference': picks one of the
-            13 offsets (`reference_ops.offset_window`).
-        u_x: 'uniform': picks the left column among the W - side + 1 possible; unused by 'reference'.
-        placement: 'uniform' or 'reference' (the authors' 13 fixed offsets).
+        u_y: 'uniform': picks the top row among the H - side + 1 possible; 'authors': picks one of the
+            13 offsets (`authors_ops.offset_window`).
+        u_x: 'uniform': picks the left column among the W - side + 1 possible; unused by 'authors'.
+        placement: 'uniform' or 'authors' (the authors' 13 fixed offsets).
 
     Returns:
         int32 [3]: (top, left, side); the square lies inside the frame.
@@ -165,8 +162,8 @@ def random_crop_window(height, width, scales: Sequence[float], u_scale, u_y, u_x
     scales = tf.constant(scales, tf.float32)
     side = tf.cast(tf.cast(tf.minimum(height, width), tf.float32) * scales[choice], tf.int32)
     side = tf.clip_by_value(side, 1, tf.minimum(height, width))
-    if check_crop_placement(placement) == 'reference':
-        return reference_ops.offset_window(height, width, side, u_y)
+    if check_crop_placement(placement) == 'authors':
+        return authors_ops.offset_window(height, width, side, u_y)
     top = tf.minimum(tf.cast(u_y * tf.cast(height - side + 1, tf.float32), tf.int32), height - side)
     left = tf.minimum(tf.cast(u_x * tf.cast(width - side + 1, tf.float32), tf.int32), width - side)
     return tf.stack([top, left, side])
@@ -227,8 +224,7 @@ def decode_crop_resize(jpegs: tf.Tensor, window: tf.Tensor, crop_size: int, flip
 
 
 def normalize(video: tf.Tensor, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
-    """Maps RGB values in [0, 255] to (x / 255 - mean) / std per channel; float32. The host-side form of
-    frames.model_input (the steps normalise on the device): same constants, for tests and benchmarks."""
+    """(x / 255 - mean) / std in TF, float32: the host-side form of frames.model_input, for tests and bench."""
     scale, offset = frames_lib.normalization_affine(mean, std)  # the same float32 constants as numpy
     return tf.cast(video, tf.float32) * tf.constant(scale) - tf.constant(offset)
 
@@ -248,7 +244,7 @@ def preprocess_train(jpegs, label, video_id, key, *, num_frames, stride, crop_si
     """Samples and augments one training clip (uint8); randomness is stateless, from `key` (int64 [2]).
 
     `mirror_labels` (int [num_classes], default identity) gives the label of a flipped clip;
-    `crop_placement` is 'uniform' or 'reference' (see `random_crop_window`).
+    `crop_placement` is 'uniform' or 'authors' (see `random_crop_window`).
     """
     u = tf.random.stateless_uniform([5], seed=key)
     offset = tf.cast(u[4] * 2 ** 24, tf.int32)  # float32 has 24 mantissa bits
@@ -266,11 +262,13 @@ def preprocess_train(jpegs, label, video_id, key, *, num_frames, stride, crop_si
             'video_id': tf.cast(video_id, tf.int32), 'segment': tf.constant(0, tf.int32)}
 
 
-def preprocess_eval(jpegs, indices, label, video_id, segment, *, crop_size, eval_preprocess: str = 'paper') -> dict:
-    """Decodes the frames `indices` of a video (uint8) with the evaluation crop of `eval_preprocess` ('paper':
-    the central 0.875 square; 'reference': the authors' Scale + CenterCrop)."""
-    if frames_lib.check_eval_preprocess(eval_preprocess) == 'reference':
-        video = reference_ops.decode_reference_crops(tf.gather(jpegs, indices), crop_size)
+def preprocess_eval(jpegs, indices, label, video_id, segment, *,
+                    preprocessing: frames_lib.Preprocessing) -> dict:
+    """Decodes the frames `indices` of a video (uint8) with the evaluation crop of `preprocessing` ('paper':
+    the central 0.875 square; 'authors': their Scale + CenterCrop). The frames are the stored ones."""
+    crop_size = preprocessing.crop_size
+    if preprocessing.eval_crop == 'authors':
+        video = authors_ops.decode_authors_crops(tf.gather(jpegs, indices), crop_size)
     else:
         height, width = _frame_hw(jpegs)
         video = decode_crop_resize(tf.gather(jpegs, indices), central_crop_window(height, width), crop_size)
@@ -314,7 +312,7 @@ def _eval_counts(lengths: Sequence[int], mode: str, num_frames: int, stride: int
         if mode == 'clip':
             counts.append(stop - start)
         elif mode == 'uniform10':
-            counts.append(sum(reference_ops.num_uniform_clips(n) for n in lengths[start:stop]))
+            counts.append(sum(authors_ops.num_uniform_clips(n) for n in lengths[start:stop]))
         else:
             counts.append(sum(num_segments(n, num_frames, stride) for n in lengths[start:stop]))
     return counts
@@ -342,63 +340,74 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
     """Builds a split as a batched tf.data.Dataset (see create_split)."""
     if mode not in MODES:
         raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
-    c = data_config
-    frames_lib.check_eval_preprocess(c.get('eval_preprocess', 'paper'))
-    check_crop_placement(c.get('crop_placement', 'uniform'))
-    builder = load_builder(c)
-    lengths = builder.info.metadata['num_frames'][split]
-    n = len(lengths)
+    preprocessing = frames_lib.Preprocessing.from_config(data_config, source='stored')
+    check_crop_placement(data_config.crop_placement)
+    builder = load_builder(data_config)
     options = tf.data.Options()
     options.deterministic = True
-    autotune = tf.data.AUTOTUNE
-
     if mode == 'train':
-        # Every process walks the same seeded global order and keeps its rows of each global batch
-        # (the filter drops the others before decoding): together the processes read each example once
-        # per epoch, and the global batch is the same whatever the process count (a single-process run
-        # and a many-process run of the same global batch train identically, up to row order).
-        global_batch = batch_size * process_count
-        if n < global_batch:
-            raise ValueError(f'{split} has {n} videos, fewer than the global batch {global_batch}')
-        first_example = start_step * global_batch
-        first_epoch, skip = divmod(first_example, n)
-        last_epoch = num_epochs if num_epochs is not None else np.iinfo(np.int64).max
-        base = _read(builder, split, 0, n)
-        # Data order and augmentation depend on (seed, epoch, global position) only, so resuming at
-        # start_step rebuilds the same stream; `skip` drops records before they are decoded.
-        stream = tf.constant(seed * 65_537, tf.int64)
-        mirror_labels = tf.constant(builder.info.metadata['mirror_labels'], tf.int32)
+        ds = _train_dataset(data_config, builder, split, batch_size=batch_size, seed=seed,
+                            process_index=process_index, process_count=process_count, start_step=start_step,
+                            num_epochs=num_epochs)
+    else:
+        ds = _eval_dataset(data_config, builder, split, preprocessing, batch_size=batch_size, mode=mode,
+                           process_index=process_index, process_count=process_count)
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
-        def epoch_examples(epoch):
-            ds = base.shuffle(c.shuffle_buffer, seed=seed * 1_000_003 + epoch)
-            ds = ds.enumerate().map(_graph_fn(lambda pos, ex: (ex, epoch * n + pos)))
-            return ds.skip(tf.where(epoch == first_epoch, tf.constant(skip, tf.int64), 0))
 
-        def preprocess(ex, counter):
-            return preprocess_train(
-                ex['video'], ex['label'], ex['video_id'], tf.stack([stream, counter]),
-                num_frames=c.num_frames, stride=c.stride, crop_size=c.crop_size,
-                train_scales=tuple(c.train_scales), horizontal_flip=c.horizontal_flip,
-                mirror_labels=mirror_labels, crop_placement=c.get('crop_placement', 'uniform'))
+def _train_dataset(c, builder, split: str, *, batch_size: int, seed: int, process_index: int, process_count: int,
+                   start_step: int, num_epochs: Optional[int]) -> tf.data.Dataset:
+    """Random augmented clips, shuffled per epoch, repeated; process p keeps its rows of every global batch."""
+    n = len(builder.info.metadata['num_frames'][split])
+    # Every process walks the same seeded global order and keeps its rows of each global batch
+    # (the filter drops the others before decoding): together the processes read each example once
+    # per epoch, and the global batch is the same whatever the process count (a single-process run
+    # and a many-process run of the same global batch train identically, up to row order).
+    global_batch = batch_size * process_count
+    if n < global_batch:
+        raise ValueError(f'{split} has {n} videos, fewer than the global batch {global_batch}')
+    first_example = start_step * global_batch
+    first_epoch, skip = divmod(first_example, n)
+    last_epoch = num_epochs if num_epochs is not None else np.iinfo(np.int64).max
+    base = _read(builder, split, 0, n)
+    # Data order and augmentation depend on (seed, epoch, global position) only, so resuming at
+    # start_step rebuilds the same stream; `skip` drops records before they are decoded.
+    stream = tf.constant(seed * 65_537, tf.int64)
+    mirror_labels = tf.constant(builder.info.metadata['mirror_labels'], tf.int32)
 
-        ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(_graph_fn(epoch_examples))
-        # Process p keeps rows [p * batch_size, (p + 1) * batch_size) of every global batch, so the
-        # global array assembled from the processes' batches has the single-process row order.
-        def is_mine(i, item):
-            del item
-            return (i % global_batch) // batch_size == process_index
+    def epoch_examples(epoch):
+        ds = base.shuffle(c.shuffle_buffer, seed=seed * 1_000_003 + epoch)
+        ds = ds.enumerate().map(_graph_fn(lambda pos, ex: (ex, epoch * n + pos)))
+        return ds.skip(tf.where(epoch == first_epoch, tf.constant(skip, tf.int64), 0))
 
-        def drop_position(i, item):
-            del i
-            return item
+    def preprocess(ex, counter):
+        return preprocess_train(
+            ex['video'], ex['label'], ex['video_id'], tf.stack([stream, counter]),
+            num_frames=c.num_frames, stride=c.stride, crop_size=c.crop_size,
+            train_scales=tuple(c.train_scales), horizontal_flip=c.horizontal_flip,
+            mirror_labels=mirror_labels, crop_placement=c.crop_placement)
 
-        ds = ds.enumerate(start=first_example).filter(_graph_fn(is_mine)).map(_graph_fn(drop_position))
-        ds = ds.map(_graph_fn(preprocess), num_parallel_calls=autotune)
-        ds = ds.batch(batch_size, drop_remainder=True)
-        return ds.with_options(options).prefetch(autotune)
+    # Process p keeps rows [p * batch_size, (p + 1) * batch_size) of every global batch, so the
+    # global array assembled from the processes' batches has the single-process row order.
+    def is_mine(i, item):
+        del item
+        return (i % global_batch) // batch_size == process_index
 
-    # Evaluation: contiguous shares, every video in exactly one process; pad to equal batches.
-    start, stop = _process_range(n, process_index, process_count, drop_remainder=False)
+    def drop_position(i, item):
+        del i
+        return item
+
+    ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(_graph_fn(epoch_examples))
+    ds = ds.enumerate(start=first_example).filter(_graph_fn(is_mine)).map(_graph_fn(drop_position))
+    ds = ds.map(_graph_fn(preprocess), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=True)
+
+
+def _eval_dataset(c, builder, split: str, preprocessing: frames_lib.Preprocessing, *, batch_size: int, mode: str,
+                  process_index: int, process_count: int) -> tf.data.Dataset:
+    """Every clip of `mode` of this process's contiguous share of the videos, padded to equal batches."""
+    lengths = builder.info.metadata['num_frames'][split]
+    start, stop = _process_range(len(lengths), process_index, process_count, drop_remainder=False)
     counts = _eval_counts(lengths, mode, c.num_frames, c.stride, process_count)
     total_batches = max(1, math.ceil(max(counts) / batch_size))
     num_padding = total_batches * batch_size - counts[process_index]
@@ -407,7 +416,7 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
         ds = ds.map(_graph_fn(lambda ex: (ex['video'], central_indices(tf.shape(ex['video'])[0], c.num_frames,
                                                                         c.stride), ex['label'], ex['video_id'], 0)))
     else:
-        starts_of, indices_of = ((reference_ops.uniform_clip_starts, reference_ops.looped_clip_indices)
+        starts_of, indices_of = ((authors_ops.uniform_clip_starts, authors_ops.looped_clip_indices)
                                  if mode == 'uniform10' else (segment_starts, clip_indices))
 
         def clips_of(ex):
@@ -416,10 +425,9 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
                 lambda s, i: (ex['video'], indices_of(tf.shape(ex['video'])[0], s, c.num_frames, c.stride),
                               ex['label'], ex['video_id'], i)))
         ds = ds.flat_map(_graph_fn(clips_of))
-    eval_preprocess = c.get('eval_preprocess', 'paper')
     ds = ds.map(_graph_fn(lambda jpegs, indices, label, video_id, segment: preprocess_eval(
-        jpegs, indices, label, video_id, segment, crop_size=c.crop_size, eval_preprocess=eval_preprocess)),
-        num_parallel_calls=autotune)
+        jpegs, indices, label, video_id, segment, preprocessing=preprocessing)),
+        num_parallel_calls=tf.data.AUTOTUNE)
     padding = {
         'video': tf.zeros([c.num_frames, c.crop_size, c.crop_size, 3], tf.uint8),
         'label': tf.constant(0, tf.int32),  # a valid class index so that masked losses stay finite
@@ -427,8 +435,7 @@ def create_dataset(data_config, split: str, *, batch_size: int, mode: str, seed:
         'segment': tf.constant(-1, tf.int32),
     }
     ds = ds.concatenate(tf.data.Dataset.from_tensors(padding).repeat(num_padding))
-    ds = ds.batch(batch_size, drop_remainder=True)  # exact: the padding fills the last batch
-    return ds.with_options(options).prefetch(autotune)
+    return ds.batch(batch_size, drop_remainder=True)  # exact: the padding fills the last batch
 
 
 def create_video_split(data_config, split: str, *, process_index: int = 0,
@@ -443,14 +450,15 @@ def create_video_split(data_config, split: str, *, process_index: int = 0,
         int32 scalar, video_id int32 scalar.
     """
     c = data_config
+    preprocessing = frames_lib.Preprocessing.from_config(c, source='stored')
     builder = load_builder(c)
     n = len(builder.info.metadata['num_frames'][split])
     start, stop = _process_range(n, process_index, process_count, drop_remainder=False)
 
     def decode(ex):
         every_frame = tf.range(tf.shape(ex['video'])[0])
-        clip = preprocess_eval(ex['video'], every_frame, ex['label'], ex['video_id'], 0, crop_size=c.crop_size,
-                               eval_preprocess=c.get('eval_preprocess', 'paper'))
+        clip = preprocess_eval(ex['video'], every_frame, ex['label'], ex['video_id'], 0,
+                               preprocessing=preprocessing)
         return {'frames': clip['video'], 'label': clip['label'], 'video_id': clip['video_id']}
 
     options = tf.data.Options()
@@ -466,7 +474,7 @@ def create_split(data_config, split: str, *, batch_size: int, mode: str, seed: i
 
     Args:
         data_config: `config.data` (name, builder_config, data_dir, num_frames, stride, crop_size,
-            train_scales, crop_placement, horizontal_flip, eval_preprocess, shuffle_buffer; mean and std are
+            train_scales, crop_placement, horizontal_flip, eval_crop, shuffle_buffer; mean and std are
             applied on the device).
         split: TFDS split name, e.g. config.data.train_split.
         batch_size: examples per batch for this process.

@@ -1,5 +1,6 @@
-"""What an export is: its options, its parts (the pure batch-1 functions), what each file takes and gives,
-and the sidecar `export.json` that makes an export folder self-describing.
+"""What an export is: its options, its parts (the pure batch-1 functions) and what each file takes and gives
+(the `InputSpec`s of `vtn_jax.inference.export_record`, the one record `export.json` and the IR's rt_info are
+both written from).
 
 Artifacts (in `out_dir`, described by `export.json`):
   whole    video [1, T, H, W, 3] (NCHW layout: [1, T, 3, H, W]) -> logits [1, classes]
@@ -18,20 +19,24 @@ uint8 tensor cannot hold and a mean subtraction would corrupt, so their IR keeps
 caller normalises frames and takes the differences (`vtn_jax.models.modality`). The ONNX files always take
 normalised float input (ONNX Runtime has no preprocessing step).
 """
+import contextlib
 import dataclasses
-import json
+import os
 import pathlib
-from typing import Any, Callable, Sequence
+import shutil
+from typing import Any, Callable, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
 
-from vtn_jax.inference.api import SIDECAR, read_sidecar  # noqa: F401  (one reader of export.json)
+from vtn_jax import errors
+from vtn_jax.inference import export_record
+from vtn_jax.models import modality as modality_lib
 from vtn_jax.models import vtn as vtn_lib
 
-PARTS = ('whole', 'encoder', 'decoder')
+PARTS = export_record.PARTS
 LAYOUTS = ('NHWC', 'NCHW')
-COLORS = ('RGB', 'BGR')
+COLORS = export_record.COLORS
 # Output tensor names of the parts (the ONNX and IR outputs are renamed to these).
 OUTPUT_NAMES = {'whole': 'logits', 'encoder': 'embedding', 'decoder': 'logits'}
 INPUT_NAMES = {'whole': 'video', 'encoder': 'frame', 'decoder': 'embeddings'}
@@ -94,7 +99,7 @@ class PartSpec:
     fn: Callable[[Any], Any]
     input_shape: tuple
     output_shape: tuple
-    raw_frames: bool  # its input is raw RGB frames, so the uint8 PrePostProcessor applies
+    takes_pixels: bool  # its input is frames of pixels (not differences), so the uint8 PrePostProcessor applies
 
     @property
     def input_name(self) -> str:
@@ -133,76 +138,130 @@ def create_parts(model: vtn_lib.VTN, variables, image_size: int, layout: str = '
     return {
         'whole': PartSpec('whole', whole, (1, t, 3, h, w) if nchw else (1, t, h, w, 3), (1, k), True),
         'encoder': PartSpec('encoder', encoder, (1, c, h, w) if nchw else (1, h, w, c),
-                            (1, d, 1, 1) if omz else (1, d), model.modality == 'rgb'),
+                            (1, d, 1, 1) if omz else (1, d), modality_lib.encoder_sees_frames(model.modality)),
         'decoder': PartSpec('decoder', decoder, (1, s, d), (1, k), False),
     }
 
 
-def check_writable(out_dir) -> pathlib.Path:
-    """Creates `out_dir` and proves a file can be written there; raises OSError naming the path otherwise."""
+SCRATCH = '.scratch'  # inside the staging folder: the TFLite files the verification reads; never published
+
+
+def check_destination(out_dir) -> pathlib.Path:
+    """Fails early, naming the path, when an export cannot be published at `out_dir`: its parent must be
+    writable, and an existing `out_dir` must be empty or hold an export (which is then replaced whole)."""
     out_dir = pathlib.Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise errors.UserError(f'{out_dir} is a file: the export needs a folder there')
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / export_record.SIDECAR).is_file():
+        raise errors.UserError(f'{out_dir} holds files but no {export_record.SIDECAR}: an export replaces its folder '
+                               'whole, so give a new or empty folder')
+    parent = out_dir.resolve().parent
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / '.write_test'
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = parent / f'.{out_dir.name}.write-test-{os.getpid()}'
         probe.write_bytes(b'')
         probe.unlink()
     except OSError as e:
-        raise OSError(f'cannot write the export to {out_dir}: {e.strerror or e}') from e
+        raise errors.UserError(f'cannot write the export beside {out_dir} (in {parent}): {e.strerror or e}') from e
     return out_dir
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
-def input_spec(spec: PartSpec, modality: str, options: ExportOptions, data_config, *, ir: bool) -> dict:
-    """What a caller must feed one artifact (recorded in the sidecar and read back by the verification)."""
-    if spec.name == 'decoder':
-        return {'name': spec.input_name, 'shape': list(spec.input_shape), 'layout': 'NSD', 'dtype': 'float32',
-                'content': 'encoder embeddings of the last S steps, oldest first'}
-    out = {'name': spec.input_name, 'shape': list(spec.input_shape),
-           'layout': layout_string(spec.name, options.layout)}
-    if ir and options.uint8_input and spec.raw_frames:
-        out.update(dtype='uint8', color=options.color,
-                   preprocessing=f'inside the IR (OpenVINO PrePostProcessor): {options.color} -> RGB, '
-                                 '(x / 255 - mean) / std')
-    else:
-        out.update(dtype='float32', color='RGB', preprocessing='by the caller: (x / 255 - mean) / std')
-    out.update(mean=list(data_config.mean), std=list(data_config.std))
-    if spec.name == 'encoder' and modality == 'rgbdiff':
-        out['content'] = 'normalised frame[i] - normalised frame[i-1] (a difference frame, not a raw frame)'
-    elif spec.name == 'encoder' and modality == 'stacked':
-        out['content'] = ('channels 0-2: normalised frame[i]; channels 3-5: normalised frame[i] - frame[i-1]')
-    elif spec.name == 'encoder':
-        out['content'] = 'one frame'
-    else:
-        out['content'] = f'{spec.input_shape[1]} consecutive sampled frames (stride of config.data.stride)'
-    return out
+
+@contextlib.contextmanager
+def staging(out_dir) -> Iterator[pathlib.Path]:
+    """A fresh staging folder `.<name>.partial-<pid>` beside `out_dir`, removed on the way out (whatever
+    happens); the staging folders of exports that were killed (their process is gone) are removed first."""
+    out_dir = check_destination(out_dir)
+    parent = out_dir.resolve().parent
+    for old in parent.glob(f'.{out_dir.name}.partial-*'):
+        pid = old.name.rpartition('-')[2]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    stage = parent / f'.{out_dir.name}.partial-{os.getpid()}'
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def publish(stage: pathlib.Path, out_dir) -> None:
+    """Moves a complete staging folder to `out_dir` (a previous export there is replaced whole): renames
+    only, so a reader sees the old folder, then for an instant none, then the new one, never a mix."""
+    out_dir = pathlib.Path(out_dir)
+    shutil.rmtree(stage / SCRATCH, ignore_errors=True)
+    old = None
+    if out_dir.exists():
+        old = out_dir.resolve().parent / f'.{out_dir.name}.old-{os.getpid()}'
+        shutil.rmtree(old, ignore_errors=True)
+        out_dir.rename(old)
+    stage.rename(out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def keep_failed(stage: pathlib.Path, out_dir) -> pathlib.Path:
+    """Moves a staging folder whose verification failed to `<out_dir>.unverified` (for inspection)."""
+    out_dir = pathlib.Path(out_dir)
+    kept = out_dir.resolve().parent / f'{out_dir.name}.unverified'
+    shutil.rmtree(stage / SCRATCH, ignore_errors=True)
+    shutil.rmtree(kept, ignore_errors=True)
+    stage.rename(kept)
+    return kept
+
+
+def with_checksums(record: export_record.ExportRecord, folder) -> export_record.ExportRecord:
+    """The record with the size and SHA-256 of every file in `folder` (but export.json and the scratch folder)
+    under info['files']; the deploy side checks the files it loads against them."""
+    folder = pathlib.Path(folder)
+    files = {p.name: export_record.file_digest(p) for p in sorted(folder.iterdir())
+             if p.is_file() and p.name != export_record.SIDECAR}
+    return dataclasses.replace(record, info={**record.info, 'files': files})
 
 
 def layout_string(part: str, layout: str) -> str:
+    """The OpenVINO layout of a part's input: N?HWC / N?CHW for the whole model ('?' is the time axis), NHWC /
+    NCHW for the encoder, NSD for the decoder's embeddings."""
+    if part == 'decoder':
+        return 'NSD'
     if part == 'whole':
-        return 'N?CHW' if layout == 'NCHW' else 'N?HWC'  # '?' is the time axis
+        return 'N?CHW' if layout == 'NCHW' else 'N?HWC'
     return layout
 
 
-def write_sidecar(out_dir, sidecar: dict) -> None:
-    """Writes `export.json` atomically (never a half-written sidecar)."""
-    path = pathlib.Path(out_dir) / SIDECAR
-    tmp = path.with_suffix('.json.tmp')
-    tmp.write_text(json.dumps(sidecar, indent=1, default=str) + '\n')
-    tmp.replace(path)
+def _content(spec: PartSpec, modality: str) -> str:
+    if spec.name == 'decoder':
+        return 'encoder embeddings of the last S steps, oldest first'
+    if spec.name == 'whole':
+        return f'{spec.input_shape[1]} consecutive sampled frames (stride of the record\'s clip)'
+    if not modality_lib.needs_previous_frame(modality):
+        return 'one frame'
+    if modality_lib.frame_channels(modality) == 6:
+        return 'channels 0-2: normalised frame[i]; channels 3-5: normalised frame[i] - frame[i-1]'
+    return 'normalised frame[i] - normalised frame[i-1] (a difference frame, not a raw frame)'
 
 
-def ir_model_info(part: str, config, num_steps: int, class_names, options: ExportOptions) -> dict:
-    """The facts of `export.json` that a reader of the IR alone needs, as OpenVINO `rt_info` strings under
-    'model_info' (the convention of OpenVINO Training Extensions and Model API: space-separated lists; spaces in
-    a class name become '_')."""
-    mean = [255.0 * m for m in config.data.mean]
-    scale = [255.0 * s for s in config.data.std]
-    return {
-        'model_type': 'vtn_action_recognition', 'vtn_part': part, 'modality': config.model.modality,
-        'num_frames': str(config.model.num_frames), 'stride': str(config.data.stride), 'num_steps': str(num_steps),
-        'crop_size': str(config.data.crop_size), 'layout': layout_string(part, options.layout),
-        'input_color': options.color if options.uint8_input else 'RGB',
-        'mean_values': ' '.join(f'{v:g}' for v in mean), 'scale_values': ' '.join(f'{v:g}' for v in scale),
-        'eval_preprocess': config.data.get('eval_preprocess', 'paper'),
-        'labels': ' '.join(n.replace(' ', '_') for n in class_names) if class_names is not None else '',
-    }
+def input_specs(spec: PartSpec, modality: str, options: ExportOptions) -> tuple:
+    """(IR input, ONNX input) of one part: what a caller must feed each file. The ONNX files always take
+    normalised float RGB; an IR takes uint8 frames in `options.color` order, normalised inside, where
+    `--uint8_input` applies to it (a part whose input is pixels)."""
+    layout = layout_string(spec.name, options.layout)
+    if spec.name == 'decoder':
+        decoder = export_record.InputSpec(spec.input_name, tuple(spec.input_shape), layout, 'float32', '', 'none',
+                                          _content(spec, modality))
+        return decoder, decoder
+    onnx = export_record.InputSpec(spec.input_name, tuple(spec.input_shape), layout, 'float32', 'RGB', 'by_caller',
+                                   _content(spec, modality))
+    if options.uint8_input and spec.takes_pixels:
+        return dataclasses.replace(onnx, dtype='uint8', color=options.color, normalization='in_graph'), onnx
+    return onnx, onnx

@@ -17,6 +17,7 @@ import numpy as np
 import openvino as ov
 
 from vtn_jax.export import artifacts
+from vtn_jax.inference import export_record
 from vtn_jax.inference import openvino_backend
 
 _LOG = logging.getLogger(__name__)
@@ -181,17 +182,17 @@ def benchmark(out_dir, *, threads: int = 0, seconds: float = 3.0, rounds: int = 
         {'cpu', 'rows', 'ratios', 'settings'}; `format_benchmark` prints it.
     """
     out_dir = pathlib.Path(out_dir)
-    sidecar = artifacts.read_sidecar(out_dir)
+    record = export_record.read(out_dir)
     core = ov.Core()
-    parts = [p for p in (parts or artifacts.PARTS) if p in sidecar['artifacts']]
+    parts = [p for p in (parts or artifacts.PARTS) if p in record.parts]
     plan = []  # (row fields, path, precision)
     for part in parts:
-        record = sidecar['artifacts'][part]
+        files = record.parts[part].files
         for variant in (variants or [v for v in artifacts.VARIANTS if v not in OPT_IN_VARIANTS]):
             key, precision = artifacts.VARIANTS[variant]
-            if key in record:
-                plan += [({'model': part, 'variant': variant, 'hint': hint, 'file': record[key]},
-                          out_dir / record[key], precision) for hint in hints]
+            if key in files:
+                plan += [({'model': part, 'variant': variant, 'hint': hint, 'file': files[key]},
+                          out_dir / files[key], precision) for hint in hints]
     if compare_onnx:
         plan += [({'model': f'compare: {pathlib.Path(compare_onnx).name}', 'variant': variant, 'hint': hint,
                    'file': str(compare_onnx)}, compare_onnx, artifacts.VARIANTS[variant][1])
@@ -213,9 +214,9 @@ def benchmark(out_dir, *, threads: int = 0, seconds: float = 3.0, rounds: int = 
         rows.append(row)
     del timers  # free the compiled models before returning
     return {'cpu': cpu_info(), 'rows': rows, 'ratios': _ratios(rows),
-            'settings': {'threads': threads, 'seconds': seconds, 'rounds': rounds, 'model': sidecar['model'],
+            'settings': {'threads': threads, 'seconds': seconds, 'rounds': rounds, 'model': record.info.get('model'),
                          'load_average': [load_start, load_end],
-                         'image_size': sidecar['data']['crop_size'], 'num_steps': sidecar['num_steps']}}
+                         'image_size': record.preprocessing.crop_size, 'num_steps': record.clip.num_steps}}
 
 
 def _load_average() -> Optional[float]:

@@ -5,7 +5,6 @@ import datetime
 import json
 import logging
 import pathlib
-import tempfile
 import time
 from typing import Optional, Sequence
 
@@ -18,12 +17,16 @@ import tensorflow as tf
 import tf2onnx
 
 from vtn_jax import checkpoints
+from vtn_jax import errors
 from vtn_jax.data import class_names as class_names_lib
+from vtn_jax.data import frames as frames_lib
 from vtn_jax.export import artifacts
 from vtn_jax.export import benchmark as benchmark_lib
 from vtn_jax.export import clips as clips_lib
 from vtn_jax.export import convert
 from vtn_jax.export import verify as verify_lib
+from vtn_jax.inference import export_record
+from vtn_jax.models import modality as modality_lib
 from vtn_jax.models import vtn as vtn_lib
 
 _LOG = logging.getLogger(__name__)
@@ -39,8 +42,10 @@ def _versions() -> dict:
 
 
 def _export_part(spec: artifacts.PartSpec, config, options: artifacts.ExportOptions, out_dir: pathlib.Path,
-                 tmp: pathlib.Path, calib, timings: dict, info: dict) -> dict:
-    """One part: TFLite (kept in `tmp` for verification), ONNX, the f32 IR and the asked-for variants."""
+                 tmp: pathlib.Path, calib, timings: dict, model_info: dict,
+                 ir_input: export_record.InputSpec) -> dict:
+    """One part: TFLite (kept in `tmp` for verification), ONNX, the f32 IR and the asked-for variants. Returns
+    the part's files (record key -> file name)."""
     name, t0 = spec.name, time.perf_counter()
     _LOG.info('exporting %s: input %s', name, spec.input_shape)
     convert.convert_to_tflite(spec, tmp / f'{name}.tflite')
@@ -49,109 +54,120 @@ def _export_part(spec: artifacts.PartSpec, config, options: artifacts.ExportOpti
     convert.convert_tflite_to_onnx(tmp / f'{name}.tflite', onnx_path, spec,
                                    {'vtn_part': name, 'vtn_model': json.dumps(config.model.to_dict())})
     timings[f'{name}_onnx_s'] = round(time.perf_counter() - t0 - timings[f'{name}_tflite_s'], 2)
-    record = {'onnx': onnx_path.name}
-    uint8 = options.uint8_input and spec.raw_frames
+    files = {'onnx': onnx_path.name}
 
     def save(ov_model, suffix: str, fp16: bool = False):
-        if uint8:
-            ov_model = convert.add_uint8_preprocessing(ov_model, artifacts.layout_string(name, options.layout),
-                                                       options.color, config.data.mean, config.data.std)
-        for key, value in info.items():  # the sidecar's facts inside the IR, for readers of the .xml alone
+        if ir_input.dtype == 'uint8':
+            ov_model = convert.add_uint8_preprocessing(ov_model, ir_input.layout, ir_input.color, config.data.mean,
+                                                       config.data.std)
+        for key, value in model_info.items():  # the record's facts inside the IR, for readers of the .xml alone
             ov_model.set_rt_info(value, ['model_info', key])
         # openvino.save_model compresses to FP16 by default: every IR but the _fp16 one stays float32.
         ov.save_model(ov_model, out_dir / f'{name}{suffix}.xml', compress_to_fp16=fp16)
         return f'{name}{suffix}.xml'
 
-    record['ir'] = save(ov.convert_model(onnx_path), '')
+    files['ir'] = save(ov.convert_model(onnx_path), '')
     if options.fp16:
-        record['ir_fp16'] = save(ov.convert_model(onnx_path), '_fp16', fp16=True)
+        files['ir_fp16'] = save(ov.convert_model(onnx_path), '_fp16', fp16=True)
     if options.int8:
         t1 = time.perf_counter()
         # The decoder and the whole model hold attention: NNCF's transformer patterns keep softmax and the
         # layer-norm maths in float. The encoder is a plain CNN.
         transformer = name != 'encoder'
-        record['ir_int8'] = save(convert.quantize_int8(ov.convert_model(onnx_path), calib[name],
-                                                       transformer=transformer, float_depthwise=False), '_int8')
+        files['ir_int8'] = save(convert.quantize_int8(ov.convert_model(onnx_path), calib[name],
+                                                      transformer=transformer, float_depthwise=False), '_int8')
         timings[f'{name}_int8_s'] = round(time.perf_counter() - t1, 2)
         float_model = ov.convert_model(onnx_path)
         if options.int8_float_depthwise and convert.has_depthwise(float_model):
-            record['ir_int8_fdw'] = save(convert.quantize_int8(float_model, calib[name], transformer=transformer,
-                                                               float_depthwise=True), '_int8_fdw')
+            files['ir_int8_fdw'] = save(convert.quantize_int8(float_model, calib[name], transformer=transformer,
+                                                              float_depthwise=True), '_int8_fdw')
     timings[f'{name}_total_s'] = round(time.perf_counter() - t0, 2)
-    return record
+    return files
+
+
+def plan_record(config, model: vtn_lib.VTN, parts: dict, options: artifacts.ExportOptions,
+                class_names: Sequence[str], info: dict) -> export_record.ExportRecord:
+    """The export's record before any file is written: clip, preprocessing, labels and what each part takes
+    (its files are added as they are written). Both export.json and every IR's rt_info come from it."""
+    clip = modality_lib.Clip.from_config(config)
+    preprocessing = frames_lib.Preprocessing.from_config(config.data)
+    records = {}
+    for name in options.parts:
+        spec = parts[name]
+        ir_input, onnx_input = artifacts.input_specs(spec, model.modality, options)
+        records[name] = export_record.PartRecord(name, {}, ir_input, onnx_input, tuple(spec.output_shape))
+    return export_record.ExportRecord(clip, preprocessing, tuple(class_names), records, options.omz, info)
 
 
 def export(config, variables, out_dir, options: artifacts.ExportOptions = artifacts.ExportOptions(), *,
-           weights: str = '', class_names: Optional[Sequence[str]] = None, verify_exports: bool = True) -> dict:
-    """Exports the configured parts, writes the sidecar, and (by default) verifies the files.
+           weights: str = '', class_names: Optional[Sequence[str]] = None,
+           verify_exports: bool = True) -> export_record.ExportRecord:
+    """Exports the configured parts, writes the record, verifies the files, and only then puts the folder in
+    place: the files are built in a staging folder beside `out_dir` and moved there whole, so `out_dir` holds
+    either the previous export or the new verified one, never a mix (see `artifacts.publish`).
 
     Args:
         config: the full config (model and data sections).
         variables: the model's eval variables ({'params', 'batch_stats'}).
-        out_dir: where the artifacts and `export.json` go (created).
+        out_dir: the export folder: new, empty, or a previous export (replaced whole).
         options: what to export.
         weights: where the variables came from (recorded in the sidecar).
-        class_names: optional label names, one per class.
-        verify_exports: run `verify` on the written files (with a TFLite stage as well).
+        class_names: label names, one per class (default: 'class 0', 'class 1', ...).
+        verify_exports: run `verify` on the written files (with a TFLite stage as well); without it the folder
+            is published unverified, and the deploy side refuses it unless told otherwise.
 
     Returns:
-        The sidecar dict (also written to `out_dir/export.json`).
+        The record, as read back from `out_dir/export.json`.
 
     Raises:
-        VerificationError: a stage diverged (the sidecar is written first, with the failures).
+        VerificationError: a stage diverged; `out_dir` is left as it was and the files are kept in
+            `<out_dir>.unverified` for inspection.
     """
     options.validate()
     model = vtn_lib.create_model(config.model)
-    if class_names is not None and len(class_names) != model.num_classes:
-        raise ValueError(f'{len(class_names)} class names for a model with {model.num_classes} classes')
-    out_dir = artifacts.check_writable(out_dir)
+    names = list(class_names) if class_names is not None else class_names_lib.default_class_names(model.num_classes)
+    if len(names) != model.num_classes:
+        raise errors.UserError(f'{len(names)} class names for a model with {model.num_classes} classes')
+    if options.omz and not modality_lib.encoder_sees_frames(model.modality):
+        raise errors.UserError(f'omz: Open Model Zoo\'s demo feeds single rgb frames; this is a {model.modality} '
+                               'model')
+    out_dir = pathlib.Path(out_dir)
     parts = artifacts.create_parts(model, variables, config.data.crop_size, options.layout, options.omz)
-    if options.omz and model.modality != 'rgb':
-        raise ValueError(f'omz: Open Model Zoo\'s demo feeds single rgb frames; this is a {model.modality} model')
-    if options.uint8_input and 'encoder' in options.parts and not parts['encoder'].raw_frames:
+    if options.uint8_input and 'encoder' in options.parts and not parts['encoder'].takes_pixels:
         _LOG.warning('uint8 input: the %s encoder takes difference frames, which uint8 cannot hold; its IR '
                      'keeps float input (normalise the frames and take the differences first)', model.modality)
     calib, calib_source = None, None
     if options.int8:
         calib_u8, calib_source = clips_lib.calibration_clips(config, options)
         calib = clips_lib.calibration_inputs(model, variables, calib_u8, config.data, options)
-    records, timings = {}, {}
-    with tempfile.TemporaryDirectory(prefix='vtn_export_') as tmp:
-        for name in options.parts:
-            spec = parts[name]
-            info = artifacts.ir_model_info(name, config, model.num_steps, class_names, options)
-            record = _export_part(spec, config, options, out_dir, pathlib.Path(tmp), calib, timings, info)
-            record['onnx_input'] = artifacts.input_spec(spec, model.modality, options, config.data, ir=False)
-            record['ir_input'] = artifacts.input_spec(spec, model.modality, options, config.data, ir=True)
-            record['output'] = {'name': spec.output_name, 'shape': list(spec.output_shape), 'dtype': 'float32',
-                                'content': 'frame embedding' if name == 'encoder'
-                                else 'clip logits, mean over the decoder steps (softmax gives probabilities)'}
-            records[name] = record
-        artifacts.write_sidecar(out_dir, {
-            'format': 'vtn_jax export 1',
-            'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-            'route': ROUTE,
-            'versions': _versions(),
-            'weights': weights,
-            'model': config.model.to_dict(),
-            'data': {'crop_size': config.data.crop_size, 'stride': config.data.stride,
-                     'mean': list(config.data.mean), 'std': list(config.data.std),
-                     'eval_preprocess': config.data.get('eval_preprocess', 'paper')},
-            'num_steps': model.num_steps,
-            'class_names': list(class_names) if class_names is not None else None,
-            'options': {k: (list(v) if isinstance(v, (tuple, list)) else v)
-                        for k, v in dataclasses.asdict(options).items()},
-            'calibration': calib_source,
-            'batch': 'fixed batch 1 (tf2onnx breaks a symbolic batch; run N requests for N clips)',
-            'streaming': ('encode each new frame once (for rgbdiff/stacked: its difference to the previous '
-                          'sampled frame), keep the last S embeddings, run the decoder on them'),
-            'artifacts': records,
-            'timings': timings,
-            'verification': None,
-        })
+    timings = {}
+    record = plan_record(config, model, parts, options, names, {
+        'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+        'route': ROUTE, 'versions': _versions(), 'weights': weights, 'model': config.model.to_dict(),
+        'options': {k: (list(v) if isinstance(v, (tuple, list)) else v)
+                    for k, v in dataclasses.asdict(options).items()},
+        'calibration': calib_source,
+        'batch': 'fixed batch 1 (tf2onnx breaks a symbolic batch; run N requests for N clips)',
+        'streaming': ('encode each new frame once (for rgbdiff/stacked: its difference to the previous '
+                      'sampled frame), keep the last S embeddings, run the decoder on them'),
+        'timings': timings, 'verification': None})
+    with artifacts.staging(out_dir) as stage:
+        tmp = stage / artifacts.SCRATCH
+        tmp.mkdir()
+        files = {name: _export_part(parts[name], config, options, stage, tmp, calib, timings,
+                                    record.model_info(name), part.ir_input)
+                 for name, part in record.parts.items()}
+        record = dataclasses.replace(record, parts={
+            name: dataclasses.replace(part, files=files[name]) for name, part in record.parts.items()})
+        export_record.write(stage, artifacts.with_checksums(record, stage))
         if verify_exports:
-            verify_lib.verify(out_dir, config, variables, tflite_dir=tmp)
-    return artifacts.read_sidecar(out_dir)
+            try:
+                verify_lib.verify(stage, config, variables, tflite_dir=tmp)
+            except verify_lib.VerificationError as e:
+                kept = artifacts.keep_failed(stage, out_dir)
+                raise verify_lib.VerificationError(e.failures, e.report, kept=kept) from None
+        artifacts.publish(stage, out_dir)
+    return export_record.read(out_dir)
 
 
 def run(config, *, checkpoint: str, out_dir, options: artifacts.ExportOptions, verify_only: bool = False,
@@ -168,7 +184,7 @@ def run(config, *, checkpoint: str, out_dir, options: artifacts.ExportOptions, v
         benchmark_args: keyword arguments of `benchmark` to time the artifacts afterwards; None = no timing.
 
     Returns:
-        {'sidecar': ..., 'benchmark': ... or None}.
+        {'record': the folder's `ExportRecord`, 'benchmark': ... or None}.
 
     Raises:
         VerificationError, CheckpointMismatchError, FileNotFoundError, OSError, KeyError, ValueError: each
@@ -178,9 +194,9 @@ def run(config, *, checkpoint: str, out_dir, options: artifacts.ExportOptions, v
     model = vtn_lib.create_model(config.model)  # an unknown encoder fails before any loading
     out_dir = pathlib.Path(out_dir)
     if verify_only:
-        artifacts.read_sidecar(out_dir)  # fail before the (slow) weight loading
+        export_record.read(out_dir)  # fail before the (slow) weight loading
     else:
-        artifacts.check_writable(out_dir)
+        artifacts.check_destination(out_dir)
     class_names = (class_names_lib.read_class_names(class_names_file, model.num_classes)
                    if class_names_file else None)
     variables, weights = checkpoints.load_variables(checkpoint, model, image_size=config.data.crop_size,
@@ -188,18 +204,16 @@ def run(config, *, checkpoint: str, out_dir, options: artifacts.ExportOptions, v
     if verify_only:
         report = verify_lib.verify(out_dir, config, variables, num_clips=options.verify_clips,
                                    split=options.verify_split or None, tolerance=options.tolerance)
-        sidecar = artifacts.read_sidecar(out_dir)
     else:
-        sidecar = export(config, variables, out_dir, options, weights=weights, class_names=class_names)
-        report = sidecar['verification']
+        record = export(config, variables, out_dir, options, weights=weights, class_names=class_names)
+        report = record.verification
         files = sorted(p.name for p in out_dir.iterdir() if p.suffix in ('.onnx', '.xml'))
-        _LOG.info('wrote %s and %s to %s', ', '.join(files), artifacts.SIDECAR, out_dir)
+        _LOG.info('wrote %s and %s to %s', ', '.join(files), export_record.SIDECAR, out_dir)
     _LOG.info('%s', verify_lib.format_verification(report))
     result = None
     if benchmark_args is not None:
         result = benchmark_lib.benchmark(out_dir, **benchmark_args)
         _LOG.info('%s', benchmark_lib.format_benchmark(result))
-        sidecar = artifacts.read_sidecar(out_dir)
-        sidecar['benchmark'] = result
-        artifacts.write_sidecar(out_dir, sidecar)
-    return {'sidecar': sidecar, 'benchmark': result}
+        record = export_record.read(out_dir)
+        export_record.write(out_dir, dataclasses.replace(record, info={**record.info, 'benchmark': result}))
+    return {'record': export_record.read(out_dir), 'benchmark': result}

@@ -5,6 +5,7 @@ f32 on N clips, and the split pair (encoder per frame, then decoder) against JAX
 artifact. Reported, not gated: OpenVINO's default precision (bf16 on AVX-512-bf16 / AMX CPUs), the FP16 IR and
 the INT8 IR (max diff, top-1 agreement, Clip@1 on a split). `VerificationError` names the failed stages.
 """
+import dataclasses
 import pathlib
 from typing import Callable, Optional, Sequence
 
@@ -13,11 +14,13 @@ import numpy as np
 import onnxruntime as ort
 import tensorflow as tf
 
+from vtn_jax import errors
 from vtn_jax.data import frames as frames_lib
 from vtn_jax.data import synthetic
 from vtn_jax.export import artifacts
 from vtn_jax.export import benchmark as benchmark_lib
 from vtn_jax.export import clips as clips_lib
+from vtn_jax.inference import export_record
 from vtn_jax.inference import jax_backend
 from vtn_jax.inference import openvino_backend
 from vtn_jax.inference import whole_video
@@ -26,13 +29,16 @@ from vtn_jax.models import vtn as vtn_lib
 
 
 class VerificationError(RuntimeError):
-    """An exported artifact that does not compute what JAX computes; the message names stage and numbers."""
+    """An exported artifact that does not compute what JAX computes; the message names stage and numbers (and
+    where the unverified files were kept, when an export failed)."""
 
-    def __init__(self, failures: Sequence[dict], report: dict):
+    def __init__(self, failures: Sequence[dict], report: dict, kept=None):
         self.failures = list(failures)
         self.report = report
         lines = [f'{f["part"]}: {f["stage"]} diverged from {f["reference"]}: max|diff| {f["max_abs_diff"]:.3g} '
                  f'(relative {f["relative_diff"]:.3g} > tolerance {f["tolerance"]:g})' for f in self.failures]
+        if kept is not None:
+            lines.append(f'the export folder was left as it was; the unverified files are in {kept}')
         super().__init__('export verification failed:\n  ' + '\n  '.join(lines))
 
 
@@ -76,18 +82,18 @@ def _tflite_runner(path):
     return run, 'f32'
 
 
-def _feed(part: str, input_spec: dict, clip_u8: np.ndarray, clip: np.ndarray, modality: str):
+def _feed(part: str, input_spec: export_record.InputSpec, clip_u8: np.ndarray, clip: np.ndarray, modality: str):
     """The inputs one artifact takes for one clip (uint8 RGB [T,H,W,3] and its normalised float version):
     a list with one clip (whole) or one entry per decoder step (encoder)."""
-    uint8 = input_spec['dtype'] == 'uint8'
-    nchw = input_spec['layout'] in ('NCHW', 'N?CHW')
+    uint8 = input_spec.dtype == 'uint8'
+    nchw = input_spec.nchw
     if part == 'whole':
         x = clip_u8[None] if uint8 else clip[None]
-        if uint8 and input_spec['color'] == 'BGR':
+        if uint8 and input_spec.color == 'BGR':
             x = x[..., ::-1]
         return [np.ascontiguousarray(np.transpose(x, (0, 1, 4, 2, 3)) if nchw else x)]
     frames = clip_u8[None] if uint8 else modality_lib.clip_encoder_inputs(clip[None], modality)
-    if uint8 and input_spec['color'] == 'BGR':
+    if uint8 and input_spec.color == 'BGR':
         frames = frames[..., ::-1]
     return [np.ascontiguousarray(np.transpose(f[None], (0, 3, 1, 2)) if nchw else f[None]) for f in frames[0]]
 
@@ -123,28 +129,30 @@ def verify(out_dir, config, variables, *, num_clips: Optional[int] = None, split
 
     Raises:
         VerificationError: naming every gated stage that diverged, with its numbers.
-        ValueError: the config does not match the exported model.
+        UserError: the config does not match the exported model.
     """
     out_dir = pathlib.Path(out_dir)
-    sidecar = artifacts.read_sidecar(out_dir)
-    if sidecar['model'] != config.model.to_dict():
-        changed = sorted(k for k in set(sidecar['model']) | set(config.model)
-                         if sidecar['model'].get(k) != config.model.to_dict().get(k))
-        raise ValueError(f'{out_dir} was exported from another model config (differs in {changed}); pass the '
-                         'config it was exported with')
-    options = sidecar['options']
+    record = export_record.read(out_dir)
+    exported = record.info.get('model')
+    if exported != config.model.to_dict():
+        exported = exported if isinstance(exported, dict) else {}
+        changed = sorted(k for k in set(exported) | set(config.model)
+                         if exported.get(k) != config.model.to_dict().get(k))
+        raise errors.UserError(f'{out_dir} was exported from another model config (differs in {changed}); pass the '
+                               'config it was exported with')
+    options = record.info['options']
     num_clips = num_clips or options['verify_clips']
     split = options['verify_split'] if split is None else split
     tolerance = tolerance or options['tolerance']
     model = vtn_lib.create_model(config.model)
-    data = sidecar['data']
+    prep = record.preprocessing
     if split:
         clips_u8, labels = clips_lib.split_clips(config.data, split, num_clips)
         source = f'{config.data.name}:{split} ({len(clips_u8)} central uint8 clips)'
     else:
-        clips_u8, labels = synthetic.random_clips(num_clips, model.num_frames, data['crop_size'], options['seed']), None
+        clips_u8, labels = synthetic.random_clips(num_clips, model.num_frames, prep.crop_size, options['seed']), None
         source = f'random uint8 clips (seed {options["seed"]})'
-    video = frames_lib.normalize(clips_u8, data['mean'], data['std'])
+    video = frames_lib.normalize(clips_u8, prep.mean, prep.std)
     whole_fn, encode_fn, decode_fn = create_reference(model, variables)
     frames = modality_lib.clip_encoder_inputs(video, model.modality)  # [N, S, H, W, C]
     ref = {'whole': _in_batches(whole_fn, video, 2)}
@@ -160,13 +168,14 @@ def verify(out_dir, config, variables, *, num_clips: Optional[int] = None, split
         row['passed'] = (row['relative_diff'] <= tolerance) if gated else None
         rows.append(row)
 
-    for part, record in sidecar['artifacts'].items():
-        runners = [('onnxruntime f32', record['onnx'], record['onnx_input'], _onnxruntime_runner, True)]
+    for part, part_record in record.parts.items():
+        files = part_record.files
+        runners = [('onnxruntime f32', files['onnx'], part_record.onnx_input, _onnxruntime_runner, True)]
         if tflite_dir is not None and (pathlib.Path(tflite_dir) / f'{part}.tflite').is_file():
-            runners.insert(0, ('tflite f32', f'{part}.tflite', record['onnx_input'], _tflite_runner, True))
+            runners.insert(0, ('tflite f32', f'{part}.tflite', part_record.onnx_input, _tflite_runner, True))
         for variant, (key, precision) in artifacts.VARIANTS.items():
-            if key in record and variant != 'int8_f32':  # a timing variant: the int8 row already verifies the IR
-                runners.append((f'openvino {variant}', record[key], record['ir_input'],
+            if key in files and variant != 'int8_f32':  # a timing variant: the int8 row already verifies the IR
+                runners.append((f'openvino {variant}', files[key], part_record.ir_input,
                                 lambda p, precision=precision: _openvino_runner(p, precision),
                                 variant == 'f32'))
         for stage, filename, input_spec, make_runner, gated in runners:
@@ -176,17 +185,17 @@ def verify(out_dir, config, variables, *, num_clips: Optional[int] = None, split
                             for n in range(len(video))])
             results[(part, stage)] = got
             add(part, stage, got, 'JAX', ref[part], gated, precision)
-    arts = sidecar['artifacts']
+    arts = record.parts
     if 'encoder' in arts and 'decoder' in arts:
         for stage in ('onnxruntime f32', 'openvino f32'):
             key = 'onnx' if stage.startswith('onnx') else 'ir'
-            input_key = 'onnx_input' if key == 'onnx' else 'ir_input'
+            encoder_input = arts['encoder'].onnx_input if key == 'onnx' else arts['encoder'].ir_input
             make = _onnxruntime_runner if key == 'onnx' else (lambda p: _openvino_runner(p, 'f32'))
-            run_encoder, _ = make(out_dir / arts['encoder'][key])
-            run_decoder, precision = make(out_dir / arts['decoder'][key])
+            run_encoder, _ = make(out_dir / arts['encoder'].files[key])
+            run_decoder, precision = make(out_dir / arts['decoder'].files[key])
             composed = np.stack([
                 run_decoder(np.concatenate([run_encoder(x).reshape(1, -1) for x in _feed(
-                    'encoder', arts['encoder'][input_key], clips_u8[n], video[n], model.modality)])[None])[0]
+                    'encoder', encoder_input, clips_u8[n], video[n], model.modality)])[None])[0]
                 for n in range(len(video))])
             add('split pair', stage, composed, 'JAX', ref['whole'], True, precision)
             if ('whole', stage) in results:
@@ -196,8 +205,7 @@ def verify(out_dir, config, variables, *, num_clips: Optional[int] = None, split
               'rule': 'relative_diff = max|diff| / max(1, max|reference|)', 'passed': not failures,
               'jax_clip@1': float(np.mean(np.argmax(ref['whole'], -1) == labels)) if labels is not None else None,
               'cpu': benchmark_lib.cpu_info()['summary'], 'rows': rows}
-    sidecar['verification'] = report
-    artifacts.write_sidecar(out_dir, sidecar)
+    export_record.write(out_dir, dataclasses.replace(record, info={**record.info, 'verification': report}))
     if failures:
         raise VerificationError(failures, report)
     return report

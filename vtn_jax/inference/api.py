@@ -6,12 +6,12 @@
         print(step.frame_index, step.top)                 # [(class name, probability), ...] (empty in warm-up)
     rec.predict_video('video.mp4')                        # the whole video's top-k (the paper's Video@1)
 
-An export folder describes itself (`export.json`: the model config, frame count, stride, crop, normalisation,
-input layout and colour, class names), so nothing else is needed to run it; `from_export` needs only
-OpenVINO, OpenCV and numpy. `from_checkpoint` runs the model in JAX.
+An export folder describes itself (`export.json`, read and checked by `vtn_jax.inference.export_record`: the
+clip, the preprocessing, what each file takes, the class names, each file's checksum and whether the export's
+verification passed), so nothing else is needed to run it; `from_export` needs only OpenVINO, OpenCV and
+numpy. `from_checkpoint` runs the model in JAX.
 """
 import dataclasses
-import json
 import pathlib
 import time
 from typing import Iterator, Optional, Sequence, Union
@@ -19,23 +19,14 @@ from typing import Iterator, Optional, Sequence, Union
 import numpy as np
 
 from vtn_jax import configs
+from vtn_jax import errors
 from vtn_jax.data import class_names as class_names_lib
+from vtn_jax.data import frames as frames_lib
 from vtn_jax.data import video_io
+from vtn_jax.inference import export_record
 from vtn_jax.inference import recognizer as recognizer_lib
 from vtn_jax.inference import whole_video
-
-SIDECAR = 'export.json'
-# Relative shortfall of decoded frames against the container's frame count that counts as a broken stream:
-# containers round or estimate the count, so a few frames of difference are normal.
-TRUNCATION_TOLERANCE = 0.1
-
-
-def read_sidecar(folder) -> dict:
-    """Reads an export folder's `export.json`; FileNotFoundError when the folder holds no export."""
-    path = pathlib.Path(folder) / SIDECAR
-    if not path.is_file():
-        raise FileNotFoundError(f'{path} does not exist: {folder} holds no export (make one with vtn-export)')
-    return json.loads(path.read_text())
+from vtn_jax.models import modality as modality_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,29 +63,27 @@ def parse_source(source: Union[str, int, pathlib.Path]) -> Union[str, int]:
 
 
 class Recognizer:
-    """A model (any backend), its preprocessing and its class names.
+    """A model (any backend), the clip and preprocessing it was trained with, and its class names.
 
     Args:
         backend: batched `encode` / `decode` (`JaxBackend`, `OpenVinoBackend`).
-        num_frames, stride, modality, crop_size, mean, std: what the model was trained with (the config's).
-        eval_preprocess: the evaluation crop ('paper' or 'reference'; the config's data.eval_preprocess).
+        clip: frames, stride and modality (`vtn_jax.models.modality.Clip`).
+        preprocessing: crop and normalisation (`vtn_jax.data.frames.Preprocessing`).
         class_names: one per class (default 'class 0', 'class 1', ...).
     """
 
-    def __init__(self, backend, *, num_frames: int, stride: int, modality: str, crop_size: int,
-                 mean: Sequence[float], std: Sequence[float], class_names: Optional[Sequence[str]] = None,
-                 eval_preprocess: str = 'paper'):
-        self.backend = backend
-        self.settings = dict(num_frames=num_frames, stride=stride, modality=modality, crop_size=crop_size,
-                             mean=tuple(mean), std=tuple(std), eval_preprocess=eval_preprocess)
+    def __init__(self, backend, clip: modality_lib.Clip, preprocessing: frames_lib.Preprocessing,
+                 class_names: Optional[Sequence[str]] = None):
+        recognizer_lib.check_backend(backend, clip, preprocessing)
+        self.backend, self.clip, self.preprocessing = backend, clip, preprocessing
         self.class_names = list(class_names or class_names_lib.default_class_names(backend.num_classes))
         if len(self.class_names) != backend.num_classes:
-            raise ValueError(f'{len(self.class_names)} class names for a model with {backend.num_classes} classes')
-        recognizer_lib.OnlineRecognizer(backend, **self.settings)  # checks the model and the settings agree
+            raise errors.UserError(f'{len(self.class_names)} class names for a model with {backend.num_classes} '
+                                   'classes')
 
     @classmethod
     def from_export(cls, folder, *, precision: Optional[str] = None, threads: int = 0,
-                    class_names: Optional[Sequence[str]] = None) -> 'Recognizer':
+                    class_names: Optional[Sequence[str]] = None, allow_unverified: bool = False) -> 'Recognizer':
         """The exported encoder and decoder IR of `folder`, in OpenVINO, configured from its `export.json`.
 
         Args:
@@ -102,23 +91,18 @@ class Recognizer:
             precision: OpenVINO inference precision ('f32', 'bf16', 'f16'; None: the CPU's default).
             threads: inference threads (0: all).
             class_names: override the names recorded in the export.
+            allow_unverified: run a folder whose verification failed or never ran (refused by default).
+
+        Raises:
+            UserError: the folder is not a complete, verified export (naming the file or key at fault).
         """
-        from vtn_jax.inference import openvino_backend  # pylint: disable=import-outside-toplevel  (optional: OpenVINO)
-        folder = pathlib.Path(folder)
-        sidecar = read_sidecar(folder)
-        parts = sidecar['artifacts']
-        missing = [p for p in ('encoder', 'decoder') if p not in parts]
-        if missing:
-            raise ValueError(f'{folder} has no {" and no ".join(missing)} IR; export with --parts encoder,decoder')
-        # A uint8 encoder (vtn-export --uint8_input) takes its --color; the backend feeds it raw frames.
-        color = parts['encoder'].get('ir_input', {}).get('color', 'RGB')
-        backend = openvino_backend.OpenVinoBackend(folder / parts['encoder']['ir'], folder / parts['decoder']['ir'],
-                                                   precision=precision, num_threads=threads, encoder_color=color)
-        data, model = sidecar['data'], sidecar['model']
-        return cls(backend, num_frames=model['num_frames'], stride=data['stride'], modality=model['modality'],
-                   crop_size=data['crop_size'], mean=data['mean'], std=data['std'],
-                   class_names=class_names or sidecar.get('class_names'),
-                   eval_preprocess=data.get('eval_preprocess', 'paper'))
+        from vtn_jax.inference import openvino_backend  # noqa: PLC0415  (optional: OpenVINO)
+        record = export_record.read(folder)
+        record.check_verified(allow_unverified)
+        encoder, decoder = record.checked_file('encoder'), record.checked_file('decoder')
+        backend = openvino_backend.OpenVinoBackend(encoder, decoder, precision=precision, num_threads=threads,
+                                                   encoder_input=record.parts['encoder'].ir_input)
+        return cls(backend, record.clip, record.preprocessing, class_names=class_names or record.class_names)
 
     @classmethod
     def from_checkpoint(cls, config, checkpoint: str = '', *,
@@ -126,31 +110,30 @@ class Recognizer:
         """The model of `config` in JAX, with weights from `checkpoint` (a workdir, flat .npz or the authors'
         .pth/.npz; '' = random weights, said loudly). `config` is a ConfigDict or the name of a shipped config."""
         # JAX is optional for a deployment: only this constructor needs it.
-        from vtn_jax import checkpoints  # pylint: disable=import-outside-toplevel
-        from vtn_jax.inference import jax_backend  # pylint: disable=import-outside-toplevel
-        from vtn_jax.models import vtn as vtn_lib  # pylint: disable=import-outside-toplevel
+        from vtn_jax import checkpoints  # noqa: PLC0415
+        from vtn_jax.inference import jax_backend  # noqa: PLC0415
+        from vtn_jax.models import vtn as vtn_lib  # noqa: PLC0415
         if isinstance(config, str):
             config = configs.load(config)
         model = vtn_lib.create_model(config.model)
         variables, _ = checkpoints.load_variables(checkpoint, model, image_size=config.data.crop_size,
                                                   seed=config.train.seed)
-        return cls(jax_backend.JaxBackend(model, variables), num_frames=config.model.num_frames,
-                   stride=config.data.stride, modality=config.model.modality, crop_size=config.data.crop_size,
-                   mean=config.data.mean, std=config.data.std, class_names=class_names,
-                   eval_preprocess=config.data.get('eval_preprocess', 'paper'))
+        return cls(jax_backend.JaxBackend(model, variables), modality_lib.Clip.from_config(config),
+                   frames_lib.Preprocessing.from_config(config.data), class_names=class_names)
 
-    def online(self, *, warmup: str = 'wait', smoothing: float = 0.0, k: int = 5, pipelined: bool = False,
-               decode_every: int = 1, frame_color: str = 'RGB') -> recognizer_lib.OnlineRecognizer:
-        """A fresh online recognizer (one encoder pass per frame) with this model's settings."""
-        return recognizer_lib.OnlineRecognizer(self.backend, warmup=warmup, smoothing=smoothing, k=k,
-                                               pipelined=pipelined, decode_every=decode_every,
-                                               frame_color=frame_color, **self.settings)
+    def online(self, *, warmup: str = 'wait', smoothing: float = 0.0, k: int = recognizer_lib.DEFAULT_TOP_K,
+               pipelined: bool = False, decode_every: int = 1,
+               frame_color: str = 'RGB') -> recognizer_lib.OnlineRecognizer:
+        """A fresh online recognizer (one encoder pass per frame) with this model's clip and preprocessing."""
+        return recognizer_lib.OnlineRecognizer(self.backend, self.clip, self.preprocessing, warmup=warmup,
+                                               smoothing=smoothing, k=k, pipelined=pipelined,
+                                               decode_every=decode_every, frame_color=frame_color)
 
     def named(self, top: Sequence[tuple[int, float]]) -> tuple[tuple[str, float], ...]:
         """[(class index, p)] -> [(class name, p)]."""
         return tuple((self.class_names[c], p) for c, p in top)
 
-    def stream(self, source, *, warmup: str = 'wait', smoothing: float = 0.0, k: int = 5,
+    def stream(self, source, *, warmup: str = 'wait', smoothing: float = 0.0, k: int = recognizer_lib.DEFAULT_TOP_K,
                max_frames: int = 0, decode_every: int = 1,
                pipelined: Optional[bool] = None) -> Iterator[StreamStep]:
         """Recognises a video file or camera frame by frame (see `StreamStep`).
@@ -208,7 +191,7 @@ class Recognizer:
                 if max_frames and count >= max_frames:
                     break
             else:
-                if count and expected and count < expected * (1 - TRUNCATION_TOLERANCE):
+                if count and expected and video_io.is_truncated(count, expected):
                     error = video_io.VideoReadError(source, f'the stream broke at frame {count} of the {expected} '
                                                             'its header announces (truncated or corrupt)', count)
             finished = True
@@ -222,19 +205,20 @@ class Recognizer:
             raise error
 
     def video_logits(self, frames_RGB: np.ndarray, *, warmup: str = 'wait') -> whole_video.DenseLogits:
-        """The whole-video pass over decoded RGB uint8 frames [N, H, W, 3]: every frame encoded once (raw,
-        preprocessed inside the encoder IR, where the backend can)."""
+        """The whole-video pass over decoded RGB uint8 frames [N, H, W, 3]: every frame encoded once (through
+        the backend's in-IR preprocessing, after `Preprocessing.host_stage`, where it has one)."""
         online = self.online()
-        s = self.settings
-        kwargs = dict(num_frames=s['num_frames'], stride=s['stride'], modality=s['modality'], warmup=warmup)
-        if online.takes_raw(*frames_RGB.shape[1:3]):
-            self.backend.prepare_frames(*frames_RGB.shape[1:3], **online.raw_settings())
-            return whole_video.dense_video_logits(self.backend.encode_frames, self.backend.decode, frames_RGB,
-                                                  raw_frames=True, **kwargs)
+        if online.takes_raw:
+            staged = np.stack([self.preprocessing.host_stage(f) for f in frames_RGB])
+            self.backend.prepare_frames(*staged.shape[1:3], preprocessing=self.preprocessing,
+                                        modality=self.clip.modality)
+            return whole_video.dense_video_logits(self.backend.encode_frames, self.backend.decode, staged,
+                                                  self.clip, warmup=warmup, raw_frames=True)
         frames = np.stack([online.preprocess(f) for f in frames_RGB])
-        return whole_video.dense_video_logits(self.backend.encode, self.backend.decode, frames, **kwargs)
+        return whole_video.dense_video_logits(self.backend.encode, self.backend.decode, frames, self.clip,
+                                              warmup=warmup)
 
-    def predict_video(self, path, *, k: int = 5) -> tuple[tuple[str, float], ...]:
+    def predict_video(self, path, *, k: int = recognizer_lib.DEFAULT_TOP_K) -> tuple[tuple[str, float], ...]:
         """The top-k of a whole video file: clip logits averaged over its non-overlapping 32-frame segments
         (the paper's Video@1); empty for a video shorter than one clip."""
         result = self.video_logits(video_io.read_video(path))

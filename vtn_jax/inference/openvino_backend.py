@@ -9,6 +9,9 @@ from typing import Optional
 import numpy as np
 import openvino as ov
 
+from vtn_jax import errors
+from vtn_jax.data import frames as frames_lib
+from vtn_jax.inference import export_record
 from vtn_jax.inference import openvino_frames
 
 # Heavy layer types whose runtime precision tells what OpenVINO actually computed in.
@@ -71,11 +74,10 @@ class OpenVinoBackend:
 
     Two ways in (the recognizer picks, see `recognizer.OnlineRecognizer`):
       * `encode`: normalised float32 crops [N, crop, crop, C] (float encoders only);
-      * `encode_frames`: raw uint8 frames [N, P, H, W, 3] of the source's size, P = 1 (rgb) or 2 (a frame and
-        the one a stride earlier, for rgbdiff / stacked), after `prepare_frames` said how to preprocess them.
+      * `encode_frames`: uint8 frames [N, P, H, W, 3] after `Preprocessing.host_stage`, P = 1 (rgb) or 2 (a frame
+        and the one a stride earlier, for rgbdiff / stacked), after `prepare_frames` said how to preprocess them.
         The crop, resize and normalisation run inside OpenVINO (`openvino_frames.raw_frame_encoder`), compiled
-        once per frame size. The uint8 encoders of `vtn-export --uint8_input` (channel order
-        `encoder_color`) take this way only.
+        once per frame size. The uint8 encoders of `vtn-export --uint8_input` take this way only.
     `decode_async` starts a decoder window on its own request and returns at once, so it overlaps whatever
     the caller does next (the next frame's encoder).
 
@@ -87,36 +89,52 @@ class OpenVinoBackend:
             int8 whatever the hint. `inference_precision` says what was used.
         num_threads: CPU inference threads (0: OpenVINO's choice).
         device: OpenVINO device name.
-        encoder_color: the channel order a uint8 encoder takes (its export's --color; float encoders: RGB).
+        encoder_input: what the encoder takes, from its export record (`export_record.InputSpec`): asserted
+            against the IR. None (a bare IR file): float RGB, the layout read from the input's shape.
         decoder_precision: the decoder's own precision hint (default: `precision`).
     """
 
     def __init__(self, encoder_path, decoder_path, *, precision: Optional[str] = 'f32', num_threads: int = 0,
-                 device: str = 'CPU', encoder_color: str = 'RGB', decoder_precision: Optional[str] = ''):
+                 device: str = 'CPU', encoder_input: Optional[export_record.InputSpec] = None,
+                 decoder_precision: Optional[str] = ''):
         self._core = core = ov.Core()
         self._config = dict(precision=precision, hint='LATENCY', threads=num_threads, core=core, device=device)
-        self._encoder_path, self.encoder_color = encoder_path, encoder_color
-        self._encoder_model = model = core.read_model(str(encoder_path))
+        self._encoder_path = encoder_path
+        try:
+            self._encoder_model = model = core.read_model(str(encoder_path))
+            decoder_model = core.read_model(str(decoder_path))
+        except RuntimeError as e:
+            raise errors.UserError(f'OpenVINO cannot read {encoder_path} / {decoder_path} as models: '
+                                   f'{str(e).splitlines()[0][:200]}') from None
         decoder_config = dict(self._config, precision=precision if decoder_precision == '' else decoder_precision)
-        self._decoder = compile_openvino(decoder_path, **decoder_config)
+        self._decoder = compile_openvino(decoder_model, **decoder_config)
         self._decode_request = self._decoder.create_infer_request()
         self._async_request = self._decoder.create_infer_request()
         enc_shape = tuple(model.input(0).get_partial_shape().get_min_shape())
         dec_shape = tuple(self._decoder.input(0).get_partial_shape().get_min_shape())
         if len(enc_shape) != 4 or len(dec_shape) != 3:
-            raise ValueError(f'expected an encoder taking [1, H, W, C] and a decoder taking [1, S, D]; got '
-                             f'{encoder_path}: {enc_shape}, {decoder_path}: {dec_shape}')
-        self._nchw = enc_shape[1] in (3, 6) and enc_shape[3] not in (3, 6)
+            raise errors.UserError(f'expected an encoder taking [1, H, W, C] and a decoder taking [1, S, D]; got '
+                                   f'{encoder_path}: {enc_shape}, {decoder_path}: {dec_shape}')
+        dtype = 'uint8' if model.input(0).get_element_type() == ov.Type.u8 else 'float32'
+        if encoder_input is None:  # a bare IR: float RGB, or uint8 RGB; the layout from the shape
+            nchw = enc_shape[1] in (3, 6) and enc_shape[3] not in (3, 6)
+            encoder_input = export_record.InputSpec('frame', enc_shape, 'NCHW' if nchw else 'NHWC', dtype)
+        elif (tuple(encoder_input.shape), encoder_input.dtype) != (enc_shape, dtype):
+            raise errors.UserError(f'{encoder_path} takes {dtype} {list(enc_shape)}, but its export record says '
+                                   f'{encoder_input.dtype} {list(encoder_input.shape)}: the folder is inconsistent; '
+                                   'export again')
+        self.encoder_input = encoder_input
+        self._nchw = encoder_input.nchw
         self.frame_channels = int(enc_shape[1] if self._nchw else enc_shape[3])
         self.image_size = int(enc_shape[2] if self._nchw else enc_shape[1])
         self.num_steps, self.embed_dim = int(dec_shape[1]), int(dec_shape[2])
         enc_out = int(np.prod(model.output(0).get_partial_shape().get_min_shape()[1:]))  # [1, D(, 1, 1)]
         if enc_out != self.embed_dim:
-            raise ValueError(f'the encoder {encoder_path} gives {enc_out}-d embeddings, the decoder {decoder_path} '
+            raise errors.UserError(f'the encoder {encoder_path} gives {enc_out}-d embeddings, the decoder {decoder_path} '
                              f'takes {self.embed_dim}-d ones: not a matching pair')
         self.num_classes = int(self._decoder.output(0).get_partial_shape().get_min_shape()[-1])
         # A uint8 encoder (vtn-export --uint8_input) normalises inside: it takes raw frames only.
-        self.raw_frames_only = model.input(0).get_element_type() == ov.Type.u8
+        self.raw_frames_only = encoder_input.dtype == 'uint8'
         # Compiled when first used: a stream of raw frames never needs the float-input encoder.
         self._encoder, self._encode_request = None, None
         # What OpenVINO actually runs (the hint may be ignored, e.g. bf16 on a CPU without it): f32, bf16, f16.
@@ -134,7 +152,7 @@ class OpenVinoBackend:
 
     def encode(self, frames_NHWC: np.ndarray) -> np.ndarray:
         if self.raw_frames_only:
-            raise ValueError(f'{self._encoder_path} takes uint8 frames (exported with --uint8_input): feed raw '
+            raise errors.UserError(f'{self._encoder_path} takes uint8 frames (exported with --uint8_input): feed raw '
                              'frames through encode_frames (the recognizer does so with its direct preprocessing)')
         frames = np.ascontiguousarray(frames_NHWC.transpose(0, 3, 1, 2) if self._nchw else frames_NHWC,
                                       dtype=np.float32)
@@ -142,24 +160,23 @@ class OpenVinoBackend:
         out = [self._encode_request.infer({0: frames[i:i + 1]})[0] for i in range(len(frames))]
         return np.concatenate(out).reshape(len(frames), -1).astype(np.float32, copy=False)
 
-    def prepare_frames(self, height: int, width: int, **settings) -> None:
-        """Compiles the raw-frame encoder for frames of height x width (at most once per size).
+    def prepare_frames(self, height: int, width: int, *, preprocessing: frames_lib.Preprocessing, modality: str,
+                       frame_color: str = 'RGB') -> None:
+        """Compiles the raw-frame encoder for frames of height x width (at most once per size and settings).
 
         Args:
-            height, width: the source's frame size.
-            **settings: `openvino_frames.raw_frame_encoder`'s crop_size, mean, std, modality, crop_fraction and
-                frame_color; they hold for every later size too.
+            height, width: the size of the frames fed (after `preprocessing.host_stage`).
+            preprocessing: the crop and normalisation (`openvino_frames.raw_frame_encoder`).
+            modality: rgb, rgbdiff or stacked.
+            frame_color: channel order of the frames fed ('RGB' or 'BGR').
         """
-        if settings and settings != self._frame_settings:
-            self._frame_settings, self._frame_encoders = dict(settings), {}
-        if self._frame_settings is None:
-            raise ValueError('prepare_frames needs the preprocessing settings (crop_size, mean, std, modality, '
-                             'crop_fraction, frame_color) the first time')
-        if self.raw_frames_only and self._frame_settings['modality'] != 'rgb':
-            raise ValueError('a uint8 encoder takes one rgb frame')
+        settings = (preprocessing, modality, frame_color)
+        if settings != self._frame_settings:
+            self._frame_settings, self._frame_encoders = settings, {}
         if (height, width) not in self._frame_encoders:
-            model = openvino_frames.raw_frame_encoder(self._encoder_model, model_color=self.encoder_color, height=height,
-                                                      width=width, **self._frame_settings)
+            model = openvino_frames.raw_frame_encoder(
+                self._encoder_model, preprocessing=preprocessing, modality=modality, frame_color=frame_color,
+                model_color=self.encoder_input.color, height=height, width=width)
             compiled = compile_openvino(model, **self._config)
             self._frame_encoders[(height, width)] = compiled.create_infer_request()
 
@@ -173,10 +190,13 @@ class OpenVinoBackend:
     def encode_frame(self, frame_HWC: np.ndarray, previous_HWC: Optional[np.ndarray] = None) -> np.ndarray:
         """One raw uint8 frame [H, W, 3] (and, for rgbdiff / stacked, the one a stride earlier) -> [D] float32.
 
-        The frames are read in place (no copy): they must not change during the call.
+        The frames are read in place (no copy): they must not change during the call. `prepare_frames` must have
+        been called for this frame size.
         """
-        self.prepare_frames(*frame_HWC.shape[:2])
-        request = self._frame_encoders[frame_HWC.shape[:2]]
+        request = self._frame_encoders.get(frame_HWC.shape[:2])
+        if request is None:
+            raise errors.UserError(f'no raw-frame encoder prepared for {frame_HWC.shape[1]}x{frame_HWC.shape[0]} '
+                                   'frames: call prepare_frames first')
         inputs = [np.ascontiguousarray(f[None], np.uint8) for f in (frame_HWC, previous_HWC) if f is not None]
         return request.infer(inputs, share_inputs=True)[0].reshape(-1).astype(np.float32)
 

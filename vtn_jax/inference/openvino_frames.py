@@ -9,10 +9,11 @@ per frame and no numpy work:
       half-pixel, no antialias) -> RGB order (Gather on the channels, for BGR frames)
       -> x * scale - offset ((x / 255 - mean) / std) -> the encoder
 
-That is the 'direct' preprocessing of `vtn_jax.data.frames.preprocess_frame(..., resize_short=None)`,
-op for op (cv2.INTER_LINEAR on float values and OpenVINO's linear Interpolate agree to the last bit here;
-tests/test_inference_openvino_frames.py bounds it). On frames whose shorter side is already 256 (what the
-dataset builders store) the crop is exactly 224 and nothing is resampled: the same as the offline evaluation.
+That is the second stage of `vtn_jax.data.frames.Preprocessing` (after its numpy `host_stage`, which is
+nothing for the 'paper' crop of raw frames), op for op with `Preprocessing.numpy` (cv2.INTER_LINEAR on float
+values and OpenVINO's linear Interpolate agree to the last bit here; tests/test_inference_openvino_frames.py
+bounds it). On frames whose shorter side is already 256 (what the dataset builders store) the crop is exactly
+224 and nothing is resampled: the same as the offline evaluation.
 
 The difference modalities take two raw frames, `frame` (t) and `previous_frame` (t - stride): both go
 through the same graph and the difference (rgbdiff) or [frame, difference] (stacked) is taken inside, as
@@ -20,9 +21,8 @@ through the same graph and the difference (rgbdiff) or [frame, difference] (stac
 be held in uint8, so two raw inputs is what keeps it exact.
 
 The crop box is computed from the input's shape (ShapeOf -> Round -> Slice), so the graph also holds for a
-dynamic [1, ?, ?, 3] input (`dynamic=True`, what `vtn-export --raw_frames` saves). Compiled at one frame size
-(`height`, `width`, what a stream knows when it opens) OpenVINO folds the box into constants and the model is
-static: measured in docs/streaming.md against the dynamic one.
+dynamic [1, ?, ?, 3] input (`height=None, width=None`). Compiled at one frame size (`height`, `width`, what a
+stream knows when it opens) OpenVINO folds the box into constants and the model is static.
 
 uint8 encoders (`vtn-export --uint8_input [--color BGR]`: a PrePostProcessor Convert(u8 -> f32), channel
 order and mean/scale in front of a 224 crop, which OpenVINO may fold into the first convolution) work too:
@@ -36,6 +36,7 @@ import openvino as ov
 from openvino import opset11
 from openvino import opset13 as ops
 
+from vtn_jax import errors
 from vtn_jax.data import frames as frames_lib
 from vtn_jax.models import modality as modality_lib
 
@@ -85,9 +86,8 @@ def _frame_parameter(name: str, height: Optional[int], width: Optional[int]):
     return param
 
 
-def raw_frame_encoder(model: ov.Model, *, crop_size: int, mean: Sequence[float], std: Sequence[float],
-                      modality: str = 'rgb', crop_fraction: float = 224 / 256, frame_color: str = 'RGB',
-                      model_color: str = 'RGB', height: Optional[int] = None,
+def raw_frame_encoder(model: ov.Model, *, preprocessing: frames_lib.Preprocessing, modality: str,
+                      frame_color: str = 'RGB', model_color: str = 'RGB', height: Optional[int] = None,
                       width: Optional[int] = None) -> ov.Model:
     """The encoder `model` behind the in-graph preprocessing of raw uint8 frames (see the module docstring).
 
@@ -95,10 +95,9 @@ def raw_frame_encoder(model: ov.Model, *, crop_size: int, mean: Sequence[float],
         model: an exported encoder (`encoder.xml`): float32 normalised input [1, crop, crop, C] (NHWC) or
             [1, C, crop, crop] (NCHW), or the uint8 [1, crop, crop, 3] / [1, 3, crop, crop] input of
             `vtn-export --uint8_input` (channel order `model_color`). Not modified.
-        crop_size: the encoder's input side.
-        mean, std: the RGB normalisation on the [0, 1] scale (float encoders; a uint8 one has its own).
+        preprocessing: the crop size, normalisation (float encoders; a uint8 one has its own) and the central
+            crop fraction (`graph_crop_fraction`) of the frames fed, which have been through its `host_stage`.
         modality: rgb (one input, `frame`), rgbdiff or stacked (two: `frame` and `previous_frame`).
-        crop_fraction: central crop side / the frame's shorter side.
         frame_color: channel order of the frames fed ('BGR': OpenCV's, no conversion needed).
         model_color: channel order a uint8 encoder takes (its export's --color; float encoders take RGB).
         height, width: the frame size (None: dynamic).
@@ -106,35 +105,35 @@ def raw_frame_encoder(model: ov.Model, *, crop_size: int, mean: Sequence[float],
     Returns:
         A new model: u8 [1, H, W, 3] NHWC input(s) -> the encoder's embedding.
     """
-    modality_lib.check_modality(modality)
     for color in (frame_color, model_color):
-        if color not in COLORS:
-            raise ValueError(f'colour order must be one of {COLORS}, got {color!r}')
+        frames_lib.check_choice('colour order', color, COLORS)
+    crop_size = preprocessing.crop_size
     model = model.clone()
     (old,) = model.get_parameters()
     uint8 = old.get_element_type() == ov.Type.u8
     shape = old.get_partial_shape()
     if shape.rank.get_length() != 4 or shape.is_dynamic:
-        raise ValueError(f'expected an encoder with a static 4-d input, got {shape}')
+        raise errors.UserError(f'expected an encoder with a static 4-d input, got {shape}')
     dims = [d.get_length() for d in shape]
     nchw = dims[1] in (3, 6) and dims[3] not in (3, 6)
     side, channels = (dims[2], dims[1]) if nchw else (dims[1], dims[3])
     if side != crop_size or channels != modality_lib.frame_channels(modality):
-        raise ValueError(f'the encoder takes {side}x{side} frames of {channels} channels; the {modality} '
-                         f'config needs {crop_size}x{crop_size} with {modality_lib.frame_channels(modality)}')
-    if uint8 and modality != 'rgb':
-        raise ValueError('a uint8 encoder takes one rgb frame; the difference modalities export float input')
-    names = INPUT_NAMES[:1] if modality == 'rgb' else INPUT_NAMES
+        raise errors.UserError(f'the encoder takes {side}x{side} frames of {channels} channels; the {modality} '
+                               f'model needs {crop_size}x{crop_size} with {modality_lib.frame_channels(modality)}')
+    if uint8 and modality_lib.needs_previous_frame(modality):
+        raise errors.UserError('a uint8 encoder takes one rgb frame; the difference modalities export float input')
+    names = INPUT_NAMES[:2 if modality_lib.needs_previous_frame(modality) else 1]
     params = [_frame_parameter(name, height, width) for name in names]
-    crops = [crop_and_resize(p, crop_size=crop_size, crop_fraction=crop_fraction) for p in params]
+    crops = [crop_and_resize(p, crop_size=crop_size, crop_fraction=preprocessing.graph_crop_fraction)
+             for p in params]
     if uint8:
         # Float pixel values where the uint8 IR had its input: its own Convert, colour and mean/scale follow.
         x = reorder_channels(crops[0], frame_color, model_color)
     else:
-        frames = [normalize(reorder_channels(c, frame_color, 'RGB'), mean, std) for c in crops]
-        x = frames[0] if modality == 'rgb' else ops.subtract(frames[0], frames[1])
-        if modality == 'stacked':
-            x = ops.concat([frames[0], x], 1)
+        frames = [normalize(reorder_channels(c, frame_color, 'RGB'), preprocessing.mean, preprocessing.std)
+                  for c in crops]
+        x = modality_lib.encoder_input(_NodeArray(frames[0]), _NodeArray(frames[1]) if len(frames) > 1 else None,
+                                       modality).node
     if not nchw:
         x = ops.transpose(x, np.array([0, 2, 3, 1], np.int64))
     for consumer in list(old.output(0).get_target_inputs()):
@@ -142,3 +141,22 @@ def raw_frame_encoder(model: ov.Model, *, crop_size: int, mean: Sequence[float],
     out = ov.Model(model.get_results(), params, 'vtn_raw_frame_encoder')
     out.validate_nodes_and_infer_types()
     return out
+
+
+class _NodeArray:
+    """An OpenVINO node with the array API that `modality.encoder_input` uses (difference and channel concat,
+    on NCHW: channels are axis 1), so the graph takes the modality's definition instead of restating it."""
+
+    def __init__(self, node):
+        self.node = node
+
+    def __sub__(self, other: '_NodeArray') -> '_NodeArray':
+        return _NodeArray(ops.subtract(self.node, other.node))
+
+    def __array_namespace__(self):
+        return self
+
+    @staticmethod
+    def concat(arrays, axis: int) -> '_NodeArray':
+        del axis  # -1 in NHWC terms: the channel axis, axis 1 of these NCHW nodes
+        return _NodeArray(ops.concat([a.node for a in arrays], 1))

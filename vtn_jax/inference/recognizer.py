@@ -24,12 +24,10 @@ Warm-up policy (the first (T-1)s frames, where the window is not yet full):
 For the difference modalities, raw frames 0 .. s-1 only ever serve as the earlier frame of a difference and
 are never encoded; every later frame is encoded exactly once. `encoder_calls` counts the passes.
 
-Preprocessing ('direct', the default): the central square crop of side round(crop_fraction * shorter side),
-bilinear-resized to the crop size, normalised (`data.frames.preprocess_frame` with resize_short=None). A backend
-with `encode_frame` (OpenVINO) runs it inside the encoder IR on the raw uint8 frame (`openvino_frames`), the
-others in numpy; both compute the same thing (tests/test_inference_openvino_frames.py). resize_short=256 is
-the 'stored' preprocessing instead: INTER_AREA to a 256 shorter side first, as the dataset builders store
-frames, in numpy (it equals 'direct' on frames whose shorter side is already 256, and then runs in the IR).
+Preprocessing: one `vtn_jax.data.frames.Preprocessing` record (the crop, the normalisation, the source). A
+backend with `encode_frame` (OpenVINO) gets each frame after the record's numpy `host_stage` (nothing to do for
+the default 'paper' crop of raw frames) and runs the rest inside the encoder IR (`openvino_frames`); the others
+get `Preprocessing.numpy`; both compute the same thing (tests/test_inference_openvino_frames.py).
 
 Overlap (OpenVINO, `pipelined=True`): `push(frame t)` encodes frame t while the decoder window of frame t - 1
 still runs (`decode_async`), then starts window t and returns the prediction of window t - 1: the same
@@ -41,19 +39,21 @@ Backends: `jax_backend.JaxBackend` (jitted `VTN.encode` and `VTN.decode`) and
 `openvino_backend.OpenVinoBackend` (an exported encoder [1, H, W, C] -> [1, D] and decoder [1, S, D] -> [1, K]).
 Both take batches and return numpy float32, so `whole_video` uses them too.
 
-    recognizer = OnlineRecognizer.from_config(JaxBackend(model, variables), config)
+    recognizer = OnlineRecognizer.from_config(JaxBackend(model, variables), config)   # or (backend, clip, prep)
     for frame in video_io.iter_frames('video.avi'):      # RGB uint8 [H, W, 3]
         prediction = recognizer.push(frame)                # None during the warm-up, else a Prediction
 """
 import dataclasses
-from typing import Optional, Protocol, Sequence
+from typing import Optional, Protocol
 
 import numpy as np
 
+from vtn_jax import errors
 from vtn_jax.data import frames as frames_lib
 from vtn_jax.models import modality as modality_lib
 
 WARMUP_POLICIES = ('wait', 'repeat')
+DEFAULT_TOP_K = 3  # (class, probability) pairs a prediction names, here and in every vtn-* command (--top_k)
 
 
 class Backend(Protocol):
@@ -108,6 +108,20 @@ class Prediction:
     padded: bool = False
 
 
+def check_backend(backend: Backend, clip: modality_lib.Clip, preprocessing: frames_lib.Preprocessing) -> None:
+    """Raises UserError when the model's shapes do not fit the clip and crop (a config or export record that
+    belongs to another model)."""
+    if (backend.num_steps, backend.frame_channels) != (clip.num_steps, clip.frame_channels):
+        raise errors.UserError(
+            f'the model takes {backend.num_steps} decoder steps of {backend.frame_channels}-channel frames, but '
+            f'{clip.modality} with num_frames={clip.num_frames} needs {clip.num_steps} steps of '
+            f'{clip.frame_channels}-channel frames: check the config against the model / exported files')
+    image_size = getattr(backend, 'image_size', preprocessing.crop_size)
+    if image_size != preprocessing.crop_size:
+        raise errors.UserError(f'the encoder takes {image_size}x{image_size} frames, the preprocessing crops '
+                               f'{preprocessing.crop_size}')
+
+
 class _Done:
     """A decoder result already computed (backends without `decode_async`)."""
 
@@ -123,19 +137,10 @@ class OnlineRecognizer:
 
     Args:
         backend: a `JaxBackend`, `OpenVinoBackend` or anything with the `Backend` methods.
-        num_frames: T, frames in a clip.
-        stride: s, raw frames between two clip frames.
-        modality: 'rgb', 'rgbdiff' or 'stacked'; decides the encoder input (see the module docstring).
-        crop_size: side of the central crop the model sees.
-        mean: RGB mean on the [0, 1] scale.
-        std: RGB std on the [0, 1] scale.
-        resize_short: None (default): the 'direct' preprocessing, inside the encoder IR where the backend can;
-            256: the 'stored' one (INTER_AREA to a 256 shorter side first, in numpy). See the module docstring.
-        crop_fraction: central crop side / shorter side (after the resize_short resize, if any).
+        clip: T, the stride and the modality (`vtn_jax.models.modality.Clip`).
+        preprocessing: the crop and normalisation (`vtn_jax.data.frames.Preprocessing`).
         frame_color: channel order of the frames pushed: 'RGB' (as `video_io.iter_frames` gives) or 'BGR'
             (OpenCV's own: no conversion on the raw-frame path).
-        eval_preprocess: the evaluation crop, 'paper' or 'reference' (the authors' Scale + CenterCrop, in numpy
-            only), as the config's `data.eval_preprocess` (see `vtn_jax.data.frames`).
         warmup: 'wait' or 'repeat', the policy for frames before the first full window.
         smoothing: EMA factor a in [0, 1) on the probabilities, p_t = a p_{t-1} + (1 - a) softmax(logits_t);
             0 (default) is off. Logits are never smoothed.
@@ -143,81 +148,59 @@ class OnlineRecognizer:
         pipelined: overlap each decoder window with the next frame's encoder; `push` then returns the
             previous window's prediction (see the module docstring).
         decode_every: run the decoder on every k-th window only.
-        raw_frames: None: feed raw frames to the backend's in-IR preprocessing where it has one and the
-            preprocessing allows; False: always preprocess in numpy.
+        raw_frames: None: feed frames to the backend's in-IR preprocessing where it has one; False: always
+            preprocess in numpy.
 
     Attributes:
         encoder_calls: encoder passes so far (one per frame after the first s for the difference modalities).
         frames_seen: raw frames pushed since the last `reset`.
     """
 
-    def __init__(self, backend: Backend, *, num_frames: int, stride: int, modality: str, crop_size: int,
-                 mean: Sequence[float], std: Sequence[float], resize_short: Optional[int] = None,
-                 crop_fraction: float = frames_lib.EVAL_CROP_FRACTION, frame_color: str = 'RGB',
-                 warmup: str = 'wait', smoothing: float = 0.0, k: int = 5, pipelined: bool = False,
-                 decode_every: int = 1, raw_frames: Optional[bool] = None, eval_preprocess: str = 'paper'):
-        modality_lib.check_modality(modality)
-        self.eval_preprocess = frames_lib.check_eval_preprocess(eval_preprocess)
-        if warmup not in WARMUP_POLICIES:
-            raise ValueError(f'warmup must be one of {WARMUP_POLICIES}, got {warmup!r}')
+    def __init__(self, backend: Backend, clip: modality_lib.Clip, preprocessing: frames_lib.Preprocessing, *,
+                 frame_color: str = 'RGB', warmup: str = 'wait', smoothing: float = 0.0, k: int = DEFAULT_TOP_K,
+                 pipelined: bool = False, decode_every: int = 1, raw_frames: Optional[bool] = None):
+        frames_lib.check_choice('warmup', warmup, WARMUP_POLICIES)
+        frames_lib.check_choice('frame_color', frame_color, ('RGB', 'BGR'))
         if not 0.0 <= smoothing < 1.0:
-            raise ValueError(f'smoothing must be in [0, 1), got {smoothing}')
-        if num_frames < 2 or stride < 1:
-            raise ValueError(f'need num_frames >= 2 and stride >= 1, got {num_frames} and {stride}')
+            raise errors.UserError(f'smoothing must be in [0, 1), got {smoothing}')
         if decode_every < 1:
-            raise ValueError(f'decode_every must be >= 1, got {decode_every}')
-        if frame_color not in ('RGB', 'BGR'):
-            raise ValueError(f"frame_color must be 'RGB' or 'BGR', got {frame_color!r}")
-        steps = modality_lib.num_steps(num_frames, modality)
-        channels = modality_lib.frame_channels(modality)
-        if (backend.num_steps, backend.frame_channels) != (steps, channels):
-            raise ValueError(
-                f'the model takes {backend.num_steps} decoder steps of {backend.frame_channels}-channel frames, '
-                f'but {modality} with num_frames={num_frames} needs {steps} steps of {channels}-channel frames: '
-                'check the config against the model / exported files')
-        image_size = getattr(backend, 'image_size', crop_size)
-        if image_size != crop_size:
-            raise ValueError(f'the encoder takes {image_size}x{image_size} frames, the config crops {crop_size}')
-        self.backend = backend
-        self.num_frames, self.stride, self.modality = num_frames, stride, modality
-        self.num_steps = steps
-        self.crop_size = crop_size
-        self.resize_short, self.crop_fraction, self.frame_color = resize_short, crop_fraction, frame_color
-        self.mean, self.std = tuple(mean), tuple(std)
-        self.warmup, self.smoothing, self.k = warmup, smoothing, min(k, backend.num_classes)
+            raise errors.UserError(f'decode_every must be >= 1, got {decode_every}')
+        check_backend(backend, clip, preprocessing)
+        self.backend, self.clip, self.preprocessing = backend, clip, preprocessing
+        self.frame_color, self.warmup, self.smoothing = frame_color, warmup, smoothing
+        self.k = min(k, backend.num_classes)
         self.pipelined, self.decode_every = pipelined, decode_every
         can_raw = callable(getattr(backend, 'encode_frame', None))
         if raw_frames and not can_raw:
-            raise ValueError(f'{type(backend).__name__} has no raw-frame encoder (encode_frame)')
-        self._raw_allowed = can_raw and raw_frames is not False
-        self._raw_only = bool(getattr(backend, 'raw_frames_only', False))
-        if self._raw_only and raw_frames is False:
-            raise ValueError('this encoder takes uint8 frames only (exported with --uint8_input): it needs the '
-                             'raw-frame path')
+            raise errors.UserError(f'{type(backend).__name__} has no raw-frame encoder (encode_frame)')
+        self._raw = can_raw and raw_frames is not False
+        if getattr(backend, 'raw_frames_only', False) and not self._raw:
+            raise errors.UserError('this encoder takes uint8 frames only (exported with --uint8_input): it needs the '
+                                   'raw-frame path')
         self.encoder_calls = 0
         self.reset()
 
     @classmethod
     def from_config(cls, backend: Backend, config, **kwargs) -> 'OnlineRecognizer':
-        """A recognizer with T, stride, modality, crop and normalisation from a config (configs/*.py)."""
-        return cls(backend, num_frames=config.model.num_frames, stride=config.data.stride,
-                   modality=config.model.modality, crop_size=config.data.crop_size, mean=config.data.mean,
-                   std=config.data.std, eval_preprocess=config.data.get('eval_preprocess', 'paper'), **kwargs)
+        """A recognizer with the clip and preprocessing of a full config (configs/*.py)."""
+        return cls(backend, modality_lib.Clip.from_config(config), frames_lib.Preprocessing.from_config(config.data),
+                   **kwargs)
 
     @property
-    def first_full_frame(self) -> int:
-        """Index of the first frame with a full window: (T - 1) * stride."""
-        return (self.num_frames - 1) * self.stride
+    def takes_raw(self) -> bool:
+        """Whether frames go to the backend's in-IR preprocessing (after `Preprocessing.host_stage`)."""
+        return self._raw
 
     def reset(self):
-        """Forgets all frames (a new video); `encoder_calls` keeps counting. A pending window is dropped."""
+        """Forgets all frames (a new video); `encoder_calls` keeps counting. A window still running is waited
+        for and dropped."""
         if getattr(self, '_pending', None) is not None:
-            self._pending[1].result()  # its request must finish before the backend is used again
-        s = self.stride
+            self._pending[2].result()  # its request must finish before the backend is used again
+        s = self.clip.stride
         # Ring buffer per phase p = t mod s: slot count[p] % S holds the newest embedding of phase p.
-        self._ring_PSD = np.zeros((s, self.num_steps, self.backend.embed_dim), np.float32)
+        self._ring_PSD = np.zeros((s, self.clip.num_steps, self.backend.embed_dim), np.float32)
         self._count = np.zeros(s, np.int64)
-        # The last frame of each phase (raw or normalised, as the path takes it): the earlier frame of the next
+        # The last frame of each phase (staged or normalised, as the path takes it): the earlier frame of the next
         # difference.
         self._previous = [None] * s
         self._smoothed = None
@@ -227,35 +210,11 @@ class OnlineRecognizer:
         self.frames_seen = 0
 
     def preprocess(self, frame_HWC: np.ndarray) -> np.ndarray:
-        """A frame (uint8 [H, W, 3] in `frame_color` order) -> the normalised central crop [crop, crop, 3]
-        float32, in numpy: what the encoder sees, whichever path computes it."""
+        """A frame (uint8 [H, W, 3] in `frame_color` order) -> the normalised crop [crop, crop, 3] float32, in
+        numpy: what the encoder sees, whichever path computes it."""
         if self.frame_color == 'BGR':
             frame_HWC = np.ascontiguousarray(frame_HWC[..., ::-1])
-        if self.eval_preprocess == 'reference':
-            return frames_lib.preprocess_frame_reference(frame_HWC, crop_size=self.crop_size, mean=self.mean,
-                                                         std=self.std, resize_short=self.resize_short)
-        return frames_lib.preprocess_frame(frame_HWC, crop_size=self.crop_size, mean=self.mean, std=self.std,
-                                           resize_short=self.resize_short, crop_fraction=self.crop_fraction)
-
-    def takes_raw(self, height: int, width: int) -> bool:
-        """Whether frames of this size go to the backend raw (the preprocessing runs inside the encoder IR).
-
-        Raises:
-            ValueError: a uint8-only encoder with a preprocessing the IR cannot do (resize_short on other sizes,
-                the 'reference' preset).
-        """
-        direct = self.eval_preprocess == 'paper' and (self.resize_short is None
-                                                      or min(height, width) == self.resize_short)
-        if self._raw_only and not direct:
-            raise ValueError(f'this encoder takes uint8 frames and preprocesses them inside; eval_preprocess='
-                             f'{self.eval_preprocess!r} with resize_short={self.resize_short} on {width}x{height} '
-                             "frames is numpy-only: use eval_preprocess='paper' and resize_short=None")
-        return self._raw_allowed and direct
-
-    def raw_settings(self) -> dict:
-        """The settings `Backend.prepare_frames` takes."""
-        return dict(crop_size=self.crop_size, mean=self.mean, std=self.std, modality=self.modality,
-                    crop_fraction=self.crop_fraction, frame_color=self.frame_color)
+        return self.preprocessing.numpy(frame_HWC)
 
     def push(self, frame_HWC: np.ndarray) -> Optional[Prediction]:
         """Adds the next raw frame (uint8 [H, W, 3], `frame_color` order); returns the prediction for the window
@@ -265,20 +224,23 @@ class OnlineRecognizer:
         `decode_every` skips, and (pipelined) when the previous frame had no window. The recognizer keeps a
         reference to the frame until the next one of its phase (difference modalities): do not overwrite it.
         """
-        if not self.takes_raw(*frame_HWC.shape[:2]):
+        if not self._raw:
             return self.push_normalised(self.preprocess(frame_HWC))
+        frame_HWC = self.preprocessing.host_stage(frame_HWC)
         if frame_HWC.shape != self._raw_shape:
-            self.backend.prepare_frames(*frame_HWC.shape[:2], **self.raw_settings())
+            self.backend.prepare_frames(*frame_HWC.shape[:2], preprocessing=self.preprocessing,
+                                        modality=self.clip.modality, frame_color=self.frame_color)
             self._raw_shape = frame_HWC.shape
         return self._push(frame_HWC, self.backend.encode_frame)
 
     def push_normalised(self, frame_HWC: np.ndarray) -> Optional[Prediction]:
         """As `push`, for a frame already preprocessed ([crop, crop, 3] float32, normalised)."""
-        if self._raw_only:
-            raise ValueError('this encoder takes uint8 frames only (exported with --uint8_input): push raw frames')
+        if getattr(self.backend, 'raw_frames_only', False):
+            raise errors.UserError('this encoder takes uint8 frames only (exported with --uint8_input): push raw '
+                                   'frames')
 
         def encode(current, previous):
-            x = modality_lib.encoder_input(current, previous, self.modality)
+            x = modality_lib.encoder_input(current, previous, self.clip.modality)
             return self.backend.encode(x[None].astype(np.float32, copy=False))[0]
         return self._push(frame_HWC, encode)
 
@@ -292,22 +254,23 @@ class OnlineRecognizer:
     def _push(self, frame, encode) -> Optional[Prediction]:
         t = self.frames_seen
         self.frames_seen += 1
-        phase = t % self.stride
+        phase = t % self.clip.stride
         previous, self._previous[phase] = self._previous[phase], frame
-        if self.modality != 'rgb' and previous is None:
+        if self.clip.needs_previous_frame and previous is None:
             return self.flush() if self.pipelined else None  # frames 0 .. s-1: no difference to encode
-        emb_D = encode(frame, None if self.modality == 'rgb' else previous)
+        emb_D = encode(frame, previous if self.clip.needs_previous_frame else None)
         self.encoder_calls += 1
+        steps = self.clip.num_steps
         count = self._count[phase]
-        self._ring_PSD[phase, count % self.num_steps] = emb_D
+        self._ring_PSD[phase, count % steps] = emb_D
         self._count[phase] = count = count + 1
-        if count >= self.num_steps:
+        if count >= steps:
             # Oldest first: the slot after the newest one, wrapping around.
-            order = (count + np.arange(self.num_steps)) % self.num_steps
+            order = (count + np.arange(steps)) % steps
             window_SD, padded = self._ring_PSD[phase, order], False
         elif self.warmup == 'repeat':
             # The ring has not wrapped yet, so slots 0 .. count-1 are in time order; repeat them cyclically.
-            window_SD, padded = self._ring_PSD[phase, np.arange(self.num_steps) % count], True
+            window_SD, padded = self._ring_PSD[phase, np.arange(steps) % count], True
         else:
             return self.flush() if self.pipelined else None
         self._windows += 1

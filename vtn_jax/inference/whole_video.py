@@ -13,9 +13,9 @@ loop-padded segment, frames k*s mod N for k < T (the reference's LoopPadding); f
 its steps that wrap around (two frames not s apart) cost one extra encoder pass each.
 
 An evaluator passes any batched encode / decode pair, e.g. `JaxBackend(model, variables)`'s, and the whole
-video's normalised frames (`vtn_jax.data.frames.preprocess_frame`, the eval pipeline's crop):
+video's normalised frames (`vtn_jax.data.frames.Preprocessing.numpy`, the eval pipeline's crop):
 
-    result = dense_video_logits(backend.encode, backend.decode, frames, num_frames=16, stride=2, modality='rgb')
+    result = dense_video_logits(backend.encode, backend.decode, frames, Clip(16, 2, 'rgb'))
     video_top1 = result.video_logits.argmax()          # Video@1
     frame_labels = result.frame_logits.argmax(-1)      # rows before frame (T-1)s are NaN with warmup='wait'
 
@@ -25,6 +25,8 @@ from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
+from vtn_jax import errors
+from vtn_jax.data import frames as frames_lib
 from vtn_jax.inference import recognizer
 from vtn_jax.models import modality as modality_lib
 
@@ -71,13 +73,13 @@ def apply_in_batches(fn: Callable[[np.ndarray], np.ndarray], make_inputs: Callab
     return np.concatenate(outputs)
 
 
-def find_window_steps(t: int, *, num_frames: int, stride: int, modality: str, warmup: str) -> Optional[np.ndarray]:
+def find_window_steps(t: int, clip: modality_lib.Clip, warmup: str) -> Optional[np.ndarray]:
     """Raw frame indices of the decoder steps of the window ending at frame t (None: no prediction).
 
     A step is named by its later frame: for the difference modalities step f encodes f and f - stride.
     """
-    steps = modality_lib.num_steps(num_frames, modality)
-    first = modality_lib.step_offset(stride, modality)  # the earliest frame that can be a step
+    steps, stride = clip.num_steps, clip.stride
+    first = clip.step_offset  # the earliest frame that can be a step
     available = np.arange(t - (steps - 1) * stride, t + 1, stride)
     if available[0] >= first:
         return available
@@ -87,9 +89,9 @@ def find_window_steps(t: int, *, num_frames: int, stride: int, modality: str, wa
     return have[np.arange(steps) % len(have)]  # 'repeat': cycle through the steps present, oldest first
 
 
-def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NHWC: np.ndarray, *,
-                       num_frames: int, stride: int, modality: str, warmup: str = 'wait',
-                       batch_size: int = 32, fixed_batch: bool = False, raw_frames: bool = False) -> DenseLogits:
+def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NHWC: np.ndarray,
+                       clip: modality_lib.Clip, *, warmup: str = 'wait', batch_size: int = 32,
+                       fixed_batch: bool = False, raw_frames: bool = False) -> DenseLogits:
     """Per-frame and per-segment logits of a whole video, encoding every frame once.
 
     Args:
@@ -99,9 +101,7 @@ def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NH
         apply_decode: embeddings [B, S, D] -> clip logits [B, K].
         frames_NHWC: the video's normalised RGB frames [N, H, W, 3] float32 (after crop and normalisation), or
             with raw_frames its decoded uint8 frames (the encoder preprocesses them).
-        num_frames: T, frames per clip.
-        stride: s, raw frames between clip frames.
-        modality: 'rgb', 'rgbdiff' or 'stacked'.
+        clip: T, the stride s and the modality.
         warmup: 'wait' or 'repeat' for the first (T-1)s frames (see `recognizer`).
         batch_size: encoder and decoder batch.
         fixed_batch: pad every batch to batch_size, so a jitted backend compiles once for videos of any
@@ -110,14 +110,13 @@ def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NH
     Returns:
         A `DenseLogits`.
     """
-    modality_lib.check_modality(modality)
-    if warmup not in recognizer.WARMUP_POLICIES:
-        raise ValueError(f'warmup must be one of {recognizer.WARMUP_POLICIES}, got {warmup!r}')
+    frames_lib.check_choice('warmup', warmup, recognizer.WARMUP_POLICIES)
     n = len(frames_NHWC)
     if not n:
-        raise ValueError('dense_video_logits needs at least one frame')
-    offset = modality_lib.step_offset(stride, modality)  # embedding row e holds step frame e + offset
-    num_steps = modality_lib.num_steps(num_frames, modality)
+        raise errors.UserError('dense_video_logits needs at least one frame')
+    num_frames, stride, modality = clip.num_frames, clip.stride, clip.modality
+    offset = clip.step_offset  # embedding row e holds step frame e + offset
+    num_steps = clip.num_steps
     passes = max(n - offset, 0)
 
     def pair(current, previous):
@@ -128,8 +127,7 @@ def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NH
     def encoder_inputs(start, stop):
         return pair(frames_NHWC[start + offset:stop + offset], frames_NHWC[start:stop] if offset else None)
 
-    steps = [find_window_steps(t, num_frames=num_frames, stride=stride, modality=modality, warmup=warmup)
-             for t in range(n)]
+    steps = [find_window_steps(t, clip, warmup) for t in range(n)]
     ends = [t for t in range(n) if steps[t] is not None]
     span, length = (num_frames - 1) * stride, num_frames * stride
     segment_starts = list(range(0, (n // length) * length, length))
@@ -140,7 +138,7 @@ def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NH
     table_ND = emb_ND
     if n < length:
         # The single loop-padded segment of a short video, as the input pipeline samples it: frames k*s mod n.
-        rows, extra = _short_clip_rows(n, num_frames, stride, modality, offset)
+        rows, extra = _short_clip_rows(n, clip)
         if extra:
             inputs = np.stack([pair(frames_NHWC[cur], frames_NHWC[prev]) for cur, prev in extra])
             emb_extra = apply_in_batches(apply_encode, lambda a, b: inputs[a:b], len(extra), batch_size,
@@ -157,20 +155,21 @@ def dense_video_logits(apply_encode: EncodeFn, apply_decode: DecodeFn, frames_NH
     return DenseLogits(frame_logits, segment_logits, np.asarray(segment_starts, np.int64), passes)
 
 
-def _short_clip_rows(n: int, num_frames: int, stride: int, modality: str, offset: int):
+def _short_clip_rows(n: int, clip: modality_lib.Clip):
     """Embedding rows of the loop-padded clip of a video shorter than T*s (frames k*s mod n, k < T).
 
     Returns (rows [S], extra): a step whose two frames are not `stride` apart (where the clip wraps around)
     is not among the per-frame embeddings; it gets row N' + j for the j-th (current, previous) pair in
     `extra`, which the caller encodes after the N' per-frame embeddings.
     """
-    idx = (np.arange(num_frames) * stride) % n
-    if modality == 'rgb':
+    idx = (np.arange(clip.num_frames) * clip.stride) % n
+    if not clip.needs_previous_frame:
         return idx, []
     rows, extra = [], []
+    offset = clip.step_offset
     base = max(n - offset, 0)
     for cur, prev in zip(idx[1:], idx[:-1]):
-        if cur - prev == stride:
+        if cur - prev == clip.stride:
             rows.append(cur - offset)
         else:
             rows.append(base + len(extra))

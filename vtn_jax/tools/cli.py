@@ -41,6 +41,8 @@ WARMUP = flags.DEFINE_enum('warmup', 'wait', ['wait', 'repeat'], 'The first (T-1
                            'full window, or repeat the frames seen (as the authors\' demo).')
 THREADS = flags.DEFINE_integer('threads', 0, 'OpenVINO inference threads (0: all cores).')
 SEED = flags.DEFINE_integer('seed', 0, 'Random seed (random weights, random clips).')
+ALLOW_UNVERIFIED = flags.DEFINE_bool('allow_unverified', False, 'Run an export folder whose verification failed or '
+                                     'never ran (refused by default: its files may not compute what the model does).')
 
 # What bad input raises: shown as one line naming the file, key or value, and exit status 1.
 USER_ERRORS = (errors.UserError, ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, OSError,
@@ -159,7 +161,7 @@ def create_recognizer():
             raise ValueError('give either --export or --checkpoint, not both')
         precision = None if PRECISION.value == 'auto' else PRECISION.value
         return api.Recognizer.from_export(EXPORT.value, precision=precision, threads=THREADS.value,
-                                          class_names=names)
+                                          class_names=names, allow_unverified=ALLOW_UNVERIFIED.value)
     config = CONFIG.value
     if CHECKPOINT.value and os.path.isdir(CHECKPOINT.value):  # a training workdir knows its config and classes
         if config is None:

@@ -40,7 +40,7 @@ _SHOW = flags.DEFINE_bool('show', False, 'Show the annotated frames in a window 
 _DECODE_EVERY = flags.DEFINE_integer('decode_every', 1, 'Run the decoder on every k-th window only: less work per '
                                      'frame, labels up to k - 1 frames old (each still the exact one of its window).')
 
-COMMON = (cli.INPUT, cli.OUTPUT, cli.EXPORT, cli.CHECKPOINT, cli.CONFIG, cli.CLASS_NAMES, cli.PRECISION, cli.THREADS, cli.TOP_K, cli.WARMUP)  # the shared flags this command uses (its --help lists them)
+COMMON = (cli.INPUT, cli.OUTPUT, cli.EXPORT, cli.CHECKPOINT, cli.CONFIG, cli.CLASS_NAMES, cli.PRECISION, cli.THREADS, cli.TOP_K, cli.WARMUP, cli.ALLOW_UNVERIFIED)  # the shared flags this command uses (its --help lists them)
 
 def display_available() -> bool:
     """Whether a window can be opened (an X or Wayland display is set)."""
@@ -77,7 +77,7 @@ def run_demo(recognizer: api.Recognizer, source, *, output: str = '', timeline: 
         show = False
     count = predicted = 0
     top1, top1_prob = [], []
-    first_full = (recognizer.settings['num_frames'] - 1) * recognizer.settings['stride']
+    first_full = recognizer.clip.span
     start = time.perf_counter()
     try:
         for step in stream:

@@ -4,7 +4,7 @@ r"""vtn-parity: our VTN against the logits the authors' own PyTorch code compute
     vtn-parity --fixtures other/folder           # any folder of fixtures in the same format
 
 Each fixture holds the authors' logits, embeddings and decoder output for the stand-in weights and clips of
-`vtn_jax.models.reference_recipe` (seeds and shapes in the file). Exit status 1 when a difference exceeds 1e-4.
+`vtn_jax.models.standin_weights` (seeds and shapes in the file). Exit status 1 when a difference exceeds 1e-4.
 """
 import os
 import pathlib
@@ -12,7 +12,7 @@ import sys
 
 from absl import app, flags
 
-from vtn_jax.models import reference_recipe
+from vtn_jax.models import standin_weights
 from vtn_jax.tools import cli
 
 GATE = 1e-4  # absolute, on logits, embeddings and decoder output
@@ -24,7 +24,7 @@ COMMON = ()  # the shared flags this command uses (its --help lists them)
 def default_fixture_dir() -> pathlib.Path:
     """$VTN_PARITY_DIR, else the checkout's tests/data/parity."""
     return pathlib.Path(os.environ.get('VTN_PARITY_DIR') or
-                        pathlib.Path(reference_recipe.__file__).resolve().parents[2] / 'tests' / 'data' / 'parity')
+                        pathlib.Path(standin_weights.__file__).resolve().parents[2] / 'tests' / 'data' / 'parity')
 
 
 def main(argv):
@@ -37,7 +37,7 @@ def main(argv):
     print('| fixture | logits | embeddings | decoder_out |\n|---|---|---|---|')
     worst = 0.0
     for path in files:
-        r = reference_recipe.check_fixture(path)
+        r = standin_weights.check_fixture(path)
         worst = max(worst, *r.values())
         print(f'| {path.stem} | {r["logits"]:.2e} | {r["embeddings"]:.2e} | {r["decoder_out"]:.2e} |', flush=True)
     print(f'largest difference {worst:.2e} (gate {GATE:g})')

@@ -178,7 +178,7 @@ def run_quickstart(config, workdir, *, video: str = '', benchmark_seconds: float
     result = pipeline.run(config, checkpoint=str(train_dir), out_dir=export_dir,
                           options=artifacts.ExportOptions(verify_clips=4), class_names_file=str(names_file),
                           benchmark_args=bench_args)
-    report = result['sidecar']['verification']
+    report = result['record'].verification
     summary['verification'] = {'passed': report['passed'], 'rows': [
         {k: r[k] for k in ('part', 'stage', 'reference', 'precision', 'max_abs_diff', 'passed')}
         for r in report['rows']]}

@@ -21,7 +21,7 @@ from vtn_jax.tools import cli
 
 _LOG = logging.getLogger('vtn_jax.timeline')
 
-COMMON = (cli.INPUT, cli.OUTPUT, cli.EXPORT, cli.CHECKPOINT, cli.CONFIG, cli.CLASS_NAMES, cli.PRECISION, cli.THREADS, cli.TOP_K, cli.WARMUP)  # the shared flags this command uses (its --help lists them)
+COMMON = (cli.INPUT, cli.OUTPUT, cli.EXPORT, cli.CHECKPOINT, cli.CONFIG, cli.CLASS_NAMES, cli.PRECISION, cli.THREADS, cli.TOP_K, cli.WARMUP, cli.ALLOW_UNVERIFIED)  # the shared flags this command uses (its --help lists them)
 
 def main(argv):
     if len(argv) > 1:

@@ -4,7 +4,7 @@ r"""vtn-train: trains and evaluates a VTN (resumes from --workdir by itself), or
     vtn-train --config configs/default.py --workdir runs/r34 --config.optim.learning_rate=1e-4
     vtn-train --config default --workdir runs/r34 --eval_only                 # the best checkpoint of a run
     vtn-train --config default --eval_only --checkpoint r34.pth --eval_mode clip
-    vtn-train --config reference_recipe --eval_only --checkpoint r34.pth      # the authors' published protocol
+    vtn-train --config authors_recipe --eval_only --checkpoint r34.pth      # the authors' published protocol
 
 Every evaluation writes per-class Video@1 and the confusion matrix (JSON and PNG) under <workdir>/eval/; the
 resolved config and the class names go to <workdir>/config.json and class_names.txt when training starts.

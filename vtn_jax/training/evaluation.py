@@ -4,8 +4,8 @@ Modes: 'segments' (the paper's Video@1: every non-overlapping 32-frame segment o
 averaged per video), 'uniform10' (the authors' test loop: 10 evenly spaced, overlapping 32-frame clips per video,
 clip logits averaged; the Video@1 their published checkpoints report), 'clip' (the central clip of each video:
 Clip@1), and 'dense' (the 'segments' metrics from whole videos, each frame encoded once by the inference code's
-whole-video pass, plus per-frame top-1). The spatial crop of every mode is `config.data.eval_preprocess`
-('paper' or 'reference'). Every video is scored; the authors' test loop never scores the last video of a split.
+whole-video pass, plus per-frame top-1). The spatial crop of every mode is `config.data.eval_crop`
+('paper' or 'authors'). Every video is scored; the authors' test loop never scores the last video of a split.
 Imports inference (never the reverse) and nothing of the training loop.
 """
 import functools
@@ -26,6 +26,7 @@ from vtn_jax.data import frames as frames_lib
 from vtn_jax.data import input_pipeline
 from vtn_jax.inference import jax_backend
 from vtn_jax.inference import whole_video
+from vtn_jax.models import modality as modality_lib
 from vtn_jax.models import vtn as vtn_lib
 from vtn_jax.training import state as state_lib
 
@@ -143,6 +144,7 @@ def evaluate_split(backend, data_config, split: str, *, modality: str, warmup: s
         verbose: log progress (process 0).
     """
     c = data_config
+    clip = modality_lib.Clip(c.num_frames, c.stride, modality)
     clips, clip_labels, clip_videos, frame_hits = [], [], [], []
     passes = window_passes = 0
     videos = input_pipeline.create_video_split(c, split, process_index=jax.process_index(),
@@ -150,9 +152,8 @@ def evaluate_split(backend, data_config, split: str, *, modality: str, warmup: s
     progress = _progress(verbose, data_config, split, 'video')
     for i, video in enumerate(videos):
         frames = frames_lib.normalize(video['frames'], c.mean, c.std)  # uint8 -> the normalised frames inference takes
-        result = whole_video.dense_video_logits(backend.encode, backend.decode, frames, num_frames=c.num_frames,
-                                    stride=c.stride, modality=modality, warmup=warmup, batch_size=batch_size,
-                                    fixed_batch=True)
+        result = whole_video.dense_video_logits(backend.encode, backend.decode, frames, clip, warmup=warmup,
+                                                batch_size=batch_size, fixed_batch=True)
         label = int(video['label'])
         clips.append(result.segment_logits)
         clip_labels.append(np.full(len(result.segment_logits), label, np.int64))

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import DATA, parity_dir
 from vtn_jax.models import pytorch_weights
-from vtn_jax.models import reference_recipe
+from vtn_jax.models import standin_weights
 from vtn_jax.models import vtn as model_lib
 
 TOLERANCE = 1e-4  # absolute, rtol 0
@@ -31,7 +31,7 @@ def fixture_files():
 
 @pytest.mark.parametrize('path', fixture_files(), ids=lambda p: p.stem)
 def test_every_reference_model_matches_its_fixture(path):
-    result = reference_recipe.check_fixture(path)
+    result = standin_weights.check_fixture(path)
     for name in ('logits', 'embeddings', 'decoder_out'):
         assert result[name] <= TOLERANCE, f'{path.name}: {name} differ by {result[name]:.3g}'
 
@@ -39,7 +39,7 @@ def test_every_reference_model_matches_its_fixture(path):
 def test_the_shipped_fixtures_cover_all_five_encoders():
     if 'VTN_PARITY_DIR' in os.environ:
         pytest.skip('another fixture folder is in use')
-    assert {f.stem for f in fixture_files()} == set(reference_recipe.MODELS)
+    assert {f.stem for f in fixture_files()} == set(standin_weights.MODELS)
 
 
 @pytest.fixture(scope='module')
@@ -47,15 +47,15 @@ def resnet34_reference():
     """(fixture arrays, model, variables) of the shipped ResNet-34 RGB fixture (whatever $VTN_PARITY_DIR holds),
     weights built once for the module."""
     fixture = np.load(SHIPPED / 'resnet34_vtn.npz')
-    model = reference_recipe.model_for(str(fixture['model']))
-    variables = reference_recipe.reference_variables(model, str(fixture['model']), int(fixture['weight_seed']))
+    model = standin_weights.model_for(str(fixture['model']))
+    variables = standin_weights.reference_variables(model, str(fixture['model']), int(fixture['weight_seed']))
     return fixture, model, variables
 
 
 def test_batch_of_one_matches_clip_zero(resnet34_reference):
     fixture, model, variables = resnet34_reference
     shape = (1,) + tuple(int(d) for d in fixture['input_shape'][1:])
-    clip = reference_recipe.make_clip(int(fixture['input_seed']), shape).transpose(0, 1, 3, 4, 2)
+    clip = standin_weights.make_clip(int(fixture['input_seed']), shape).transpose(0, 1, 3, 4, 2)
     logits = jax.jit(model.apply)(variables, jnp.asarray(clip))
     assert np.abs(np.asarray(logits)[0] - fixture['logits'][0]).max() <= TOLERANCE
 
@@ -66,7 +66,7 @@ def test_parity_catches_a_wrong_layer_norm(resnet34_reference):
     variables = jax.tree.map(lambda x: x, reference)  # a new tree: the module fixture stays intact
     ln = variables['params']['decoder']['block3']['ffn']['layer_norm']
     ln['scale'] = ln['scale'] * 1.01
-    clip = reference_recipe.make_clip(int(fixture['input_seed']), tuple(fixture['input_shape']))
+    clip = standin_weights.make_clip(int(fixture['input_seed']), tuple(fixture['input_shape']))
     logits = jax.jit(model.apply)(variables, jnp.asarray(clip.transpose(0, 1, 3, 4, 2)))
     assert np.abs(np.asarray(logits) - fixture['logits']).max() > TOLERANCE
 
@@ -76,13 +76,13 @@ def test_pth_files_load_through_torch(tmp_path):
     path = SHIPPED / 'mobilenetv2_vtn.npz'
     fixture = np.load(path)
     name = str(fixture['model'])
-    state = reference_recipe.make_state_dict(name, int(fixture['weight_seed']))
+    state = standin_weights.make_state_dict(name, int(fixture['weight_seed']))
     plain, wrapped = tmp_path / 'plain.pth', tmp_path / 'ckpt.pth'
     torch.save({k: torch.from_numpy(v) for k, v in state.items()}, plain)
     torch.save({'epoch': 1, 'state_dict': {'module.' + k: torch.from_numpy(v) for k, v in state.items()}}, wrapped)
-    model = reference_recipe.model_for(name)
+    model = standin_weights.model_for(name)
     template = model_lib.abstract_variables(model)
-    clip = reference_recipe.make_clip(int(fixture['input_seed']), tuple(fixture['input_shape']))
+    clip = standin_weights.make_clip(int(fixture['input_seed']), tuple(fixture['input_shape']))
     for file in (plain, wrapped):
         variables = pytorch_weights.load_pytorch_weights(file, model, template)
         logits = jax.jit(model.apply)(variables, jnp.asarray(clip.transpose(0, 1, 3, 4, 2)))
@@ -170,7 +170,7 @@ def test_the_authors_model_in_training_mode():
         Image.LINEAR = Image.BILINEAR
     from action_recognition.models.video_transformer import VideoTransformer  # pylint: disable=import-error
     name, seed = 'resnet34_vtn', 3
-    state = reference_recipe.make_state_dict(name, seed)
+    state = standin_weights.make_state_dict(name, seed)
     theirs = VideoTransformer(512, 16, encoder='resnet34', n_classes=400, input_size=224, pretrained=False,
                               layer_norm=True)
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
@@ -178,11 +178,11 @@ def test_the_authors_model_in_training_mode():
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
     theirs.train()
-    clip = reference_recipe.make_clip(5, (2, 16, 3, 224, 224))
+    clip = standin_weights.make_clip(5, (2, 16, 3, 224, 224))
     expected = theirs(torch.from_numpy(clip)).detach().numpy()
     model = model_lib.VTN(num_classes=400, num_frames=16, encoder='resnet34', dropout_rate=0.0,
                           attention_dropout_rate=0.0)
-    variables = reference_recipe.reference_variables(model, name, seed)
+    variables = standin_weights.reference_variables(model, name, seed)
     logits, updates = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=['batch_stats']))(
         variables, jnp.asarray(clip.transpose(0, 1, 3, 4, 2)))
     assert np.abs(np.asarray(logits) - expected).max() <= TOLERANCE

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from vtn_jax.data import input_pipeline
-from vtn_jax.data import reference_ops
+from vtn_jax.data import authors_ops
 
 
 def both_ways(fn, *args):
@@ -27,8 +27,8 @@ def both_ways(fn, *args):
     (5, list(range(5))),  # starts past the end give no clip
 ])
 def test_uniform_clip_starts_are_the_authors(n, expected):
-    assert both_ways(lambda a: reference_ops.uniform_clip_starts(a, 16, 2), n).tolist() == expected
-    assert reference_ops.num_uniform_clips(n) == len(expected)
+    assert both_ways(lambda a: authors_ops.uniform_clip_starts(a, 16, 2), n).tolist() == expected
+    assert authors_ops.num_uniform_clips(n) == len(expected)
 
 
 @pytest.mark.parametrize('n, start, expected', [
@@ -39,7 +39,7 @@ def test_uniform_clip_starts_are_the_authors(n, expected):
     (5, 4, [4] * 16),  # one frame left
 ])
 def test_looped_clip_indices_stride_then_pad(n, start, expected):
-    got = both_ways(lambda a, b: reference_ops.looped_clip_indices(a, b, 16, 2), n, start)
+    got = both_ways(lambda a, b: authors_ops.looped_clip_indices(a, b, 16, 2), n, start)
     assert got.tolist() == expected
     if n >= start + 32:
         assert got.tolist() == input_pipeline.clip_indices(n, start, 16, 2).numpy().tolist()
@@ -48,9 +48,9 @@ def test_looped_clip_indices_stride_then_pad(n, start, expected):
 def test_offset_window_quarter_steps():
     # 256x340, side 224: quarter steps (256-224)//4 = 8 and (340-224)//4 = 29 (the authors' 340x256 example after
     # their 2019 Scale(256): y in {0, 8, 16, 24, 32}, x in {0, 29, 58, 87, 116}).
-    seen = {tuple(both_ways(lambda u: reference_ops.offset_window(256, 340, 224, u), np.float32((i + 0.5) / 13))
+    seen = {tuple(both_ways(lambda u: authors_ops.offset_window(256, 340, 224, u), np.float32((i + 0.5) / 13))
                   .tolist()) for i in range(13)}
     assert len(seen) == 13
     assert {t for t, _, _ in seen} == {0, 8, 16, 24, 32} and {l for _, l, _ in seen} == {0, 29, 58, 87, 116}
     assert (16, 58, 224) in seen  # the centre
-    assert reference_ops.offset_window(256, 340, 224, 0.99999).numpy().tolist() == [24, 87, 224]  # the last one
+    assert authors_ops.offset_window(256, 340, 224, 0.99999).numpy().tolist() == [24, 87, 224]  # the last one

@@ -2,17 +2,17 @@ r"""The authors' recipe: what their code (opencv/openvino_training_extensions, p
 with the flags of their README) does where it differs from the paper's text, for evaluating their checkpoints
 and for training as they trained. ResNet-34-VTN, RGB; another encoder after a colon (its normalisation follows).
 
-    python train.py --config configs/reference_recipe.py --eval_only --checkpoint resnet34_vtn_kinetics.pth
-    python train.py --config configs/reference_recipe.py:se_resnext101_32x4d --workdir runs/ref_se \
+    python train.py --config configs/authors_recipe.py --eval_only --checkpoint resnet34_vtn_kinetics.pth
+    python train.py --config configs/authors_recipe.py:se_resnext101_32x4d --workdir runs/ref_se \
         --config.train.init_checkpoint=se_resnext101_32x4d-3b2fe3d8.pth
 
 Field by field, where the paper (configs/default.py) and the authors' code differ, and what this config follows:
 
 | field | paper (default.py) | authors' code | here |
 |---|---|---|---|
-| data.eval_preprocess | 'paper': central 224 of the 256 short side | Scale(224) + CenterCrop(224): the whole short side | code |
+| data.eval_crop | 'paper': central 224 of the 256 short side | Scale(224) + CenterCrop(224): the whole short side | code ('authors') |
 | train.eval_mode | 'segments': every non-overlapping 32-frame segment | 10 evenly spaced 32-frame clips (--n-test-clips 10) | code ('uniform10') |
-| data.crop_placement | 'uniform' position (not stated) | 13 fixed offsets (MultiScaleCrop) | code ('reference') |
+| data.crop_placement | 'uniform' position (not stated) | 13 fixed offsets (MultiScaleCrop) | code ('authors') |
 | data.train_scales | 4 scales (1, .875, .75, .66) | 2019 code: crop sides 256 and 215 of 256 (aspect jitter too); 2020 code: none | code, square crops: (1, 0.84) |
 | data.horizontal_flip | not stated | p = 0.5 (the 2020 code also flips vertically) | code (horizontal only) |
 | data.mean / data.std | ImageNet | ImageNet; SE-ResNeXt: x / 255 only | code (per encoder) |
@@ -41,9 +41,9 @@ def get_config(encoder: str = 'resnet34'):
     normalization = pretrained.expected_normalization(encoder)
     if normalization is not None:
         config.data.mean, config.data.std = normalization
-    config.data.eval_preprocess = 'reference'
+    config.data.eval_crop = 'authors'
     config.train.eval_mode = 'uniform10'
-    config.data.crop_placement = 'reference'
+    config.data.crop_placement = 'authors'
     config.data.train_scales = (1.0, 2 ** -0.25)  # 256 and 215 of a 256 short side (their scale_step 2^-1/4)
     config.optim.plateau_metric = 'clip_top1'
     config.optim.plateau_mode = 'max'

@@ -6,13 +6,13 @@ pytorch_toolkit/action_recognition), used by `vtn_jax.data.input_pipeline` for t
       not reach the end); a start at or past n gives no clip (videos of fewer than 10 frames). Each clip is the
       frames [start, min(n, start + L)) every `stride`, loop-padded from the clip's own first frame to T
       ("stride then pad": their TemporalStride then LoopPadding).
-  reference crop placement (their MultiScaleCrop): one of 13 fixed (y, x) offsets, chosen uniformly, in units of
+  authors' crop placement (their MultiScaleCrop): one of 13 fixed (y, x) offsets, chosen uniformly, in units of
       the quarter steps floor((H - side) / 4) and floor((W - side) / 4): 4 corners, the centre, the 4 edge
       midpoints, the 4 quarter points. Their code takes the quarter step from the output size (224) rather than
       the crop side, and silently truncates a crop that then runs past the border; here the step comes from
       the crop side, so every window lies inside the frame (identical when the crop side is the output size,
       as in their 2020 code).
-  reference evaluation crop: `vtn_jax.data.frames.reference_eval_crops` through tf.numpy_function.
+  authors' evaluation crop: `vtn_jax.data.frames.authors_eval_crops` through tf.numpy_function.
 """
 import os
 
@@ -79,10 +79,10 @@ def offset_window(height, width, side, u) -> tf.Tensor:
     return tf.stack([offsets[which, 0] * ((height - side) // 4), offsets[which, 1] * ((width - side) // 4), side])
 
 
-def decode_reference_crops(jpegs: tf.Tensor, crop_size: int) -> tf.Tensor:
-    """Decodes whole JPEG frames and applies the authors' evaluation transform ('reference' preset).
+def decode_authors_crops(jpegs: tf.Tensor, crop_size: int) -> tf.Tensor:
+    """Decodes whole JPEG frames and applies the authors' evaluation transform (eval_crop 'authors').
 
-    The crop is computed by `vtn_jax.data.frames.reference_eval_crops` (cv2 INTER_LINEAR on uint8, as their
+    The crop is computed by `vtn_jax.data.frames.authors_eval_crops` (cv2 INTER_LINEAR on uint8, as their
     Scale, then their CenterCrop) through tf.numpy_function, so it is byte for byte what streaming and export
     compute on the same frame.
 
@@ -91,5 +91,5 @@ def decode_reference_crops(jpegs: tf.Tensor, crop_size: int) -> tf.Tensor:
     """
     frames = tf.map_fn(_graph_fn(lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3)), jpegs,
                        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
-    crops = tf.numpy_function(frames_lib.reference_eval_crops, [frames, crop_size], tf.uint8, stateful=False)
+    crops = tf.numpy_function(frames_lib.authors_eval_crops, [frames, crop_size], tf.uint8, stateful=False)
     return tf.ensure_shape(crops, [None, crop_size, crop_size, 3])

@@ -1,0 +1,112 @@
+"""The export record: one schema for export.json (every bad field named), files confined to the folder and checked
+against their recorded size and SHA-256, unverified folders refused, and the IR's rt_info derived from the record."""
+import json
+import shutil
+
+import pytest
+
+from vtn_jax import errors
+from vtn_jax.inference import export_record
+
+
+@pytest.fixture()
+def folder(rgb, tmp_path):
+    """A copy of the verified rgb export, free to damage."""
+    _, _, _, out, _ = rgb
+    copy = tmp_path / 'export'
+    shutil.copytree(out, copy)
+    return copy
+
+
+def rewrite(folder, change):
+    path = folder / 'export.json'
+    record = json.loads(path.read_text())
+    change(record)
+    path.write_text(json.dumps(record))
+
+
+def test_a_good_folder_reads_whole(folder):
+    record = export_record.read(folder)
+    assert record.clip.num_frames == 8 and record.clip.modality == 'rgb' and record.num_classes == 8
+    assert record.preprocessing.crop_size == 32 and record.preprocessing.eval_crop == 'paper'
+    assert record.parts['encoder'].ir_input.layout == 'NHWC' and record.parts['decoder'].ir_input.layout == 'NSD'
+    assert record.checked_file('encoder') == folder / 'encoder.xml'
+    record.check_verified()
+
+
+def _set(path, value):
+    def change(record):
+        node = record
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return change
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda r: r.clear() or r.update({'format': 'vtn_jax export 1'}), "format 'vtn_jax export 1' is not"),
+    (_set(('clip', 'stride'), 10 ** 9), 'clip.stride must be an integer from 1 to 64'),
+    (_set(('clip', 'stride'), '2'), '"stride" must be an integer'),
+    (_set(('clip', 'modality'), 'depth'), "model.modality must be one of"),
+    (_set(('preprocessing', 'std'), [0.2, 0.0, 0.2]), 'preprocessing.std must be three positive numbers'),
+    (_set(('preprocessing', 'mean'), [0.5]), 'preprocessing.mean must be three numbers'),
+    (_set(('class_names',), 'abcdefgh'), '"class_names" must be list'),
+    (_set(('class_names',), [0, 1, 2, 3, 4, 5, 6, 7]), '"class_names" must be a list of 1 to'),
+    (_set(('class_names',), [f'c{i}' for i in range(9)]), 'gives 8 classes, but class_names has 9'),
+    (_set(('artifacts', 'encoder', 'ir'), '../other/encoder.xml'), 'must be a file name inside the export folder'),
+    (_set(('artifacts', 'encoder', 'ir'), '/etc/passwd'), 'must be a file name inside the export folder'),
+    (_set(('artifacts', 'decoder', 'ir_input', 'shape'), [1, 7, 32]), 'the clip and crop give \\[1, 8, 32\\]'),
+    (_set(('artifacts', 'decoder', 'output', 'shape'), [1, 10 ** 9]), 'must be a list of positive integers'),
+    (_set(('artifacts', 'encoder', 'ir_input', 'dtype'), 'int4'), '"dtype" must be one of'),
+    (_set(('artifacts', 'telepathy'), {}), '"artifacts" must hold some of'),
+])
+def test_a_bad_field_is_named(folder, change, message):
+    rewrite(folder, change)
+    with pytest.raises(errors.UserError, match=message):
+        export_record.read(folder)
+
+
+@pytest.mark.parametrize('text, message', [
+    ('[]', 'expected a JSON object, got list'), ('null', 'expected a JSON object, got NoneType'),
+    ('{"format": ', 'is not valid JSON'), ('[' * 100_000 + ']' * 100_000, 'is not valid JSON'),
+    ('{"a": NaN}', 'is not valid JSON'),
+])
+def test_malformed_json_is_one_line(folder, text, message):
+    (folder / 'export.json').write_text(text)
+    with pytest.raises(errors.UserError, match=message) as e:
+        export_record.read(folder)
+    assert '\n' not in str(e.value) and 'export.json' in str(e.value)
+
+
+def test_changed_or_cut_files_are_refused(folder):
+    record = export_record.read(folder)
+    data = bytearray((folder / 'encoder.bin').read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte of the weights
+    (folder / 'encoder.bin').write_bytes(bytes(data))
+    with pytest.raises(errors.UserError, match='encoder.bin is not the file the export wrote'):
+        record.checked_file('encoder')
+    (folder / 'decoder.xml').write_text((folder / 'decoder.xml').read_text()[:100])
+    with pytest.raises(errors.UserError, match='decoder.xml is not the file the export wrote'):
+        record.checked_file('decoder')
+    (folder / 'whole.bin').unlink()
+    with pytest.raises(errors.UserError, match='whole.bin is missing'):
+        record.checked_file('whole')
+
+
+@pytest.mark.parametrize('verification, message', [(None, 'did not run or did not finish'),
+                                                    ({'passed': False}, 'verification failed')])
+def test_an_unverified_folder_is_refused_unless_allowed(folder, verification, message):
+    rewrite(folder, _set(('verification',), verification))
+    record = export_record.read(folder)
+    with pytest.raises(errors.UserError, match=message):
+        record.check_verified()
+    record.check_verified(allow_unverified=True)
+
+
+def test_model_info_follows_the_record(folder):
+    record = export_record.read(folder)
+    whole, decoder = record.model_info('whole'), record.model_info('decoder')
+    assert whole['layout'] == 'N?HWC' and whole['input_color'] == 'RGB' and whole['input_dtype'] == 'float32'
+    assert whole['mean_values'] == '123.675 116.28 103.53'  # the caller normalises a float IR's input
+    assert decoder['layout'] == 'NSD' and 'input_color' not in decoder and 'mean_values' not in decoder
+    assert whole['labels'].split() == [n.replace(' ', '_') for n in record.class_names]
