@@ -110,7 +110,7 @@ def _compare(got: np.ndarray, ref: np.ndarray, *, logits: bool, labels=None) -> 
 
 def verify(out_dir, config, variables, *, num_clips: Optional[int] = None, split: Optional[str] = None,
            tolerance: Optional[float] = None, tflite_dir=None) -> dict:
-    """Checks every artifact in `out_dir` against JAX; records the report in the sidecar.
+    """Checks every artifact in `out_dir` against JAX; records the report in the folder's export.json.
 
     Gated (relative max|diff| <= tolerance): TFLite (when `tflite_dir` holds the intermediate files), ONNX
     Runtime, OpenVINO f32 (the float IR with INFERENCE_PRECISION_HINT=f32, fed uint8 where its input is
@@ -119,13 +119,13 @@ def verify(out_dir, config, variables, *, num_clips: Optional[int] = None, split
 
     Args:
         out_dir: an export directory (with `export.json`).
-        config: the config the artifacts were exported from (its model section must match the sidecar's).
+        config: the config the artifacts were exported from (its model section must match the record's).
         variables: the model's variables (the JAX reference).
-        num_clips, split, tolerance: override the sidecar's options (verify_clips, verify_split, tolerance).
+        num_clips, split, tolerance: override the record's options (verify_clips, verify_split, tolerance).
         tflite_dir: a folder with `<part>.tflite` (during export only).
 
     Returns:
-        The verification report (also stored under 'verification' in the sidecar).
+        The verification report (also stored under 'verification' in export.json).
 
     Raises:
         VerificationError: naming every gated stage that diverged, with its numbers.
@@ -133,32 +133,14 @@ def verify(out_dir, config, variables, *, num_clips: Optional[int] = None, split
     """
     out_dir = pathlib.Path(out_dir)
     record = export_record.read(out_dir)
-    exported = record.info.get('model')
-    if exported != config.model.to_dict():
-        exported = exported if isinstance(exported, dict) else {}
-        changed = sorted(k for k in set(exported) | set(config.model)
-                         if exported.get(k) != config.model.to_dict().get(k))
-        raise errors.UserError(f'{out_dir} was exported from another model config (differs in {changed}); pass the '
-                               'config it was exported with')
+    _check_same_model(record, config, out_dir)
     options = record.info['options']
-    num_clips = num_clips or options['verify_clips']
-    split = options['verify_split'] if split is None else split
     tolerance = tolerance or options['tolerance']
     model = vtn_lib.create_model(config.model)
-    prep = record.preprocessing
-    if split:
-        clips_u8, labels = clips_lib.split_clips(config.data, split, num_clips)
-        source = f'{config.data.name}:{split} ({len(clips_u8)} central uint8 clips)'
-    else:
-        clips_u8, labels = synthetic.random_clips(num_clips, model.num_frames, prep.crop_size, options['seed']), None
-        source = f'random uint8 clips (seed {options["seed"]})'
-    video = frames_lib.normalize(clips_u8, prep.mean, prep.std)
-    whole_fn, encode_fn, decode_fn = create_reference(model, variables)
-    frames = modality_lib.clip_encoder_inputs(video, model.modality)  # [N, S, H, W, C]
-    ref = {'whole': _in_batches(whole_fn, video, 2)}
-    emb_ref = _in_batches(encode_fn, frames.reshape((-1,) + frames.shape[2:]), 16).reshape(frames.shape[:2] + (-1,))
-    ref['encoder'] = emb_ref
-    ref['decoder'] = _in_batches(decode_fn, emb_ref, 8)
+    clips_u8, labels, source = _clips(record, config, num_clips or options['verify_clips'],
+                                      options['verify_split'] if split is None else split)
+    video = frames_lib.normalize(clips_u8, record.preprocessing.mean, record.preprocessing.std)
+    ref = _references(model, variables, video)
     rows, results = [], {}
 
     def add(part, stage, got, reference_name, reference, gated, precision):
@@ -169,34 +151,14 @@ def verify(out_dir, config, variables, *, num_clips: Optional[int] = None, split
         rows.append(row)
 
     for part, part_record in record.parts.items():
-        files = part_record.files
-        runners = [('onnxruntime f32', files['onnx'], part_record.onnx_input, _onnxruntime_runner, True)]
-        if tflite_dir is not None and (pathlib.Path(tflite_dir) / f'{part}.tflite').is_file():
-            runners.insert(0, ('tflite f32', f'{part}.tflite', part_record.onnx_input, _tflite_runner, True))
-        for variant, (key, precision) in artifacts.VARIANTS.items():
-            if key in files and variant != 'int8_f32':  # a timing variant: the int8 row already verifies the IR
-                runners.append((f'openvino {variant}', files[key], part_record.ir_input,
-                                lambda p, precision=precision: _openvino_runner(p, precision),
-                                variant == 'f32'))
-        for stage, filename, input_spec, make_runner, gated in runners:
-            folder = pathlib.Path(tflite_dir) if stage.startswith('tflite') else out_dir
-            run, precision = make_runner(folder / filename)
-            got = np.stack([_run_part(run, part, input_spec, clips_u8[n], video[n], emb_ref[n], model.modality)
-                            for n in range(len(video))])
+        for stage, path, input_spec, make_runner, gated in _runners(part, part_record, out_dir, tflite_dir):
+            run, precision = make_runner(path)
+            got = np.stack([_run_part(run, part, input_spec, clips_u8[n], video[n], ref['encoder'][n],
+                                      model.modality) for n in range(len(video))])
             results[(part, stage)] = got
             add(part, stage, got, 'JAX', ref[part], gated, precision)
-    arts = record.parts
-    if 'encoder' in arts and 'decoder' in arts:
-        for stage in ('onnxruntime f32', 'openvino f32'):
-            key = 'onnx' if stage.startswith('onnx') else 'ir'
-            encoder_input = arts['encoder'].onnx_input if key == 'onnx' else arts['encoder'].ir_input
-            make = _onnxruntime_runner if key == 'onnx' else (lambda p: _openvino_runner(p, 'f32'))
-            run_encoder, _ = make(out_dir / arts['encoder'].files[key])
-            run_decoder, precision = make(out_dir / arts['decoder'].files[key])
-            composed = np.stack([
-                run_decoder(np.concatenate([run_encoder(x).reshape(1, -1) for x in _feed(
-                    'encoder', encoder_input, clips_u8[n], video[n], model.modality)])[None])[0]
-                for n in range(len(video))])
+    if 'encoder' in record.parts and 'decoder' in record.parts:
+        for stage, composed, precision in _split_pairs(record, out_dir, clips_u8, video, model.modality):
             add('split pair', stage, composed, 'JAX', ref['whole'], True, precision)
             if ('whole', stage) in results:
                 add('split pair', stage, composed, f'whole ({stage})', results[('whole', stage)], True, precision)
@@ -209,6 +171,64 @@ def verify(out_dir, config, variables, *, num_clips: Optional[int] = None, split
     if failures:
         raise VerificationError(failures, report)
     return report
+
+
+def _check_same_model(record: export_record.ExportRecord, config, out_dir) -> None:
+    exported = record.info.get('model')
+    if exported != config.model.to_dict():
+        exported = exported if isinstance(exported, dict) else {}
+        changed = sorted(k for k in set(exported) | set(config.model)
+                         if exported.get(k) != config.model.to_dict().get(k))
+        raise errors.UserError(f'{out_dir} was exported from another model config (differs in {changed}); pass the '
+                               'config it was exported with')
+
+
+def _clips(record: export_record.ExportRecord, config, num_clips: int, split: str):
+    """(uint8 clips [N, T, H, W, 3], labels or None, a description): a split's central clips, or random ones."""
+    if split:
+        clips_u8, labels = clips_lib.split_clips(config.data, split, num_clips)
+        return clips_u8, labels, f'{config.data.name}:{split} ({len(clips_u8)} central uint8 clips)'
+    seed = record.info['options']['seed']
+    clips_u8 = synthetic.random_clips(num_clips, record.clip.num_frames, record.preprocessing.crop_size, seed)
+    return clips_u8, None, f'random uint8 clips (seed {seed})'
+
+
+def _references(model, variables, video) -> dict:
+    """JAX's outputs on normalised clips [N, T, H, W, 3]: whole [N, K], encoder [N, S, D], decoder [N, K]."""
+    whole_fn, encode_fn, decode_fn = create_reference(model, variables)
+    frames = modality_lib.clip_encoder_inputs(video, model.modality)  # [N, S, H, W, C]
+    emb = _in_batches(encode_fn, frames.reshape((-1,) + frames.shape[2:]), 16).reshape(frames.shape[:2] + (-1,))
+    return {'whole': _in_batches(whole_fn, video, 2), 'encoder': emb, 'decoder': _in_batches(decode_fn, emb, 8)}
+
+
+def _runners(part: str, part_record: export_record.PartRecord, out_dir: pathlib.Path, tflite_dir):
+    """(stage, file, what it takes, runner factory, gated) for every file of one part."""
+    files = part_record.files
+    runners = [('onnxruntime f32', out_dir / files['onnx'], part_record.onnx_input, _onnxruntime_runner, True)]
+    if tflite_dir is not None and (pathlib.Path(tflite_dir) / f'{part}.tflite').is_file():
+        runners.insert(0, ('tflite f32', pathlib.Path(tflite_dir) / f'{part}.tflite', part_record.onnx_input,
+                           _tflite_runner, True))
+    for variant, (key, precision) in artifacts.VARIANTS.items():
+        if key in files and variant != 'int8_f32':  # a timing variant: the int8 row already verifies the IR
+            runners.append((f'openvino {variant}', out_dir / files[key], part_record.ir_input,
+                            lambda p, precision=precision: _openvino_runner(p, precision), variant == 'f32'))
+    return runners
+
+
+def _split_pairs(record: export_record.ExportRecord, out_dir: pathlib.Path, clips_u8, video, modality: str):
+    """(stage, logits [N, K], precision) of the encoder run per step then the decoder, in ORT and OpenVINO f32."""
+    arts = record.parts
+    for stage in ('onnxruntime f32', 'openvino f32'):
+        key = 'onnx' if stage.startswith('onnx') else 'ir'
+        encoder_input = arts['encoder'].onnx_input if key == 'onnx' else arts['encoder'].ir_input
+        make = _onnxruntime_runner if key == 'onnx' else (lambda p: _openvino_runner(p, 'f32'))
+        run_encoder, _ = make(out_dir / arts['encoder'].files[key])
+        run_decoder, precision = make(out_dir / arts['decoder'].files[key])
+        composed = np.stack([
+            run_decoder(np.concatenate([run_encoder(x).reshape(1, -1) for x in _feed(
+                'encoder', encoder_input, clips_u8[n], video[n], modality)])[None])[0]
+            for n in range(len(video))])
+        yield stage, composed, precision
 
 
 def _run_part(run, part, input_spec, clip_u8, clip, emb, modality) -> np.ndarray:
