@@ -53,7 +53,7 @@ from vtn_jax.data import frames as frames_lib
 from vtn_jax.models import modality as modality_lib
 
 WARMUP_POLICIES = ('wait', 'repeat')
-DEFAULT_TOP_K = 3  # (class, probability) pairs a prediction names, here and in every vtn-* command (--top_k)
+DEFAULT_TOP_K = 5  # (class, probability) pairs a prediction names, here and in every vtn-* command (--top_k)
 
 
 class Backend(Protocol):
