@@ -13,6 +13,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	# OpenVINO Model API, for the tests that run exports in it: --no-deps, since it pins OpenCV 4, which must not
+	# replace requirements.txt's OpenCV 5 (its other dependencies are pinned there).
+	$(PY) -m pip install -q --no-deps openvino-model-api==0.4.7
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
