@@ -58,6 +58,7 @@ def _set(path, value):
     (_set(('artifacts', 'decoder', 'ir_input', 'shape'), [1, 7, 32]), 'the clip and crop give \\[1, 8, 32\\]'),
     (_set(('artifacts', 'decoder', 'output', 'shape'), [1, 10 ** 9]), 'must be a list of positive integers'),
     (_set(('artifacts', 'encoder', 'ir_input', 'dtype'), 'int4'), '"dtype" must be one of'),
+    (_set(('omz',), True), "an Open Model Zoo export takes the demo's crop \\(eval_crop 'authors', crop_size 224\\)"),
     (_set(('artifacts', 'telepathy'), {}), '"artifacts" must hold some of'),
 ])
 def test_a_bad_field_is_named(folder, change, message):
