@@ -49,7 +49,7 @@ NORMALIZATIONS = ('by_caller', 'in_graph', 'none')  # who computes (x / 255 - me
 FILE_KEYS = ('onnx', 'ir', 'ir_fp16', 'ir_int8', 'ir_int8_fdw', 'ir_omz')
 MAX_CLASSES = 100_000
 MAX_SIDECAR_BYTES = 16 << 20
-MODEL_TYPE = 'vtn_action_recognition'  # our own identity in rt_info (key vtn_model_type; model_type where no client reads it)
+MODEL_TYPE = 'vtn_action_recognition'  # our identity in rt_info: vtn_model_type (and model_type but on the whole)
 MODEL_API_TYPE = 'Action Classification'  # Model API's ActionClassificationModel.__model__, looked up by model_type
 OMZ_DEMO_CROP = 224  # Open Model Zoo's action_recognition_demo crops every frame to 224 x 224 (hard-coded)
 
