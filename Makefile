@@ -9,10 +9,13 @@ PYTEST_ARGS ?= -n 2 -q
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+# OpenVINO Model API (the tests run exports in it) comes after requirements.txt and with --no-deps: it pins OpenCV 4,
+# which must not replace requirements.txt's OpenCV 5; its other dependencies are pinned there.
+$(VENV)/.installed: requirements.txt pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps openvino-model-api==0.4.7
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 

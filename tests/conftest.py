@@ -70,6 +70,20 @@ def bgr_nchw(tmp_path_factory):
     return export_helpers.bgr_nchw_export(tmp_path_factory)
 
 
+@pytest.fixture(scope='session')
+def whole_variants(rgb, bgr_nchw, tmp_path_factory):  # pylint: disable=redefined-outer-name
+    """{variant: export folder} of every whole-model IR variant: float RGB NHWC / NCHW, uint8 RGB / BGR x NHWC /
+    NCHW (the rgb and bgr_nchw exports, and four exports of the whole part alone; made once)."""
+    return {'float_nhwc': rgb[3], 'uint8_bgr_nchw': bgr_nchw[3],
+            **export_helpers.whole_variant_exports(tmp_path_factory)}
+
+
+@pytest.fixture(scope='session')
+def omz(tmp_path_factory):
+    """The tiny model (224 crop) exported for Open Model Zoo's demo (`--omz`; made once)."""
+    return export_helpers.omz_export(tmp_path_factory)
+
+
 @pytest.fixture()
 def perturbed(rgb, tmp_path):  # pylint: disable=redefined-outer-name
     """A copy of the rgb export whose whole.onnx has one weight tensor changed (the IR is untouched)."""

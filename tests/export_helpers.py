@@ -62,6 +62,34 @@ def bgr_nchw_export(tmp_path_factory):
     return config, model, variables, out, sidecar_json(out)
 
 
+# The whole-model variants beside the rgb (float NHWC) and bgr_nchw (uint8 BGR NCHW) exports: the whole part only,
+# verified on one clip (each export costs seconds of conversion and a JAX reference).
+WHOLE_VARIANTS = {'float_nchw': dict(layout='NCHW'), 'uint8_rgb_nhwc': dict(uint8_input=True),
+                  'uint8_bgr_nhwc': dict(uint8_input=True, color='BGR'),
+                  'uint8_rgb_nchw': dict(uint8_input=True, layout='NCHW')}
+
+
+def whole_variant_exports(tmp_path_factory) -> dict:
+    """{variant: export folder} of the WHOLE_VARIANTS, all from the same weights as the rgb export."""
+    config, _, variables = tiny_setup()
+    folders = {}
+    for name, fields in WHOLE_VARIANTS.items():
+        folders[name] = tmp_path_factory.mktemp(name)
+        pipeline.export(config, variables, folders[name],
+                        artifacts.ExportOptions(parts=('whole',), verify_clips=1, **fields))
+    return folders
+
+
+def omz_export(tmp_path_factory):
+    """`vtn-export --omz` of the tiny model with the demo's 224 crop (its only change: the crop size), the same
+    weights (resnet_tiny pools globally), verified on one clip."""
+    config, model, variables = tiny_setup()
+    config.data.crop_size = 224
+    out = tmp_path_factory.mktemp('omz')
+    pipeline.export(config, variables, out, artifacts.ExportOptions.for_omz(verify_clips=1))
+    return config, model, variables, out
+
+
 def sidecar_json(folder) -> dict:
     """An export folder's export.json as written (the JSON the deploy side validates)."""
     return json.loads((pathlib.Path(folder) / 'export.json').read_text())

@@ -58,6 +58,7 @@ def _set(path, value):
     (_set(('artifacts', 'decoder', 'ir_input', 'shape'), [1, 7, 32]), 'the clip and crop give \\[1, 8, 32\\]'),
     (_set(('artifacts', 'decoder', 'output', 'shape'), [1, 10 ** 9]), 'must be a list of positive integers'),
     (_set(('artifacts', 'encoder', 'ir_input', 'dtype'), 'int4'), '"dtype" must be one of'),
+    (_set(('omz',), True), "an Open Model Zoo export takes the demo's crop \\(eval_crop 'authors', crop_size 224\\)"),
     (_set(('artifacts', 'telepathy'), {}), '"artifacts" must hold some of'),
 ])
 def test_a_bad_field_is_named(folder, change, message):
@@ -106,7 +107,27 @@ def test_an_unverified_folder_is_refused_unless_allowed(folder, verification, me
 def test_model_info_follows_the_record(folder):
     record = export_record.read(folder)
     whole, decoder = record.model_info('whole'), record.model_info('decoder')
-    assert whole['layout'] == 'N?HWC' and whole['input_color'] == 'RGB' and whole['input_dtype'] == 'float32'
+    assert whole['layout'] == 'NSTHWC' and whole['input_color'] == 'RGB' and whole['input_dtype'] == 'f32'
     assert whole['mean_values'] == '123.675 116.28 103.53'  # the caller normalises a float IR's input
     assert decoder['layout'] == 'NSD' and 'input_color' not in decoder and 'mean_values' not in decoder
     assert whole['labels'].split() == [n.replace(' ', '_') for n in record.class_names]
+    # OpenVINO Model API's wrapper by name; our own identity beside it; its BGR frames reversed for an RGB IR.
+    assert whole['model_type'] == 'Action Classification' and decoder['model_type'] == 'vtn_action_recognition'
+    assert whole['vtn_model_type'] == decoder['vtn_model_type'] == 'vtn_action_recognition'
+    assert whole['reverse_input_channels'] == 'True' and whole['resize_type'] == 'standard'
+    assert 'reverse_input_channels' not in decoder and 'omz_window' not in decoder
+    assert (folder / 'labels.txt').read_text() == record.labels_text() == ''.join(
+        f'class {i}\n' for i in range(8))
+
+
+def test_model_info_of_a_uint8_bgr_whole_model_leaves_the_normalisation_to_the_ir(bgr_nchw):
+    record = export_record.read(bgr_nchw[3])
+    whole = record.model_info('whole')
+    assert whole['layout'] == 'NSCTHW' and whole['input_dtype'] == 'u8' and whole['reverse_input_channels'] == 'False'
+    assert 'mean_values' not in whole and 'scale_values' not in whole  # the IR normalises: Model API must not
+
+
+def test_class_names_are_single_lines(folder):
+    rewrite(folder, _set(('class_names',), [f'c{i}' for i in range(7)] + ['two\nlines']))
+    with pytest.raises(errors.UserError, match='non-empty one-line strings'):
+        export_record.read(folder)

@@ -2,14 +2,17 @@
 (the `InputSpec`s of `vtn_jax.inference.export_record`, the one record `export.json` and the IR's rt_info are
 both written from).
 
-Artifacts (in `out_dir`, described by `export.json`):
-  whole    video [1, T, H, W, 3] (NCHW layout: [1, T, 3, H, W]) -> logits [1, classes]
+Artifacts (in `out_dir`, described by `export.json`, with the class names in `labels.txt`):
+  whole    video [1, T, H, W, 3] (NCHW layout: [1, T, 3, H, W]) -> logits [1, classes]; its IRs take the clip as
+           OpenVINO Model API's action classifier feeds it: [1, 1, T, H, W, 3] (NSTHWC) or [1, 1, 3, T, H, W]
+           (NSCTHW), reshaped (and transposed) inside to the 5-d input
   encoder  frame [1, H, W, C] (NCHW: [1, C, H, W]) -> embedding [1, D]; C = 3, or 6 for 'stacked'
   decoder  embeddings [1, S, D] -> logits [1, classes]; S = T (rgb) or T - 1 (rgbdiff, stacked)
 Every part has `<part>.onnx` (float32, normalised RGB input) and `<part>.xml` (float32 weights, plus the
 uint8 PrePostProcessor input when asked), and optionally `<part>_fp16.xml` (FP16-compressed weights),
 `<part>_int8.xml` (NNCF post-training quantisation) and `<part>_int8_fdw.xml` (INT8 with the depthwise
-convolutions left in float; MobileNetV2 only).
+convolutions left in float; MobileNetV2 only). An Open Model Zoo export (`omz`) adds `decoder_omz.xml`: the
+decoder behind a strided Slice, taking the demo's window of consecutive embeddings (`vtn_jax.export.omz`).
 
 uint8 input: OpenVINO's PrePostProcessor folds u8 -> f32, BGR -> RGB and (x - 255 mean) / (255 std) into
 the IR of every part whose input is a raw frame: the whole model (any modality; rgbdiff and stacked take
@@ -230,13 +233,23 @@ def with_checksums(record: export_record.ExportRecord, folder) -> export_record.
 
 
 def layout_string(part: str, layout: str) -> str:
-    """The OpenVINO layout of a part's input: N?HWC / N?CHW for the whole model ('?' is the time axis), NHWC /
-    NCHW for the encoder, NSD for the decoder's embeddings."""
+    """The OpenVINO layout of a part's function input: N?HWC / N?CHW for the whole model ('?' is the time axis),
+    NHWC / NCHW for the encoder, NSD for the decoder's embeddings."""
     if part == 'decoder':
         return 'NSD'
     if part == 'whole':
         return 'N?CHW' if layout == 'NCHW' else 'N?HWC'
     return layout
+
+
+def model_api_clip(spec: export_record.InputSpec) -> export_record.InputSpec:
+    """The whole model's 5-d input as the 6-d clip OpenVINO Model API feeds (its IR's input): [1, 1, T, H, W, 3]
+    (NSTHWC) for N?HWC, [1, 1, 3, T, H, W] (NSCTHW) for N?CHW (Model API knows no N S T C H W)."""
+    n, t = spec.shape[:2]
+    c, h, w = spec.shape[2:] if spec.nchw else (spec.shape[4], *spec.shape[2:4])
+    if spec.nchw:
+        return dataclasses.replace(spec, shape=(n, 1, c, t, h, w), layout='NSCTHW')
+    return dataclasses.replace(spec, shape=(n, 1, t, h, w, c), layout='NSTHWC')
 
 
 def _content(spec: PartSpec, modality: str) -> str:
@@ -254,7 +267,8 @@ def _content(spec: PartSpec, modality: str) -> str:
 def input_specs(spec: PartSpec, modality: str, options: ExportOptions) -> tuple:
     """(IR input, ONNX input) of one part: what a caller must feed each file. The ONNX files always take
     normalised float RGB; an IR takes uint8 frames in `options.color` order, normalised inside, where
-    `--uint8_input` applies to it (a part whose input is pixels)."""
+    `--uint8_input` applies to it (a part whose input is pixels); the whole model's IR takes Model API's 6-d
+    clip (`model_api_clip`)."""
     layout = layout_string(spec.name, options.layout)
     if spec.name == 'decoder':
         decoder = export_record.InputSpec(spec.input_name, tuple(spec.input_shape), layout, 'float32', '', 'none',
@@ -262,6 +276,7 @@ def input_specs(spec: PartSpec, modality: str, options: ExportOptions) -> tuple:
         return decoder, decoder
     onnx = export_record.InputSpec(spec.input_name, tuple(spec.input_shape), layout, 'float32', 'RGB', 'by_caller',
                                    _content(spec, modality))
+    ir = model_api_clip(onnx) if spec.name == 'whole' else onnx
     if options.uint8_input and spec.takes_pixels:
-        return dataclasses.replace(onnx, dtype='uint8', color=options.color, normalization='in_graph'), onnx
-    return onnx, onnx
+        ir = dataclasses.replace(ir, dtype='uint8', color=options.color, normalization='in_graph')
+    return ir, onnx

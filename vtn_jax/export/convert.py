@@ -7,7 +7,8 @@ Route (the only one measured to work end to end with JAX 0.10; `export.py --prob
       -> tf.lite.TFLiteConverter.from_concrete_functions  (TFLITE_BUILTINS, float32: StableHLO is
                                                            legalised to TFLite builtin ops here)
       -> tf2onnx.convert.from_tflite(opset=17) -> fold_pads -> <part>.onnx
-      -> openvino.convert_model -> [NNCF INT8] -> [PrePostProcessor] -> openvino.save_model -> <part>.xml/.bin
+      -> openvino.convert_model -> [NNCF INT8] -> [PrePostProcessor] -> [Model API's 6-d clip input (whole)]
+      -> openvino.save_model -> <part>.xml/.bin
 
 Why not a shorter route (measured with JAX 0.10.2, tf2onnx 1.17, OpenVINO 2026.4):
   * jax2tf is native-serialisation only: the TF graph is Placeholder -> XlaCallModule -> Identity.
@@ -35,9 +36,11 @@ import tensorflow as tf  # noqa: E402
 import tf2onnx  # noqa: E402
 from jax.experimental import jax2tf  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
+from openvino import opset13 as ops  # noqa: E402
 from openvino.preprocess import ColorFormat, PrePostProcessor  # noqa: E402
 
 from vtn_jax.export.artifacts import PartSpec  # noqa: E402
+from vtn_jax.inference import export_record  # noqa: E402
 
 ONNX_OPSET = 17
 
@@ -175,6 +178,39 @@ def add_uint8_preprocessing(ov_model, layout_string: str, color: str, mean, std)
     inp.preprocess().convert_element_type(ov.Type.f32) \
         .mean([255.0 * m for m in mean]).scale([255.0 * s for s in std])
     return ppp.build()
+
+
+def replace_input(ov_model, shape, layout: str, make_value):
+    """A new model whose one input has `shape` (same name and element type; OpenVINO `layout`, '' for none) and
+    feeds `make_value(new_parameter)` to whatever the old input fed. rt_info is not carried over (the export
+    writes it after the last edit)."""
+    (old,) = ov_model.get_parameters()
+    name = old.output(0).get_any_name()
+    new = ops.parameter(list(shape), old.get_element_type(), name=name)
+    new.output(0).get_tensor().set_names({name})
+    if layout:
+        new.set_layout(ov.Layout(layout))
+    value = make_value(new)
+    for consumer in list(old.output(0).get_target_inputs()):
+        consumer.replace_source_output(value.output(0))
+    out = ov.Model(ov_model.get_results(), [new], ov_model.get_friendly_name())
+    out.validate_nodes_and_infer_types()
+    return out
+
+
+def add_model_api_input(ov_model, spec: export_record.InputSpec):
+    """The whole model behind OpenVINO Model API's 6-d clip input (`spec`, NSTHWC or NSCTHW; after any
+    PrePostProcessor step, which works on the 5-d input): a Reshape to [1, T, H, W, C], or a Reshape to
+    [1, C, T, H, W] and a Transpose to the export's [1, T, C, H, W] (Model API has no N S T C H W)."""
+    (old,) = ov_model.get_parameters()
+    five = np.array([d.get_length() for d in old.get_partial_shape()], np.int64)
+
+    def unpack(clip):
+        if spec.layout == 'NSCTHW':
+            x = ops.reshape(clip, np.array(spec.shape[:1] + spec.shape[2:], np.int64), False)  # [1, C, T, H, W]
+            return ops.transpose(x, np.array([0, 2, 1, 3, 4], np.int64))
+        return ops.reshape(clip, five, False)
+    return replace_input(ov_model, spec.shape, spec.layout, unpack)
 
 
 def quantize_int8(ov_model, dataset, *, transformer: bool, float_depthwise: bool):

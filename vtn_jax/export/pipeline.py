@@ -24,6 +24,7 @@ from vtn_jax.export import artifacts
 from vtn_jax.export import benchmark as benchmark_lib
 from vtn_jax.export import clips as clips_lib
 from vtn_jax.export import convert
+from vtn_jax.export import omz as omz_lib
 from vtn_jax.export import verify as verify_lib
 from vtn_jax.inference import export_record
 from vtn_jax.models import modality as modality_lib
@@ -42,10 +43,9 @@ def _versions() -> dict:
 
 
 def _export_part(spec: artifacts.PartSpec, config, options: artifacts.ExportOptions, out_dir: pathlib.Path,
-                 tmp: pathlib.Path, calib, timings: dict, model_info: dict,
-                 ir_input: export_record.InputSpec) -> dict:
-    """One part: TFLite (kept in `tmp` for verification), ONNX, the f32 IR and the asked-for variants. Returns
-    the part's files (record key -> file name)."""
+                 tmp: pathlib.Path, calib, timings: dict, record: export_record.ExportRecord) -> dict:
+    """One part: TFLite (kept in `tmp` for verification), ONNX, the f32 IR and the asked-for variants (and the
+    Open Model Zoo decoder). Returns the part's files (record key -> file name)."""
     name, t0 = spec.name, time.perf_counter()
     _LOG.info('exporting %s: input %s', name, spec.input_shape)
     convert.convert_to_tflite(spec, tmp / f'{name}.tflite')
@@ -56,17 +56,25 @@ def _export_part(spec: artifacts.PartSpec, config, options: artifacts.ExportOpti
     timings[f'{name}_onnx_s'] = round(time.perf_counter() - t0 - timings[f'{name}_tflite_s'], 2)
     files = {'onnx': onnx_path.name}
 
-    def save(ov_model, suffix: str, fp16: bool = False):
+    part = record.parts[name]
+    ir_input = part.ir_input
+
+    def save(ov_model, suffix: str, fp16: bool = False, key: str = 'ir'):
         if ir_input.dtype == 'uint8':
-            ov_model = convert.add_uint8_preprocessing(ov_model, ir_input.layout, ir_input.color, config.data.mean,
-                                                       config.data.std)
-        for key, value in model_info.items():  # the record's facts inside the IR, for readers of the .xml alone
-            ov_model.set_rt_info(value, ['model_info', key])
+            ov_model = convert.add_uint8_preprocessing(ov_model, part.onnx_input.layout, ir_input.color,
+                                                       config.data.mean, config.data.std)
+        if ir_input.shape != part.onnx_input.shape:  # the whole model: Model API's 6-d clip
+            ov_model = convert.add_model_api_input(ov_model, ir_input)
+        for k, value in record.model_info(name, key).items():  # the record's facts, for readers of the .xml alone
+            ov_model.set_rt_info(value, ['model_info', k])
         # openvino.save_model compresses to FP16 by default: every IR but the _fp16 one stays float32.
         ov.save_model(ov_model, out_dir / f'{name}{suffix}.xml', compress_to_fp16=fp16)
         return f'{name}{suffix}.xml'
 
     files['ir'] = save(ov.convert_model(onnx_path), '')
+    if options.omz and name == 'decoder':
+        files['ir_omz'] = save(omz_lib.strided_decoder(ov.convert_model(onnx_path), record.clip.stride), '_omz',
+                               key='ir_omz')
     if options.fp16:
         files['ir_fp16'] = save(ov.convert_model(onnx_path), '_fp16', fp16=True)
     if options.int8:
@@ -91,6 +99,8 @@ def plan_record(config, model: vtn_lib.VTN, parts: dict, options: artifacts.Expo
     (its files are added as they are written). Both export.json and every IR's rt_info come from it."""
     clip = modality_lib.Clip.from_config(config)
     preprocessing = frames_lib.Preprocessing.from_config(config.data)
+    if options.omz:
+        preprocessing = omz_lib.demo_preprocessing(preprocessing)
     records = {}
     for name in options.parts:
         spec = parts[name]
@@ -126,11 +136,11 @@ def export(config, variables, out_dir, options: artifacts.ExportOptions = artifa
     options.validate()
     model = vtn_lib.create_model(config.model)
     names = list(class_names) if class_names is not None else class_names_lib.default_class_names(model.num_classes)
+    export_record.check_class_names(names, 'class names')
     if len(names) != model.num_classes:
         raise errors.UserError(f'{len(names)} class names for a model with {model.num_classes} classes')
-    if options.omz and not modality_lib.encoder_sees_frames(model.modality):
-        raise errors.UserError(f'omz: Open Model Zoo\'s demo feeds single rgb frames; this is a {model.modality} '
-                               'model')
+    if options.omz:
+        omz_lib.check_model(model.modality, config.data.crop_size)
     out_dir = pathlib.Path(out_dir)
     parts = artifacts.create_parts(model, variables, config.data.crop_size, options.layout, options.omz)
     if options.uint8_input and 'encoder' in options.parts and not parts['encoder'].takes_pixels:
@@ -154,11 +164,11 @@ def export(config, variables, out_dir, options: artifacts.ExportOptions = artifa
     with artifacts.staging(out_dir) as stage:
         tmp = stage / artifacts.SCRATCH
         tmp.mkdir()
-        files = {name: _export_part(parts[name], config, options, stage, tmp, calib, timings,
-                                    record.model_info(name), part.ir_input)
-                 for name, part in record.parts.items()}
+        files = {name: _export_part(parts[name], config, options, stage, tmp, calib, timings, record)
+                 for name in record.parts}
         record = dataclasses.replace(record, parts={
             name: dataclasses.replace(part, files=files[name]) for name, part in record.parts.items()})
+        (stage / export_record.LABELS).write_text(record.labels_text(), encoding='utf-8')
         export_record.write(stage, artifacts.with_checksums(record, stage))
         if verify_exports:
             try:
@@ -192,6 +202,8 @@ def run(config, *, checkpoint: str, out_dir, options: artifacts.ExportOptions, v
     """
     options.validate()
     model = vtn_lib.create_model(config.model)  # an unknown encoder fails before any loading
+    if options.omz and not verify_only:
+        omz_lib.check_model(model.modality, config.data.crop_size)
     out_dir = pathlib.Path(out_dir)
     if verify_only:
         export_record.read(out_dir)  # fail before the (slow) weight loading

@@ -84,18 +84,15 @@ def _tflite_runner(path):
 
 def _feed(part: str, input_spec: export_record.InputSpec, clip_u8: np.ndarray, clip: np.ndarray, modality: str):
     """The inputs one artifact takes for one clip (uint8 RGB [T,H,W,3] and its normalised float version):
-    a list with one clip (whole) or one entry per decoder step (encoder)."""
+    a list with one clip (whole) or one entry per decoder step (encoder), laid out as `input_spec` says."""
     uint8 = input_spec.dtype == 'uint8'
-    nchw = input_spec.nchw
-    if part == 'whole':
-        x = clip_u8[None] if uint8 else clip[None]
-        if uint8 and input_spec.color == 'BGR':
-            x = x[..., ::-1]
-        return [np.ascontiguousarray(np.transpose(x, (0, 1, 4, 2, 3)) if nchw else x)]
-    frames = clip_u8[None] if uint8 else modality_lib.clip_encoder_inputs(clip[None], modality)
+    x = clip_u8[None] if uint8 else (clip[None] if part == 'whole' else
+                                     modality_lib.clip_encoder_inputs(clip[None], modality))
     if uint8 and input_spec.color == 'BGR':
-        frames = frames[..., ::-1]
-    return [np.ascontiguousarray(np.transpose(f[None], (0, 3, 1, 2)) if nchw else f[None]) for f in frames[0]]
+        x = x[..., ::-1]
+    if part == 'whole':
+        return [input_spec.arrange(x)]
+    return [input_spec.arrange(f[None]) for f in x[0]]
 
 
 def _compare(got: np.ndarray, ref: np.ndarray, *, logits: bool, labels=None) -> dict:
@@ -157,6 +154,11 @@ def verify(out_dir, config, variables, *, num_clips: Optional[int] = None, split
                                       model.modality) for n in range(len(video))])
             results[(part, stage)] = got
             add(part, stage, got, 'JAX', ref[part], gated, precision)
+    omz_file = record.parts['decoder'].files.get('ir_omz') if 'decoder' in record.parts else None
+    if omz_file:
+        run, precision = _openvino_runner(out_dir / omz_file, 'f32')
+        got = np.stack([run(_omz_window(ref['encoder'][n], record.clip.stride))[0] for n in range(len(video))])
+        add('decoder', 'openvino f32, Open Model Zoo window', got, 'JAX', ref['decoder'], True, precision)
     if 'encoder' in record.parts and 'decoder' in record.parts:
         for stage, composed, precision in _split_pairs(record, out_dir, clips_u8, video, model.modality):
             add('split pair', stage, composed, 'JAX', ref['whole'], True, precision)
@@ -229,6 +231,16 @@ def _split_pairs(record: export_record.ExportRecord, out_dir: pathlib.Path, clip
                 'encoder', encoder_input, clips_u8[n], video[n], modality)])[None])[0]
             for n in range(len(video))])
         yield stage, composed, precision
+
+
+def _omz_window(emb_SD: np.ndarray, stride: int) -> np.ndarray:
+    """What Open Model Zoo's demo hands `decoder_omz.xml` for a clip: (S - 1) * stride + 1 consecutive embeddings,
+    the clip's at every stride-th step; the steps between hold other embeddings (the clip's in reverse), which the
+    decoder must not see."""
+    span = (len(emb_SD) - 1) * stride + 1
+    window = np.repeat(emb_SD[::-1], stride, axis=0)[:span].copy()
+    window[::stride] = emb_SD
+    return np.ascontiguousarray(window[None], np.float32)
 
 
 def _run_part(run, part, input_spec, clip_u8, clip, emb, modality) -> np.ndarray:

@@ -11,9 +11,16 @@ the folder. The OpenVINO backend then asserts the IR against the part's `InputSp
     record.parts['encoder'].ir_input.dtype            # 'float32' or 'uint8'
     record.file('encoder')                           # artifacts/r34/encoder.xml (inside the folder, checked)
 
-Parts: whole (video [1, T, H, W, 3] or NCHW [1, T, 3, H, W] -> logits [1, K]), encoder (frame [1, H, W, C] or
+Parts: whole (video [1, T, H, W, 3] or NCHW [1, T, 3, H, W] -> logits [1, K]; its IR takes the clip as OpenVINO
+Model API's action classifier does, [1, 1, T, H, W, 3] or [1, 1, 3, T, H, W]), encoder (frame [1, H, W, C] or
 [1, C, H, W] -> embedding [1, D], [1, D, 1, 1] for Open Model Zoo's demo), decoder (embeddings [1, S, D] ->
-logits [1, K]).
+logits [1, K]; an Open Model Zoo export adds `decoder_omz.xml`, which takes the demo's window of
+(S - 1) * stride + 1 consecutive embeddings and keeps every stride-th).
+
+Two clients read the IRs alone: OpenVINO Model API (`model_api.models.Model.create_model('whole.xml')` finds its
+`ActionClassificationModel` and every setting it needs in rt_info) and Open Model Zoo's action_recognition_demo
+(`-at en-de -m_en encoder.xml -m_de decoder_omz.xml -lb labels.txt`); `labels.txt` holds the class names as
+given, one per line.
 """
 import dataclasses
 import hashlib
@@ -22,20 +29,29 @@ import math
 import pathlib
 from typing import Optional
 
+import numpy as np
+
 from vtn_jax import errors
 from vtn_jax.data import frames as frames_lib
 from vtn_jax.models import modality as modality_lib
 
 SIDECAR = 'export.json'
-FORMAT = 'vtn_jax export 2'
+LABELS = 'labels.txt'  # the class names as given, one per line (Model API's path_to_labels, the OMZ demo's -lb)
+FORMAT = 'vtn_jax export 3'
 PARTS = ('whole', 'encoder', 'decoder')
-LAYOUTS = {'whole': ('N?HWC', 'N?CHW'), 'encoder': ('NHWC', 'NCHW'), 'decoder': ('NSD',)}
+# The whole model's IR takes Model API's 6-d clip (N, S = clips x crops, then T, H, W, C or C, T, H, W); its
+# ONNX file the 5-d [1, T, H, W, C] / [1, T, C, H, W] ('?' is the time axis).
+LAYOUTS = {'whole': ('NSTHWC', 'NSCTHW', 'N?HWC', 'N?CHW'), 'encoder': ('NHWC', 'NCHW'), 'decoder': ('NSD',)}
+CHANNELS_FIRST = ('NCHW', 'N?CHW', 'NSCTHW')
 DTYPES = ('float32', 'uint8')
 COLORS = ('RGB', 'BGR')
 NORMALIZATIONS = ('by_caller', 'in_graph', 'none')  # who computes (x / 255 - mean) / std
-FILE_KEYS = ('onnx', 'ir', 'ir_fp16', 'ir_int8', 'ir_int8_fdw')
+FILE_KEYS = ('onnx', 'ir', 'ir_fp16', 'ir_int8', 'ir_int8_fdw', 'ir_omz')
 MAX_CLASSES = 100_000
 MAX_SIDECAR_BYTES = 16 << 20
+MODEL_TYPE = 'vtn_action_recognition'  # our identity in rt_info: vtn_model_type (and model_type but on the whole)
+MODEL_API_TYPE = 'Action Classification'  # Model API's ActionClassificationModel.__model__, looked up by model_type
+OMZ_DEMO_CROP = 224  # Open Model Zoo's action_recognition_demo crops every frame to 224 x 224 (hard-coded)
 
 
 def _fail(where: str, message: str):
@@ -77,7 +93,18 @@ class InputSpec:
     @property
     def nchw(self) -> bool:
         """Whether the channel axis comes before the image axes."""
-        return self.layout in ('NCHW', 'N?CHW')
+        return self.layout in CHANNELS_FIRST
+
+    def arrange(self, x: np.ndarray) -> np.ndarray:
+        """A batch-1 input in channels-last terms (a frame [1, H, W, C] or a clip [1, T, H, W, C], already in this
+        input's dtype and colour order) laid out as this input takes it, contiguous."""
+        if self.layout in ('N?CHW', 'NSCTHW'):
+            x = np.transpose(x, (0, 4, 1, 2, 3) if self.layout == 'NSCTHW' else (0, 1, 4, 2, 3))
+        elif self.layout == 'NCHW':
+            x = np.transpose(x, (0, 3, 1, 2))
+        if self.layout.startswith('NS') and self.layout != 'NSD':
+            x = x[:, None]  # Model API's clips x crops axis: one clip
+        return np.ascontiguousarray(x)
 
     def to_json(self) -> dict:
         return {**dataclasses.asdict(self), 'shape': list(self.shape)}
@@ -182,9 +209,7 @@ class ExportRecord:
         except errors.UserError as e:
             raise errors.UserError(f'{where}: clip.{e}') from None
         preprocessing = frames_lib.Preprocessing.from_json(_get(record, 'preprocessing', dict, where), where=where)
-        names = _get(record, 'class_names', list, where)
-        if not names or len(names) > MAX_CLASSES or not all(isinstance(n, str) and n.strip() for n in names):
-            _fail(where, f'"class_names" must be a list of 1 to {MAX_CLASSES} non-empty strings')
+        names = check_class_names(_get(record, 'class_names', list, where), where)
         artifacts = _get(record, 'artifacts', dict, where)
         unknown = sorted(set(artifacts) - set(PARTS))
         if unknown or not artifacts:
@@ -196,6 +221,10 @@ class ExportRecord:
         out = cls(clip, preprocessing, tuple(names), parts, omz,
                   {k: v for k, v in record.items() if k not in _OWN_KEYS})
         out.check_shapes(where)
+        if omz and (preprocessing.crop_size, preprocessing.eval_crop) != (OMZ_DEMO_CROP, 'authors'):
+            _fail(where, f'an Open Model Zoo export takes the demo\'s crop (eval_crop \'authors\', crop_size '
+                         f'{OMZ_DEMO_CROP}), but "preprocessing" says {preprocessing.eval_crop!r} at '
+                         f'{preprocessing.crop_size}')
         return out
 
     def check_shapes(self, where: str = SIDECAR) -> None:
@@ -208,30 +237,56 @@ class ExportRecord:
             elif name == 'encoder':
                 c = self.clip.frame_channels
                 want = (1, c, crop, crop) if part.ir_input.nchw else (1, crop, crop, c)
-            else:
+            else:  # Model API's 6-d clip
                 t = self.clip.num_frames
-                want = (1, t, 3, crop, crop) if part.ir_input.nchw else (1, t, crop, crop, 3)
+                want = (1, 1, 3, t, crop, crop) if part.ir_input.nchw else (1, 1, t, crop, crop, 3)
             if got != want:
                 _fail(where, f'artifacts.{name}.ir_input.shape is {list(got)}, but the clip and crop give {list(want)}')
             if name != 'encoder' and part.output_shape[-1] != k:
                 _fail(where, f'artifacts.{name} gives {part.output_shape[-1]} classes, but class_names has {k}')
 
-    def model_info(self, part: str) -> dict:
-        """What the IR of `part` carries in rt_info['model_info'] (strings; lists space-separated, spaces in a
-        class name become '_', as OpenVINO Model API writes them): the record's facts for a reader of the .xml."""
+    @property
+    def omz_window(self) -> int:
+        """Consecutive embeddings `decoder_omz.xml` takes: (S - 1) * stride + 1, so that Open Model Zoo's demo,
+        which keeps the last consecutive frames, hands it the model's stride-s window ending at every frame."""
+        return (self.clip.num_steps - 1) * self.clip.stride + 1
+
+    def model_info(self, part: str, key: str = 'ir') -> dict:
+        """What the IR `key` of `part` carries in rt_info['model_info'] (strings; lists space-separated): the
+        record's facts for a reader of the .xml alone, in the vocabulary of OpenVINO Model API.
+
+        The whole model's IR is what Model API's ActionClassificationModel takes as it is: `model_type` names that
+        wrapper (our own identity is `vtn_model_type`), and the settings it reads (models/action_classification.py
+        and models/parameters.py of openvino-model-api 0.4.7) say what to do to the BGR uint8 frames it is given,
+        already cropped as the model expects (`vtn_jax.inference.model_api`): `reverse_input_channels` ('True':
+        the IR takes RGB), `mean_values` / `scale_values` on the 0-255 scale (only where the caller normalises;
+        a uint8 IR normalises inside), `resize_type` 'standard' (the only resize that keeps the crop as given),
+        `labels` (names with whitespace as '_', since Model API splits on whitespace; labels.txt has them as
+        given) and `input_dtype` ('u8' or 'f32')."""
         spec = self.parts[part].ir_input
-        info = {'model_type': 'vtn_action_recognition', 'vtn_part': part, 'modality': self.clip.modality,
+        info = {'model_type': MODEL_API_TYPE if part == 'whole' else MODEL_TYPE, 'vtn_model_type': MODEL_TYPE,
+                'vtn_part': part, 'modality': self.clip.modality,
                 'num_frames': str(self.clip.num_frames), 'stride': str(self.clip.stride),
                 'num_steps': str(self.clip.num_steps), 'crop_size': str(self.preprocessing.crop_size),
-                'eval_crop': self.preprocessing.eval_crop, 'layout': spec.layout, 'input_dtype': spec.dtype,
-                'labels': ' '.join(n.replace(' ', '_') for n in self.class_names)}
+                'eval_crop': self.preprocessing.eval_crop, 'layout': spec.layout,
+                'input_dtype': 'u8' if spec.dtype == 'uint8' else 'f32',
+                'labels': ' '.join(''.join('_' if c.isspace() else c for c in n) for n in self.class_names)}
         if part != 'decoder':
             info['input_color'] = spec.color
+        if part == 'whole':
+            info['reverse_input_channels'] = str(spec.color == 'RGB')  # Model API's frames are BGR
+            info['resize_type'] = 'standard'
         if spec.normalization == 'by_caller':
             # What a client must do to a [0, 255] input before it: (x - mean_values) / scale_values.
             info['mean_values'] = ' '.join(f'{255.0 * m:g}' for m in self.preprocessing.mean)
             info['scale_values'] = ' '.join(f'{255.0 * s:g}' for s in self.preprocessing.std)
+        if key == 'ir_omz':
+            info['omz_window'] = str(self.omz_window)
         return info
+
+    def labels_text(self) -> str:
+        """What `labels.txt` holds: the class names as given, one per line."""
+        return ''.join(f'{n}\n' for n in self.class_names)
 
     def file(self, part: str, key: str = 'ir', folder=None) -> pathlib.Path:
         """The path of one file of a part, inside `folder` (default: where the record was read from)."""
@@ -271,6 +326,15 @@ class ExportRecord:
         state = 'did not run or did not finish' if report is None else 'failed'
         raise errors.UserError(f'{self.folder}: the export\'s verification {state}, so its files may not compute what '
                                'the model does; export again (or pass --allow_unverified to run it anyway)')
+
+
+def check_class_names(names, where: str) -> list:
+    """`names` if it is a list of 1 to MAX_CLASSES non-empty one-line strings (labels.txt holds one per line);
+    a UserError naming `where` otherwise."""
+    if not isinstance(names, (list, tuple)) or not names or len(names) > MAX_CLASSES or not all(
+            isinstance(n, str) and n.strip() and len(n.splitlines()) == 1 for n in names):
+        _fail(where, f'"class_names" must be a list of 1 to {MAX_CLASSES} non-empty one-line strings')
+    return list(names)
 
 
 def file_digest(path) -> dict:

@@ -42,9 +42,11 @@ _BENCHMARK = flags.DEFINE_bool('benchmark', False, 'Time the IRs with OpenVINO a
 _ROUNDS = flags.DEFINE_integer('rounds', 3, 'Benchmark rounds (rows timed round-robin, best round).')
 _APP = flags.DEFINE_bool('benchmark_app', False, "Also run OpenVINO's benchmark_app on every row.")
 _COMPARE = flags.DEFINE_string('compare_onnx', '', 'Another whole-clip ONNX to time in the same run.')
-_OMZ = flags.DEFINE_bool('omz', False, "Open Model Zoo's action_recognition_demo interface: the encoder and decoder "
-                         'only, the encoder taking [1, 3, H, W] uint8 BGR and giving [1, D, 1, 1] (sets --parts, '
-                         '--layout, --uint8_input and --color).')
+_OMZ = flags.DEFINE_bool('omz', False, "What Open Model Zoo's action_recognition_demo runs (-m_en encoder.xml -m_de "
+                         'decoder_omz.xml -lb labels.txt): the encoder taking [1, 3, 224, 224] uint8 BGR and giving '
+                         "[1, D, 1, 1], the decoder and decoder_omz.xml (the demo's consecutive window at the model's "
+                         "stride), the demo's crop recorded (sets --parts, --layout, --uint8_input and --color; a "
+                         '224 crop only).')
 _PROBE = flags.DEFINE_bool('probe_routes', False, 'Only try the direct export routes (scratch files in --output) '
                            'and print why they fail.')
 
