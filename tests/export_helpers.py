@@ -1,7 +1,5 @@
-"""What the export tests share: the tiny model with weights built once, exports made once per session, clips
-and runners. Not a test module itself; the fixtures are registered in conftest.py."""
-import functools
-
+"""What the export tests share: the tiny model and its weights, exports made once per session, clips and runners.
+Not a test module itself; the fixtures are registered in conftest.py."""
 import flax
 import jax
 import numpy as np
@@ -20,7 +18,6 @@ from vtn_jax.models import vtn as model_lib
 TOL = 1e-4
 
 
-@functools.lru_cache(maxsize=None)
 def _base_variables():
     model = model_lib.create_model(tiny.get_config().model)
     # What `export.py` without --checkpoint exports (the CLI test relies on the same weights).
@@ -28,8 +25,8 @@ def _base_variables():
 
 
 def tiny_setup(**model_overrides):
-    """Tiny config, model and variables. Initialising compiles the model (about 10 s on 2 cores), so it
-    happens once; other variants take the base leaves where the shapes agree and seeded noise elsewhere."""
+    """Tiny config, model and variables: the random weights of the base model (compiled once per process by the
+    library), and for other variants its leaves where the shapes agree and seeded noise elsewhere."""
     config = tiny.get_config()
     config.model.update(model_overrides)
     model = model_lib.create_model(config.model)

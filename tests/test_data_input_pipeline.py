@@ -1,4 +1,4 @@
-"""Tests for vtn_jax.input_pipeline: every op eagerly and inside tf.data.Dataset.map, exact frame
+"""Tests for vtn_jax.data.input_pipeline: every op eagerly and inside tf.data.Dataset.map, exact frame
 indices, crop bounds, normalisation, and create_split's resume, sharding, padding and masking."""
 import itertools
 import collections

@@ -22,22 +22,19 @@ Why not a shorter route (measured with JAX 0.10.2, tf2onnx 1.17, OpenVINO 2026.4
 import collections
 import contextlib
 import logging
-import os
 import pathlib
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import nncf
+import numpy as np
+import onnx
+import openvino as ov
+import tensorflow as tf
+import tf2onnx
+from jax.experimental import jax2tf
+from onnx import helper, numpy_helper
+from openvino.preprocess import ColorFormat, PrePostProcessor
 
-import nncf  # noqa: E402
-import numpy as np  # noqa: E402
-import onnx  # noqa: E402
-import openvino as ov  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf2onnx  # noqa: E402
-from jax.experimental import jax2tf  # noqa: E402
-from onnx import helper, numpy_helper  # noqa: E402
-from openvino.preprocess import ColorFormat, PrePostProcessor  # noqa: E402
-
-from vtn_jax.export.artifacts import PartSpec  # noqa: E402
+from vtn_jax.export.artifacts import PartSpec
 
 ONNX_OPSET = 17
 
