@@ -86,7 +86,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.log_every_steps = 50  # metrics fetched from the device this often
     config.train.checkpoint_every_steps = 1_000  # periodic checkpoint
     config.train.max_to_keep = 2  # periodic checkpoints kept (the best one is kept separately)
-    config.train.seed = 0  # parameter init, dropout and data order
+    config.train.seed = 0  # parameter init (also a command's random weights: no checkpoint), dropout, data order
     # Weights to start from: an ImageNet .pth for the encoder (the paper's init; for this encoder torchvision's
     # resnet34-b627a593.pth: vtn_jax.models.pretrained.IMAGENET_SOURCES), or a whole reference VTN .pth / .npz.
     # '' = random init, which the trainer warns about loudly for every paper-sized encoder.

@@ -159,7 +159,8 @@ def load_variables(source, model: vtn_lib.VTN, *, image_size: int = 224, seed: i
             (`save_flat_npz`), or the authors' `.pth`/`.npz` / a torchvision ResNet.
         model: the configured VTN.
         image_size: frame side of the random clips that give random weights their BatchNorm statistics.
-        seed: the initialisation seed when `source` is ''.
+        seed: the initialisation seed when `source` is '' (every command passes `config.train.seed`: the one place
+            random weights come from).
         new_head: for the authors' files: keep the model's own classifier (fine-tuning to other classes).
 
     Raises:
