@@ -1,5 +1,6 @@
-"""Shared test fixtures and helpers: the tiny config, the parity fixture folder, a sample video, exports made once
-per session, and running a command in-process. Nothing outside the repository is read."""
+"""Shared test fixtures and helpers: the tiny config, the tiny dataset and exports made once per session (per
+xdist worker), the parity fixture folder, a sample video, and running a command in-process. Nothing outside the
+repository is read."""
 import os
 import pathlib
 import shutil
@@ -12,6 +13,7 @@ import pytest
 import export_helpers
 from vtn_jax.configs import tiny
 from vtn_jax.data import synthetic
+from vtn_jax.data import tfds_builders
 from vtn_jax.data import video_io
 from vtn_jax.tools import cli
 
@@ -47,6 +49,15 @@ def run_command(module, *args) -> tuple[int, str]:
 @pytest.fixture()
 def tiny_config():
     return tiny.get_config()
+
+
+@pytest.fixture(scope='session')
+def tiny_data_dir(tmp_path_factory) -> pathlib.Path:
+    """A TFDS data directory holding synthetic_actions/tiny (configs/tiny.py's data: 48 train and 16 test videos),
+    built once; every test that reads the tiny dataset points `config.data.data_dir` here and only reads it."""
+    data_dir = tmp_path_factory.mktemp('tiny_tfds')
+    tfds_builders.build('synthetic_actions', data_dir, 'tiny')
+    return data_dir
 
 
 @pytest.fixture(scope='session')

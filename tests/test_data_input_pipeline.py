@@ -221,14 +221,12 @@ def test_flipped_clips_take_the_mirrored_label():
 # ---- create_split ---------------------------------------------------------------------------
 
 @pytest.fixture(scope='session')
-def data_config(tmp_path_factory):
-    """configs/tiny.py's data fields on a freshly built synthetic_actions/tiny (48 train, 16 test)."""
-    config = ml_collections.ConfigDict(dict(
-        name='synthetic_actions', builder_config='tiny', data_dir=str(tmp_path_factory.mktemp('tfds')),
+def data_config(tiny_data_dir):
+    """configs/tiny.py's data fields on synthetic_actions/tiny (48 train, 16 test; conftest.tiny_data_dir)."""
+    return ml_collections.ConfigDict(dict(
+        name='synthetic_actions', builder_config='tiny', data_dir=str(tiny_data_dir),
         train_split='train', eval_split='test', num_frames=8, stride=2, crop_size=32,
         train_scales=(1.0, 0.875, 0.75, 0.66), horizontal_flip=True, mean=MEAN, std=STD, shuffle_buffer=16))
-    tfds_builders.build(config.name, config.data_dir, config.builder_config)
-    return config
 
 
 def take(iterator, count):

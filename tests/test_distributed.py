@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 
-from vtn_jax.data import tfds_builders
 
 WORKER = os.path.join(os.path.dirname(__file__), 'distributed_worker.py')
 
@@ -48,10 +47,9 @@ def max_diff(a, b):
 
 
 @pytest.fixture(scope='module')
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_data_dir):
     root = tmp_path_factory.mktemp('dist')
-    data_dir = root / 'tfds'
-    tfds_builders.build('synthetic_actions', data_dir, 'tiny')
+    data_dir = tiny_data_dir
     launch('train+dense', root / 'two_proc', root / 'p2', 3, data_dir, processes=2)
     launch('train', root / 'one_proc', root / 'p1', 3, data_dir)
     launch('eval', root / 'two_proc', root / 'p1', 3, data_dir)  # the two-process checkpoint in one process

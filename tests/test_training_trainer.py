@@ -16,9 +16,9 @@ from vtn_jax.training import evaluation
 from vtn_jax.training import trainer
 
 
-@pytest.fixture(scope='module')
-def data_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp('tfds')
+@pytest.fixture()
+def data_dir(tiny_data_dir):
+    return tiny_data_dir  # synthetic_actions/tiny (conftest); the demo config's dataset is built beside it
 
 
 @pytest.fixture()

@@ -84,10 +84,13 @@ def require(holder, what: str):
 def parse(argv: Sequence[str]) -> list[str]:
     """Parses argv into the global flags (config names resolved); returns the positional arguments.
 
-    Flags not given take their defaults again, so a process can parse several command lines (tests do).
+    Flags not given take their defaults again, so a process can parse several command lines (tests do); the
+    --config.* override flags a previous parse registered are dropped first (each parse registers its own).
     """
     argv = resolve_config_names(argv)
     flags.FLAGS.unparse_flags()
+    for name in [n for n in flags.FLAGS if n.startswith(f'{CONFIG.name}.')]:
+        delattr(flags.FLAGS, name)
     saved, sys.argv = sys.argv, list(argv)  # config_flags reads the --config.* overrides from sys.argv
     try:
         return flags.FLAGS(argv)
