@@ -6,9 +6,12 @@ model, its ISA flags and the precision OpenVINO actually ran (vtn_jax.export.ben
     python bench/openvino_latency.py --export artifacts/r34 --threads 2 --benchmark_app
     python bench/openvino_latency.py --export artifacts/r34 --threads 2 --compare_onnx reference_r34.onnx
     ONEDNN_MAX_CPU_ISA=AVX2 python bench/openvino_latency.py --export artifacts/r34 --threads 2 \
-        --variants f32,int8_f32 --hints LATENCY           # about what an AVX2-only CPU does (docs/export.md "INT8 against f32 with AVX2 kernels")
+        --variants f32,int8_f32 --hints LATENCY           # about what an AVX2-only CPU does (see below)
     python bench/openvino_latency.py --export artifacts/mnv2 --threads 2 --profile --parts encoder \
         --variants default,int8                       # where the time goes: per layer type and kernel
+
+With ONEDNN_MAX_CPU_ISA=AVX2 the same CPU runs the kernels an AVX2-only CPU has; measured in
+docs/export.md "INT8 against f32 with AVX2 kernels".
 """
 import collections
 import json

@@ -57,6 +57,7 @@ def runs(tmp_path_factory, tiny_data_dir):
     return root, data_dir
 
 
+@pytest.mark.slow  # the `runs` fixture: four multi-process training runs
 def test_two_processes_end_with_identical_params_equal_to_one_process(runs):
     root, _ = runs
     p2 = [load_params(root / f'p2_params_{i}.npz') for i in range(2)]
@@ -73,6 +74,7 @@ def test_two_processes_end_with_identical_params_equal_to_one_process(runs):
     assert json.loads((root / 'd2_train_0.json').read_text())['device_count'] == 2
 
 
+@pytest.mark.slow  # the `runs` fixture: four multi-process training runs
 def test_evaluation_over_two_processes_equals_one(runs):
     root, _ = runs
     two = [json.loads((root / f'p2_train_{i}.json').read_text()) for i in range(2)]  # its final evaluation
@@ -83,6 +85,7 @@ def test_evaluation_over_two_processes_equals_one(runs):
     assert abs(two[0]['loss'] - one['loss']) < 1e-5
 
 
+@pytest.mark.slow  # the `runs` fixture: four multi-process training runs
 def test_dense_evaluation_over_two_processes_gathers_every_video(runs):
     root, _ = runs
     dense = [json.loads((root / f'p2_dense_{i}.json').read_text()) for i in range(2)]
@@ -94,6 +97,7 @@ def test_dense_evaluation_over_two_processes_gathers_every_video(runs):
     assert abs(dense[0]['loss'] - one['loss']) < 1e-5
 
 
+@pytest.mark.slow  # the `runs` fixture: four multi-process training runs
 def test_two_process_checkpoint_resumes_in_one_process(runs):
     root, data_dir = runs
     out = launch('train', root / 'two_proc', root / 'resume', 5, data_dir)

@@ -171,6 +171,9 @@ def test_dotted_vtn_jax_names_exist():
     assert not wrong, f'names of modules or attributes that do not exist: {wrong}'
 
 
+SCRIPTS = {'train.py': 'vtn-train', 'export.py': 'vtn-export'}  # the top-level scripts run those commands
+
+
 def command_lines(lines):
     """(line number, command, its --flags) for each `vtn-*` or `python bench/*.py` command line among `lines`,
     (number, text, whether it is code): a code line is read whole, prose only in its `inline code`; a trailing
@@ -185,9 +188,11 @@ def command_lines(lines):
                 pending = text.rstrip()[:-1]
                 continue
             pending = ''
-            for match in re.finditer(r'(?:^|[\s;(`])(vtn-[a-z]+|python (?:-m )?bench/\w+\.py)((?:\s+[^|#;`]*)?)', text):
+            for match in re.finditer(r'(?:^|[\s;(`])(vtn-[a-z]+|python (?:bench/\w+|train|export)\.py)((?:\s+[^|#;`]*)?)',
+                                     text):
                 flags = re.findall(r'(?<![\w-])--([a-z_][\w.]*)', match.group(2))
-                yield start, match.group(1).replace('python ', '').replace('-m ', ''), flags
+                command = match.group(1).replace('python ', '')
+                yield start, SCRIPTS.get(command, command), flags
 
 
 def markdown_lines(path: pathlib.Path):

@@ -12,6 +12,7 @@ from absl import flags
 
 from conftest import run_command
 from vtn_jax import configs
+from vtn_jax import errors
 from vtn_jax.tools import cli
 from vtn_jax.tools import costs
 from vtn_jax.tools import demo
@@ -122,3 +123,24 @@ def test_config_names_resolve_through_configs_path_of(tmp_path):
         cli.resolve_config_names(['x', '--config', 'tinny'])
     code, message = run_command(costs, '--config', 'tinny')
     assert code == 1 and 'tiny' in message and '\n' not in message
+
+
+def failing_main(argv):
+    """A command whose main fails as the library does on bad input."""
+    raise {'user': errors.UserError('config key x.y: bad\n  use x.z'), 'video': _video_error()}[argv[1]]
+
+
+def _video_error():
+    from vtn_jax.data import video_io  # pylint: disable=import-outside-toplevel
+    return video_io.VideoReadError('v.avi', 'not a video')
+
+
+def test_bad_input_is_one_line_and_exit_status_1(monkeypatch):
+    for kind, expected in (('user', 'error: config key x.y: bad; use x.z'),
+                           ('video', 'error: cannot read video v.avi: not a video')):
+        with pytest.raises(SystemExit) as exited:
+            cli.run(failing_main, ['vtn-test', kind])
+        assert exited.value.code == expected
+    monkeypatch.setenv('VTN_TRACEBACK', '1')  # the whole traceback instead
+    with pytest.raises(errors.UserError):
+        cli.run(failing_main, ['vtn-test', 'user'])

@@ -1,10 +1,12 @@
 """The vtn-parity command: a table of the differences to the authors' outputs, exit status 1 past the gate."""
 import numpy as np
+import pytest
 
 from conftest import parity_dir, run_command
 from vtn_jax.tools import parity
 
 
+@pytest.mark.optimized  # parity: the program a user's run compiles
 def test_a_fixture_past_the_gate_fails_the_run(tmp_path, capsys):
     # One shipped fixture with its logits moved by 10 gates: the embeddings and decoder output still agree.
     fixture = dict(np.load(parity_dir() / 'mobilenetv2_vtn.npz'))

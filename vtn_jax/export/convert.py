@@ -1,6 +1,6 @@
 """The export route: pure JAX function -> TFLite -> ONNX -> OpenVINO IR, and the graph edits on the way.
 
-Route (the only one measured to work end to end with JAX 0.10; `export.py --probe_routes` shows why):
+Route (the only one measured to work end to end with JAX 0.10; `python bench/export_routes.py` shows why):
 
     eval-mode fn(x) (weights closed over, batch 1, fixed shapes)
       -> jax2tf.convert -> tf.function                   (one XlaCallModule op holding StableHLO)

@@ -42,12 +42,9 @@ _COMPARE = flags.DEFINE_string('compare_onnx', '', 'Another whole-clip ONNX to t
 _OMZ = flags.DEFINE_bool('omz', False, "Open Model Zoo's action_recognition_demo interface: the encoder and decoder "
                          'only, the encoder taking [1, 3, H, W] uint8 BGR and giving [1, D, 1, 1] (sets --parts, '
                          '--layout, --uint8_input and --color).')
-_PROBE = flags.DEFINE_bool('probe_routes', False, 'Only try the direct export routes (scratch files in --output) '
-                           'and print why they fail.')
 
 COMMON = (cli.CONFIG, cli.CHECKPOINT,
-          (cli.OUTPUT, 'The export folder to write (required; with --verify_only: the one to verify; with '
-                       '--probe_routes: for scratch files).'),
+          (cli.OUTPUT, 'The export folder to write (required; with --verify_only: the one to verify).'),
           cli.CLASS_NAMES, (cli.THREADS, 'With --benchmark: OpenVINO inference threads (0: all cores).'),
           (cli.SECONDS, 'With --benchmark: seconds per row and round.'))  # the shared flags this command takes
 # (its --help lists them)
@@ -59,12 +56,9 @@ def main(argv):
     out_dir = cli.require(cli.OUTPUT, 'the export folder')
     config = cli.config_or('default')
     # pylint: disable=import-outside-toplevel  (the library loads after --help and the usage checks)
-    from vtn_jax import checkpoints
     from vtn_jax.export import artifacts
     from vtn_jax.export import pipeline
-    from vtn_jax.export import routes
     from vtn_jax.export import verify
-    from vtn_jax.models import vtn as vtn_lib
     common = dict(fp16=_FP16.value, int8=_INT8.value, calib_clips=_CALIB_CLIPS.value, calib_split=_CALIB_SPLIT.value,
                   int8_float_depthwise=_FLOAT_DW.value, verify_clips=_VERIFY_CLIPS.value,
                   verify_split=_VERIFY_SPLIT.value, tolerance=_TOLERANCE.value, seed=config.train.seed)
@@ -75,13 +69,6 @@ def main(argv):
                  'color': _COLOR.value}
         options = artifacts.ExportOptions(uint8_input=_UINT8.value, **common,
                                           **{k: v for k, v in given.items() if v is not None})
-    if _PROBE.value:
-        model = vtn_lib.create_model(config.model)
-        variables, _ = checkpoints.load_variables(cli.CHECKPOINT.value, model, image_size=config.data.crop_size,
-                                                  seed=config.train.seed)
-        for route, outcome in routes.probe_routes(config, variables, out_dir):
-            print(f'| {route} | {outcome} |')
-        return
     bench = None
     if _BENCHMARK.value or _COMPARE.value:
         bench = {'threads': cli.THREADS.value, 'seconds': cli.SECONDS.value, 'rounds': _ROUNDS.value,
