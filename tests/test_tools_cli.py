@@ -50,7 +50,7 @@ def test_help_loads_neither_tensorflow_nor_jax_nor_openvino(name):
         pytest.xfail(STILL_HEAVY[name])
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, '-c', HELP_PROBE.format(name=name, heavy=HEAVY)], capture_output=True,
-                          text=True, timeout=120, check=False)
+                          text=True, timeout=120, check=False, cwd=TOOLS.parents[1])  # this checkout's vtn_jax
     wall = time.perf_counter() - start
     lines = proc.stdout.splitlines()
     assert proc.returncode == 0, proc.stderr
