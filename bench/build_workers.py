@@ -1,7 +1,7 @@
 r"""Dataset build speed with worker processes: the same `video_folder` built with 1 and 2 (or --workers) processes.
 
     python bench/build_workers.py                                   # generated clips in a temp dir
-    VTN_BENCH_VIDEOS=<folder of videos> python bench/build_workers.py --work_dir /tmp/vtn_build --workers 1,2,4
+    VTN_BENCH_VIDEOS=<folder of videos> python bench/build_workers.py --workdir /tmp/vtn_build --workers 1,2,4
 
 Cuts 64-frame clips out of the videos in $VTN_BENCH_VIDEOS (generated clips without it), then builds them at
 resize_short=256 (JPEG q90) once per worker count into a fresh directory and prints the wall time, videos/s and the
@@ -23,14 +23,14 @@ import bench_data  # noqa: E402  (bench/)
 from vtn_jax import logs  # noqa: E402
 from vtn_jax.data import tfds_builders  # noqa: E402
 
-_WORK_DIR = flags.DEFINE_string('work_dir', '', 'Where the clips and builds go (default: a temp dir).')
+_WORKDIR = flags.DEFINE_string('workdir', '', 'Where the clips and builds go (default: a temp dir).')
 _WORKERS = flags.DEFINE_list('workers', ['1', '2'], 'Worker process counts to build with, in order.')
 
 
 def main(argv):
     del argv
     logs.configure_cli_logging()
-    work = pathlib.Path(_WORK_DIR.value or tempfile.mkdtemp(prefix='vtn_build_'))
+    work = pathlib.Path(_WORKDIR.value or tempfile.mkdtemp(prefix='vtn_build_'))
     print(f'CPU: {bench_data.machine()}')
     videos = work / 'videos'
     if not videos.is_dir():

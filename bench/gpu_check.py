@@ -84,7 +84,7 @@ _DTYPES = flags.DEFINE_list('dtypes', ['bfloat16', 'float32'], 'Compute dtypes (
 _INPUTS = flags.DEFINE_list('inputs', ['uint8', 'float'], "Batch kinds: 'uint8' (normalised on the device, what "
                             "vtn-train ships) and 'float' (normalised on the host, as before).")
 _STEPS = flags.DEFINE_integer('steps', 10, 'Timed steps per row (after two warm-up steps).')
-_PARITY_DIR = flags.DEFINE_string('parity_dir', str(REPO / 'tests' / 'data' / 'parity'), "The authors' fixtures.")
+_FIXTURES = flags.DEFINE_string('fixtures', str(REPO / 'tests' / 'data' / 'parity'), "Folder of the authors' parity fixtures (as vtn-parity --fixtures).")
 _PARITY_MODELS = flags.DEFINE_list('parity_models', [], 'Fixtures to check (file stems; default: every one).')
 _PARITY_GATE = flags.DEFINE_float('parity_gate', 1e-4, 'Largest max |difference| that passes.')
 _REFERENCE_DIR = flags.DEFINE_string('reference_dir', '', "The authors' pytorch_toolkit/action_recognition checkout "
@@ -154,7 +154,7 @@ def training_flops_per_clip(config_name: str) -> float:
 
 def parity_rows() -> list:
     """One row per fixture: the largest of its logits / embeddings / decoder differences under f32 matmuls."""
-    folder = pathlib.Path(_PARITY_DIR.value)
+    folder = pathlib.Path(_FIXTURES.value)
     paths = [folder / f'{m}.npz' for m in _PARITY_MODELS.value] if _PARITY_MODELS.value else \
         sorted(folder.glob('*.npz'))
     rows = []

@@ -1,7 +1,7 @@
 r"""How many clips/s one host core feeds to the devices: the training loop's host side against a free device step.
 
     python bench/host_feed.py                      # builds a small set in a temp dir (~1-2 min)
-    VTN_BENCH_VIDEOS=<folder of videos> python bench/host_feed.py --work_dir /tmp/vtn_bench --seconds 30
+    VTN_BENCH_VIDEOS=<folder of videos> python bench/host_feed.py --workdir /tmp/vtn_bench --seconds 30
 
 Runs what `vtn-train` runs on the host, with the device step replaced by one that costs nothing (it reads one pixel
 of the batch, so every batch must arrive): tf.data (`input_pipeline.create_split`, 'train': read, shuffle, sample,
@@ -31,12 +31,12 @@ from vtn_jax import distributed  # noqa: E402
 from vtn_jax import logs  # noqa: E402
 from vtn_jax.data import input_pipeline  # noqa: E402
 
-_WORK_DIR = flags.DEFINE_string('work_dir', '', 'Where to build the dataset (default: a temp dir; reused if built).')
+_WORKDIR = flags.DEFINE_string('workdir', '', 'Where to build the dataset (default: a temp dir; reused if built).')
 _SECONDS = flags.DEFINE_float('seconds', 30.0, 'Timing length, split over --rounds (the best round counts).')
 _ROUNDS = flags.DEFINE_integer('rounds', 3, 'Timing rounds.')
 _BATCH = flags.DEFINE_integer('batch_size', 8, 'Clips per batch (per host; at most the train split, 9 clips of the real videos).')
 _PREFETCH = flags.DEFINE_integer('prefetch', 2, 'Batches sent to the device ahead (config.train.prefetch).')
-_THREADS = flags.DEFINE_integer('threads', 0, 'tf.data threads (0: TF default, every core).')
+_DATA_THREADS = flags.DEFINE_integer('data_threads', 0, 'tf.data threads (0: TF default, every core).')
 _CROP = flags.DEFINE_integer('crop_size', 224, 'Model input side.')
 _TARGETS = (500, 1_000, 2_000)  # device clips/s to feed
 
@@ -44,15 +44,15 @@ _TARGETS = (500, 1_000, 2_000)  # device clips/s to feed
 def main(argv):
     del argv
     logs.configure_cli_logging()
-    work = pathlib.Path(_WORK_DIR.value or tempfile.mkdtemp(prefix='vtn_bench_'))
+    work = pathlib.Path(_WORKDIR.value or tempfile.mkdtemp(prefix='vtn_bench_'))
     print(f'CPU: {bench_data.machine()}; TF {tf.__version__}, JAX {jax.__version__} ({jax.default_backend()})')
     bench_data.build_bench_set(work)
     config = bench_data.data_config(work / 'tfds', _CROP.value)
     mesh = distributed.create_mesh()
     dataset = input_pipeline.create_dataset(config, 'train', batch_size=_BATCH.value, mode='train')
-    if _THREADS.value:
+    if _DATA_THREADS.value:
         options = tf.data.Options()
-        options.threading.private_threadpool_size = _THREADS.value
+        options.threading.private_threadpool_size = _DATA_THREADS.value
         dataset = dataset.with_options(options)
     batches = iter(tfds.as_numpy(dataset))  # = input_pipeline.create_split, with the thread option
     free_step = jax.jit(lambda batch: batch['video'][0, 0, 0, 0, 0].astype('int32') + batch['label'][0])
@@ -72,7 +72,7 @@ def main(argv):
                 best = rate
     per_core = best.per_cpu_second
     print(f'batch {_BATCH.value} x 16 frames at 224x224 uint8, prefetch {_PREFETCH.value}, tf.data threads '
-          f'{_THREADS.value or "default"}; best of {_ROUNDS.value} rounds of {_SECONDS.value / _ROUNDS.value:.0f} s:')
+          f'{_DATA_THREADS.value or "default"}; best of {_ROUNDS.value} rounds of {_SECONDS.value / _ROUNDS.value:.0f} s:')
     print('| host feed | clips/s | clips/s per core (per CPU-second) | frames/s per core | CPU busy |\n|---|---|---|---|---|')
     print(f'| tf.data -> uint8 batch -> prefetch to device -> free step | {best.per_second:.1f} | {per_core:.1f} | '
           f'{per_core * 16:,.0f} | {best.cpu / best.wall:.2f} cores |')

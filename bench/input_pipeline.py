@@ -1,10 +1,10 @@
 r"""Input pipeline throughput against its limit, bare JPEG decoding, per CPU core, in one run.
 
     python bench/input_pipeline.py                       # builds a small set in a temp dir (~1-2 min)
-    VTN_BENCH_VIDEOS=<folder of videos> python bench/input_pipeline.py --work_dir /tmp/vtn_bench --seconds 20
+    VTN_BENCH_VIDEOS=<folder of videos> python bench/input_pipeline.py --workdir /tmp/vtn_bench --seconds 20
 
 Builds a `video_folder` dataset at resize_short=256 (the paper's storage, JPEG q90) from 64-frame clips cut out of
-the videos in $VTN_BENCH_VIDEOS (generated clips without it), then measures on `--threads` tf.data threads (1: the
+the videos in $VTN_BENCH_VIDEOS (generated clips without it), then measures on `--data_threads` tf.data threads (1: the
 per-core figure), in interleaved rounds (the best round of each counts, as others share the machine):
   1. bare JPEG decoding of the stored frames of training clips, whole frames (tf.io.decode_jpeg) and only the
      training crop window (tf.io.decode_and_crop_jpeg, windows of the four scales): the limit;
@@ -32,10 +32,10 @@ import bench_data  # noqa: E402  (bench/)
 from vtn_jax import logs  # noqa: E402
 from vtn_jax.data import input_pipeline  # noqa: E402
 
-_WORK_DIR = flags.DEFINE_string('work_dir', '', 'Where to build the dataset (default: a temp dir; reused if built).')
+_WORKDIR = flags.DEFINE_string('workdir', '', 'Where to build the dataset (default: a temp dir; reused if built).')
 _SECONDS = flags.DEFINE_float('seconds', 24.0, 'Timing length of each pipeline, split over --rounds.')
 _ROUNDS = flags.DEFINE_integer('rounds', 4, 'Interleaved rounds (the best counts).')
-_THREADS = flags.DEFINE_integer('threads', 1, 'tf.data threads (1: the per-core figure; 0: TF default, all cores).')
+_DATA_THREADS = flags.DEFINE_integer('data_threads', 1, 'tf.data threads (1: the per-core figure; 0: TF default, all cores).')
 _BATCH = flags.DEFINE_integer('batch_size', 8, 'Clips per batch.')
 _CROP = flags.DEFINE_integer('crop_size', 224, 'Model input side.')
 
@@ -169,7 +169,7 @@ def where_the_time_goes(clips, windows, crop_size: int) -> list:
 def main(argv):
     del argv
     logs.configure_cli_logging()
-    work = pathlib.Path(_WORK_DIR.value or tempfile.mkdtemp(prefix='vtn_bench_'))
+    work = pathlib.Path(_WORKDIR.value or tempfile.mkdtemp(prefix='vtn_bench_'))
     print(f'CPU: {bench_data.machine()}; TF {tf.__version__}')
     builder = bench_data.build_bench_set(work)
     size = sum(f.stat().st_size for f in pathlib.Path(builder.data_dir).glob('*.tfrecord*'))
@@ -181,7 +181,7 @@ def main(argv):
 
     clips, windows = training_clips(builder, 64)
     config = bench_data.data_config(work / 'tfds', _CROP.value)
-    threads, batch = _THREADS.value, _BATCH.value
+    threads, batch = _DATA_THREADS.value, _BATCH.value
     train = input_pipeline.create_dataset(config, 'train', batch_size=batch, mode='train')
     evaluation = input_pipeline.create_dataset(config, 'test', batch_size=batch, mode='segments').repeat()
     clip_frames = lambda b: int(b['mask'].sum()) * NUM_FRAMES  # noqa: E731

@@ -3,12 +3,15 @@ for the whole model per clip, the encoder per frame and the decoder per window, 
 model, its ISA flags and the precision OpenVINO actually ran (vtn_jax.export.benchmark).
 
     vtn-export --config default --output artifacts/r34 --int8 --calib_clips 32
-    python bench/openvino_latency.py --artifacts artifacts/r34 --threads 2 --benchmark_app
-    python bench/openvino_latency.py --artifacts artifacts/r34 --threads 2 --compare_onnx reference_r34.onnx
-    ONEDNN_MAX_CPU_ISA=AVX2 python bench/openvino_latency.py --artifacts artifacts/r34 --threads 2 \
-        --variants f32,int8_f32 --hints LATENCY           # about what an AVX2-only CPU does (README "Export")
-    python bench/openvino_latency.py --artifacts artifacts/mnv2 --threads 2 --profile --parts encoder \
+    python bench/openvino_latency.py --export artifacts/r34 --threads 2 --benchmark_app
+    python bench/openvino_latency.py --export artifacts/r34 --threads 2 --compare_onnx reference_r34.onnx
+    ONEDNN_MAX_CPU_ISA=AVX2 python bench/openvino_latency.py --export artifacts/r34 --threads 2 \
+        --variants f32,int8_f32 --hints LATENCY           # about what an AVX2-only CPU does (see below)
+    python bench/openvino_latency.py --export artifacts/mnv2 --threads 2 --profile --parts encoder \
         --variants default,int8                       # where the time goes: per layer type and kernel
+
+With ONEDNN_MAX_CPU_ISA=AVX2 the same CPU runs the kernels an AVX2-only CPU has; measured in
+docs/export.md "INT8 against f32 with AVX2 kernels".
 """
 import collections
 import json
@@ -24,7 +27,7 @@ from vtn_jax.export import benchmark as benchmark_lib  # noqa: E402
 from vtn_jax.inference import export_record  # noqa: E402
 from vtn_jax.inference import openvino_backend  # noqa: E402
 
-_ARTIFACTS = flags.DEFINE_string('artifacts', None, 'An export directory (with export.json).', required=True)
+_EXPORT = flags.DEFINE_string('export', None, 'An export directory (with export.json).', required=True)
 _THREADS = flags.DEFINE_integer('threads', 0, 'INFERENCE_NUM_THREADS (0 = all).')
 _SECONDS = flags.DEFINE_float('seconds', 3.0, 'Seconds per row and round.')
 _ROUNDS = flags.DEFINE_integer('rounds', 3, 'Rounds; all rows are timed round-robin, each reports its best round.')
@@ -74,9 +77,9 @@ def profile(out_dir: pathlib.Path, parts, variants, threads: int, runs: int = 50
 def main(argv):
     del argv
     if _PROFILE.value:
-        print(profile(pathlib.Path(_ARTIFACTS.value), _PARTS.value, _VARIANTS.value, _THREADS.value))
+        print(profile(pathlib.Path(_EXPORT.value), _PARTS.value, _VARIANTS.value, _THREADS.value))
         return
-    result = benchmark_lib.benchmark(_ARTIFACTS.value, threads=_THREADS.value, seconds=_SECONDS.value,
+    result = benchmark_lib.benchmark(_EXPORT.value, threads=_THREADS.value, seconds=_SECONDS.value,
                                   rounds=_ROUNDS.value, hints=_HINTS.value, variants=_VARIANTS.value or None,
                                   parts=_PARTS.value or None, with_benchmark_app=_APP.value,
                                   compare_onnx=_COMPARE.value or None)

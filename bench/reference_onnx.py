@@ -1,8 +1,8 @@
 r"""Exports the authors' own PyTorch ResNet-34-VTN to ONNX, to time it beside ours (`--compare_onnx`).
 
     python bench/reference_onnx.py --reference_dir <checkout>/pytorch_toolkit/action_recognition \
-        --out /tmp/reference_r34.onnx
-    python bench/openvino_latency.py --artifacts artifacts/r34 --threads 2 --compare_onnx /tmp/reference_r34.onnx
+        --output /tmp/reference_r34.onnx
+    python bench/openvino_latency.py --export artifacts/r34 --threads 2 --compare_onnx /tmp/reference_r34.onnx
 
 `--reference_dir` is a user's checkout of opencv/openvino_training_extensions (commit d014ee02); nothing of it is
 in this repository. The model is built by the reference's own `VideoTransformer` (ResNet-34 trunk, 16 frames,
@@ -36,7 +36,7 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--reference_dir', required=True,
                         help="the authors' pytorch_toolkit/action_recognition folder (a checkout)")
-    parser.add_argument('--out', required=True, help='ONNX file to write')
+    parser.add_argument('--output', required=True, help='ONNX file to write')
     parser.add_argument('--encoder', default='resnet34', help="the reference's encoder name (resnet34, mobilenetv2)")
     args = parser.parse_args(argv)
     reference_dir = pathlib.Path(args.reference_dir)
@@ -48,10 +48,10 @@ def main(argv=None):
     clip = torch.randn(1, 16, 3, 224, 224)
     t0 = time.perf_counter()
     with torch.no_grad():
-        torch.onnx.export(model, (clip,), args.out, opset_version=17, input_names=['clip'], output_names=['logits'],
+        torch.onnx.export(model, (clip,), args.output, opset_version=17, input_names=['clip'], output_names=['logits'],
                           dynamo=False)
     params = sum(p.numel() for p in model.parameters())
-    print(f'wrote {args.out}: the reference VideoTransformer ({args.encoder}, {params:,} parameters) in '
+    print(f'wrote {args.output}: the reference VideoTransformer ({args.encoder}, {params:,} parameters) in '
           f'{time.perf_counter() - t0:.0f} s')
 
 

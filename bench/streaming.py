@@ -6,7 +6,7 @@ r"""Streaming: the online loop's frame rate against the encoder's own, per model
 
 Models: ResNet-34-VTN and MobileNetV2-VTN (RGB, 16 frames at stride 2, 400 classes, 224 crops, random weights:
 timing does not depend on them), exported once with `vtn_jax.export.pipeline` (encoder and decoder, float IR
-and NNCF INT8 IR) into --work_dir and reused. Precisions: f32, bf16 (where OpenVINO reports BF16) and int8
+and NNCF INT8 IR) into --workdir and reused. Precisions: f32, bf16 (where OpenVINO reports BF16) and int8
 (the INT8 IRs; their float parts in the CPU's default precision), as --precisions asks. Sources: --video (any
 file), and --camera WxH: frames rendered here (moving textured shapes) and written as an MJPG AVI, the format
 a USB camera delivers, so that its decode cost is real too.
@@ -58,7 +58,7 @@ _ROUNDS = flags.DEFINE_integer('rounds', 6, 'Alternating rounds.')
 _THREADS = flags.DEFINE_integer('threads', 0, 'OpenVINO inference threads (0: all cores).')
 _DECODER = flags.DEFINE_enum('decoder_precision', 'same', ['same', 'f32', 'bf16'], 'The decoder\'s precision '
                              'hint in the float rows (same: the row\'s).')
-_WORK_DIR = flags.DEFINE_string('work_dir', os.path.join(tempfile.gettempdir(), 'vtn_bench_streaming'),
+_WORKDIR = flags.DEFINE_string('workdir', os.path.join(tempfile.gettempdir(), 'vtn_bench_streaming'),
                                 'Exported models and the rendered source (reused).')
 
 WARMUP_FRAMES = 40  # the first window fills (31 frames) and OpenVINO's first calls settle
@@ -233,7 +233,7 @@ def bench_row(model_dir, config, precision: str, source, loops, frames: int, rou
 def main(argv):
     del argv
     import openvino as ov  # pylint: disable=import-outside-toplevel
-    work_dir = pathlib.Path(_WORK_DIR.value)
+    work_dir = pathlib.Path(_WORKDIR.value)
     work_dir.mkdir(parents=True, exist_ok=True)
     capabilities = ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
     precisions = [p for p in _PRECISIONS.value if {'bf16': 'BF16', 'int8': 'INT8'}.get(p, 'FP32') in capabilities]

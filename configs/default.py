@@ -16,7 +16,7 @@ def get_config() -> ml_collections.ConfigDict:
     # ---- Model: passed as VTN(**config.model); a misspelt key fails there. ----
     config.model = ml_collections.ConfigDict()
     config.model.encoder = 'resnet34'  # resnet18 | resnet34 | resnet50 | mobilenetv2 | se_resnext101_32x4d | resnet_tiny
-    config.model.modality = 'rgb'  # rgb | rgbdiff | stacked (see README "Modalities")
+    config.model.modality = 'rgb'  # rgb | rgbdiff | stacked (see docs/models.md "Modalities")
     config.model.num_classes = 400  # Kinetics-400
     config.model.num_frames = 16  # frames in one input clip (T); rgbdiff and stacked decode T - 1 steps
     config.model.embed_dim = 512  # d: frame embedding width; a 1x1 "reduce" maps other trunk widths to it
@@ -28,7 +28,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.attention_dropout_rate = 0.1  # on the attention probabilities (reference)
     config.model.dtype = 'float32'  # compute dtype: float32 | bfloat16 (params, softmax, logits stay float32)
 
-    # ---- Data: read by vtn_jax.input_pipeline. ----
+    # ---- Data: read by vtn_jax.data.input_pipeline. ----
     config.data = ml_collections.ConfigDict()
     config.data.name = 'synthetic_actions'  # TFDS builder: synthetic_actions | video_folder
     config.data.builder_config = ''  # TFDS builder config name ('' = the builder's default)
@@ -87,7 +87,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.log_every_steps = 50  # metrics fetched from the device this often
     config.train.checkpoint_every_steps = 1_000  # periodic checkpoint
     config.train.max_to_keep = 2  # periodic checkpoints kept (the best one is kept separately)
-    config.train.seed = 0  # parameter init, dropout and data order
+    config.train.seed = 0  # parameter init (also a command's random weights: no checkpoint), dropout, data order
     # Weights to start from: an ImageNet .pth for the encoder (the paper's init; for this encoder torchvision's
     # resnet34-b627a593.pth: vtn_jax.models.pretrained.IMAGENET_SOURCES), or a whole reference VTN .pth / .npz.
     # '' = random init, which the trainer warns about loudly for every paper-sized encoder.

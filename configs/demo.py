@@ -5,7 +5,7 @@ It learns the motion-direction task clearly above chance in about two minutes on
     python train.py --config configs/demo.py --workdir runs/demo/train
 
 RGB differences, not RGB: a global-average-pooled CNN embedding barely encodes where a shape is, so an RGB
-model cannot tell "moves left" from "moves right" (README "Modalities" has the measured ablation); a
+model cannot tell "moves left" from "moves right" (docs/ablation.md has the measured ablation); a
 difference frame shows the leading and trailing edge and so the direction.
 """
 from vtn_jax.configs import tiny

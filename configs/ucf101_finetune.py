@@ -1,6 +1,6 @@
 r"""Fine-tuning Kinetics -> UCF-101 split 1 (paper 4.1: 20 epochs at 1e-5), fresh 101-class head.
 
-Build the data first (README "Video data") and give the Kinetics checkpoint:
+Build the data first (docs/data.md "Build") and give the Kinetics checkpoint:
     --config.train.init_checkpoint=resnet34_vtn_kinetics.pth
 
     python train.py --config configs/ucf101_finetune.py --workdir runs/ucf101_finetune

@@ -1,9 +1,16 @@
-"""Shared test fixtures and helpers: the tiny config, the parity fixture folder, a sample video, exports made once
-per session, and running a command in-process. Nothing outside the repository is read."""
+"""Shared test fixtures and helpers: the tiny config, the tiny dataset and exports made once per session (per
+xdist worker), the parity fixture folder, a sample video, and running a command in-process. Nothing outside the
+repository is read.
+
+XLA compiles with most of its optimisations off in the test processes: on the tiny models compiling dominates and
+the passes cost more than they save (tests/test_models_vtn.py: 126 -> 52 CPU-s). Tests marked `optimized` (parity
+with the authors' outputs, hundreds of training steps) compile as a user's run does. Subprocesses are unaffected.
+"""
 import os
 import pathlib
 import shutil
 
+import jax
 import numpy as np
 import onnx
 import onnx.numpy_helper
@@ -12,10 +19,26 @@ import pytest
 import export_helpers
 from vtn_jax.configs import tiny
 from vtn_jax.data import synthetic
+from vtn_jax.data import tfds_builders
 from vtn_jax.data import video_io
 from vtn_jax.tools import cli
 
 DATA = pathlib.Path(__file__).resolve().parent / 'data'
+
+jax.config.update('jax_disable_most_optimizations', True)
+
+
+@pytest.fixture(autouse=True)
+def _xla_optimisations(request):
+    """XLA's optimisations on for a test marked `optimized` (a program compiled before keeps how it was built)."""
+    if request.node.get_closest_marker('optimized') is None:
+        yield
+        return
+    jax.config.update('jax_disable_most_optimizations', False)
+    try:
+        yield
+    finally:
+        jax.config.update('jax_disable_most_optimizations', True)
 
 
 def parity_dir() -> pathlib.Path:
@@ -47,6 +70,15 @@ def run_command(module, *args) -> tuple[int, str]:
 @pytest.fixture()
 def tiny_config():
     return tiny.get_config()
+
+
+@pytest.fixture(scope='session')
+def tiny_data_dir(tmp_path_factory) -> pathlib.Path:
+    """A TFDS data directory holding synthetic_actions/tiny (configs/tiny.py's data: 48 train and 16 test videos),
+    built once; every test that reads the tiny dataset points `config.data.data_dir` here and only reads it."""
+    data_dir = tmp_path_factory.mktemp('tiny_tfds')
+    tfds_builders.build('synthetic_actions', data_dir, 'tiny')
+    return data_dir
 
 
 @pytest.fixture(scope='session')

@@ -22,7 +22,6 @@ from vtn_jax.models import vtn as model_lib
 TOL = 1e-4
 
 
-@functools.lru_cache(maxsize=None)
 def _base_variables():
     model = model_lib.create_model(tiny.get_config().model)
     # What `export.py` without --checkpoint exports (the CLI test relies on the same weights).
@@ -30,8 +29,8 @@ def _base_variables():
 
 
 def tiny_setup(**model_overrides):
-    """Tiny config, model and variables. Initialising compiles the model (about 10 s on 2 cores), so it
-    happens once; other variants take the base leaves where the shapes agree and seeded noise elsewhere."""
+    """Tiny config, model and variables: the random weights of the base model (compiled once per process by the
+    library), and for other variants its leaves where the shapes agree and seeded noise elsewhere."""
     config = tiny.get_config()
     config.model.update(model_overrides)
     model = model_lib.create_model(config.model)

@@ -1,7 +1,5 @@
-"""What the inference tests share: a counting backend, random videos, the tiny models built once, the offline
-model run window by window (the reference every online result must equal). Not a test module itself."""
-import functools
-
+"""What the inference tests share: a counting backend, random videos, the tiny models, the offline model run window
+by window (the reference every online result must equal). Not a test module itself."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,27 +33,17 @@ def make_video(num_frames=NUM_VIDEO_FRAMES, height=40, width=52, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (num_frames, height, width, 3), dtype=np.uint8)
 
 
-_MODELS = {}
-
-
 def build(tiny_config, modality, stride=2):
-    """The tiny config for `modality` and `stride`, and its model and variables (initialised once per module:
-    initialisation dominates these tests' time)."""
+    """The tiny config for `modality` and `stride`, and its model and variables (the library compiles the
+    initialisation once per model)."""
     config = tiny_config
     config.model.modality = modality
     config.data.stride = stride
-    if modality not in _MODELS:
-        model = model_lib.create_model(config.model)
-        _MODELS[modality] = model, model_lib.init_variables(model, jax.random.key(0), image_size=32)
-    return (config,) + _MODELS[modality]
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _apply(model, variables, clips):
-    return model.apply(variables, clips)
+    model = model_lib.create_model(config.model)
+    return config, model, model_lib.init_variables(model, jax.random.key(0), image_size=32)
 
 
 def offline_logits(model, variables, frames_NHWC, ends, indices_fn):
     """The offline model run on one clip per window end: clip t = frames_NHWC[indices_fn(t)]."""
     clips = jnp.stack([frames_NHWC[indices_fn(t)] for t in ends])
-    return np.asarray(_apply(model, variables, clips))
+    return np.asarray(model_lib.jit_apply(variables, clips, model=model))

@@ -1,4 +1,4 @@
-"""Tests for vtn_jax.input_pipeline: every op eagerly and inside tf.data.Dataset.map, exact frame
+"""Tests for vtn_jax.data.input_pipeline: every op eagerly and inside tf.data.Dataset.map, exact frame
 indices, crop bounds, normalisation, and create_split's resume, sharding, padding and masking."""
 import itertools
 import collections
@@ -222,11 +222,10 @@ def test_flipped_clips_take_the_mirrored_label():
 # ---- create_split ---------------------------------------------------------------------------
 
 @pytest.fixture(scope='session')
-def data_config(tmp_path_factory):
-    """configs/tiny.py's data section on a freshly built synthetic_actions/tiny (48 train, 16 test)."""
+def data_config(tiny_data_dir):
+    """configs/tiny.py's data section on synthetic_actions/tiny (48 train, 16 test; conftest.tiny_data_dir)."""
     config = tiny.get_config().data
-    config.update(data_dir=str(tmp_path_factory.mktemp('tfds')), mean=MEAN, std=STD, shuffle_buffer=16)
-    tfds_builders.build(config.name, config.data_dir, config.builder_config)
+    config.update(data_dir=str(tiny_data_dir), mean=MEAN, std=STD, shuffle_buffer=16)
     return config
 
 

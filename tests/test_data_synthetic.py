@@ -1,4 +1,4 @@
-"""Tests for vtn_jax.synthetic: determinism, balance, motion direction, time reversal and that a
+"""Tests for vtn_jax.data.synthetic: determinism, balance, motion direction, time reversal and that a
 single frame carries no class information."""
 import numpy as np
 import pytest

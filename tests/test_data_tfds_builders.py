@@ -40,9 +40,8 @@ def read_all(builder, split):
 
 
 @pytest.fixture(scope='session')
-def tiny_synthetic(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp('tfds_synthetic')
-    return data_dir, tfds_builders.build('synthetic_actions', data_dir, 'tiny')
+def tiny_synthetic(tiny_data_dir):
+    return tiny_data_dir, tfds_builders.build('synthetic_actions', tiny_data_dir, 'tiny')  # reopened
 
 
 @pytest.fixture(scope='session')

@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 
-from vtn_jax.data import tfds_builders
 
 WORKER = os.path.join(os.path.dirname(__file__), 'distributed_worker.py')
 
@@ -48,10 +47,9 @@ def max_diff(a, b):
 
 
 @pytest.fixture(scope='module')
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_data_dir):
     root = tmp_path_factory.mktemp('dist')
-    data_dir = root / 'tfds'
-    tfds_builders.build('synthetic_actions', data_dir, 'tiny')
+    data_dir = tiny_data_dir
     launch('train+dense', root / 'two_proc', root / 'p2', 3, data_dir, processes=2)
     launch('train', root / 'one_proc', root / 'p1', 3, data_dir)
     launch('eval', root / 'two_proc', root / 'p1', 3, data_dir)  # the two-process checkpoint in one process
@@ -59,6 +57,7 @@ def runs(tmp_path_factory):
     return root, data_dir
 
 
+@pytest.mark.slow  # the `runs` fixture: four multi-process training runs
 def test_two_processes_end_with_identical_params_equal_to_one_process(runs):
     root, _ = runs
     p2 = [load_params(root / f'p2_params_{i}.npz') for i in range(2)]
@@ -75,6 +74,7 @@ def test_two_processes_end_with_identical_params_equal_to_one_process(runs):
     assert json.loads((root / 'd2_train_0.json').read_text())['device_count'] == 2
 
 
+@pytest.mark.slow  # the `runs` fixture: four multi-process training runs
 def test_evaluation_over_two_processes_equals_one(runs):
     root, _ = runs
     two = [json.loads((root / f'p2_train_{i}.json').read_text()) for i in range(2)]  # its final evaluation
@@ -85,6 +85,7 @@ def test_evaluation_over_two_processes_equals_one(runs):
     assert abs(two[0]['loss'] - one['loss']) < 1e-5
 
 
+@pytest.mark.slow  # the `runs` fixture: four multi-process training runs
 def test_dense_evaluation_over_two_processes_gathers_every_video(runs):
     root, _ = runs
     dense = [json.loads((root / f'p2_dense_{i}.json').read_text()) for i in range(2)]
@@ -96,6 +97,7 @@ def test_dense_evaluation_over_two_processes_gathers_every_video(runs):
     assert abs(dense[0]['loss'] - one['loss']) < 1e-5
 
 
+@pytest.mark.slow  # the `runs` fixture: four multi-process training runs
 def test_two_process_checkpoint_resumes_in_one_process(runs):
     root, data_dir = runs
     out = launch('train', root / 'two_proc', root / 'resume', 5, data_dir)

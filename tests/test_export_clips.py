@@ -2,14 +2,12 @@
 import numpy as np
 
 from vtn_jax.data import input_pipeline
-from vtn_jax.data import tfds_builders
 from vtn_jax.export import clips as clips_lib
 
 
-def test_split_clips_are_the_pipelines_uint8_clips(tiny_config, tmp_path):
+def test_split_clips_are_the_pipelines_uint8_clips(tiny_config, tiny_data_dir):
     config = tiny_config
-    config.data.data_dir = str(tmp_path)
-    tfds_builders.build(config.data.name, config.data.data_dir, config.data.builder_config)
+    config.data.data_dir = str(tiny_data_dir)
     clips, labels = clips_lib.split_clips(config.data, 'test', 5)
     assert clips.shape == (5, 8, 32, 32, 3) and clips.dtype == np.uint8 and labels.shape == (5,)
     batch = next(input_pipeline.create_split(config.data, 'test', batch_size=8, mode='clip'))

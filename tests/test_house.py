@@ -2,6 +2,7 @@
 inference runs without TensorFlow or the training stack, and no module outgrows about 500 lines."""
 import ast
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -112,3 +113,25 @@ def test_inference_imports_neither_tensorflow_nor_training_nor_export():
             'print(",".join(bad))\n')
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120, check=True)
     assert proc.stdout.strip() == '', f'importing inference loaded {proc.stdout.strip()}'
+
+
+def test_every_module_has_its_test_file_or_the_readme_names_the_one_that_covers_it():
+    """tests/test_<package>_<module>.py per module; the README's Layout section lists the exceptions as
+    "- `package/module.py`, ...: `tests/test_x.py`"."""
+    repo = PACKAGE.parent
+    covered = {}
+    for line in (repo / 'README.md').read_text().splitlines():
+        match = re.fullmatch(r'- (`[\w/]+\.py`(?:, `[\w/]+\.py`)*): `(tests/test_\w+\.py)`', line.strip())
+        if match:
+            covered.update({m: match.group(2) for m in re.findall(r'`([\w/]+\.py)`', match.group(1))})
+    assert covered and all((repo / t).is_file() for t in covered.values()), covered
+    assert all((PACKAGE / m).is_file() for m in covered), sorted(m for m in covered if not (PACKAGE / m).is_file())
+    missing = []
+    for path in sorted(PACKAGE.rglob('*.py')):
+        rel = path.relative_to(PACKAGE)
+        if path.name == '__init__.py' or rel.parts[0] == 'configs':
+            continue
+        own = repo / 'tests' / f'test_{"_".join(rel.with_suffix("").parts)}.py'
+        if not own.is_file() and str(rel) not in covered:
+            missing.append(f'{rel} (no {own.relative_to(repo)}, and the README names no file covering it)')
+    assert not missing, missing

@@ -17,6 +17,7 @@ from vtn_jax.models import pytorch_weights
 from vtn_jax.models import standin_weights
 from vtn_jax.models import vtn as model_lib
 
+pytestmark = pytest.mark.optimized  # parity: the program a user's run compiles
 TOLERANCE = 1e-4  # absolute, rtol 0
 SHIPPED = DATA / 'parity'  # the repository's fixtures, for the tests of the machinery itself
 

@@ -4,11 +4,13 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from vtn_jax.data import two_cue
 from vtn_jax.tools import quickstart
 
 
+@pytest.mark.slow
 def test_quickstart_end_to_end(tiny_config, tmp_path):
     forks = []  # OpenVINO's telemetry forked a process per usage event, after JAX had started its threads
     os.register_at_fork(before=lambda: forks.append(1))

@@ -8,9 +8,9 @@ from vtn_jax.models import vtn as model_lib
 from vtn_jax.training import decoder_only
 
 
-def test_cached_decoder_equals_full_model_and_trains(tiny_config, tmp_path):
+def test_cached_decoder_equals_full_model_and_trains(tiny_config, tiny_data_dir, tmp_path):
     config = tiny_config
-    config.data.data_dir = str(tmp_path / 'tfds')
+    config.data.data_dir = str(tiny_data_dir)
     config.model.modality = 'rgbdiff'
     model = model_lib.create_model(config.model)
     variables = model_lib.init_variables(model, jax.random.key(0), image_size=32)

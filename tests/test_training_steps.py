@@ -81,6 +81,8 @@ BF16_WINDOW = 20  # the loss curves are compared as 20-step means (single steps 
 BF16_TOLERANCE = 0.08
 
 
+@pytest.mark.slow
+@pytest.mark.optimized  # 400 steps: running, not compiling, is the cost
 def test_the_bf16_config_tracks_the_float32_loss_curve(config, f32_step):  # pylint: disable=redefined-outer-name
     assert bf16.get_config().model.dtype == 'bfloat16'
     video, label = clips(config, 64)

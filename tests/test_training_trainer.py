@@ -16,9 +16,9 @@ from vtn_jax.training import evaluation
 from vtn_jax.training import trainer
 
 
-@pytest.fixture(scope='module')
-def data_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp('tfds')
+@pytest.fixture()
+def data_dir(tiny_data_dir):
+    return tiny_data_dir  # synthetic_actions/tiny (conftest); the demo config's dataset is built beside it
 
 
 @pytest.fixture()
@@ -142,6 +142,8 @@ def test_unknown_config_key_fails_with_its_name(config, tmp_path):
         trainer.train_and_evaluate(config, tmp_path)
 
 
+@pytest.mark.slow
+@pytest.mark.optimized  # 600 steps: running, not compiling, is the cost
 def test_tiny_model_learns_synthetic_actions(data_dir, tmp_path):
     # The main job's model (configs/demo.py: tiny VTN on RGB differences; the file says why not RGB) on the
     # default synthetic set, 8 classes: chance 0.125, and 0.3 on 128 test videos is 5 sigma above it.

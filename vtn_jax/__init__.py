@@ -7,7 +7,14 @@
 Rooms, each importing only those below it: tools (the vtn-* commands) -> export, training -> inference ->
 checkpoints -> models, data.
 """
-from vtn_jax.inference.api import Recognizer
-
 __version__ = '0.2.0'
 __all__ = ['Recognizer', '__version__']
+
+
+def __getattr__(name):
+    """`vtn_jax.Recognizer` on first use (PEP 562), so that importing a submodule (a command's --help, say) does
+    not load the inference stack."""
+    if name == 'Recognizer':
+        from vtn_jax.inference.api import Recognizer  # pylint: disable=import-outside-toplevel
+        return Recognizer
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

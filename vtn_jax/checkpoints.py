@@ -6,6 +6,7 @@ Every source is checked key by key and shape by shape against the configured mod
 (`vtn_jax.models.weights.match_keys`); nothing loads half-way. Workdir checkpoints also carry the config
 they were trained with (`read_run_config`).
 """
+import functools
 import json
 import logging
 import pathlib
@@ -127,11 +128,18 @@ def set_batch_stats(model: vtn_lib.VTN, variables, video_BTHWC) -> dict:
     scale, as in a trained network. Flax updates r' = m r + (1 - m) b, so b = (r' - m r) / (1 - m).
     """
     momentum = encoders.BatchNorm.keywords['momentum']
-    _, updated = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=['batch_stats'],
-                                                  rngs={'dropout': jax.random.key(0)}))(variables, video_BTHWC)
+    updated = _train_mode_stats(variables, video_BTHWC, model=model)
     stats = jax.tree.map(lambda new, old: (new - momentum * old) / (1.0 - momentum),
                          updated['batch_stats'], variables['batch_stats'])
     return jax.tree.map(np.asarray, {**variables, 'batch_stats': stats})
+
+
+@functools.partial(jax.jit, static_argnames='model')
+def _train_mode_stats(variables, video_BTHWC, *, model: vtn_lib.VTN):
+    """The updated batch_stats of one train-mode pass (compiled once per model and shape)."""
+    _, updated = model.apply(variables, video_BTHWC, train=True, mutable=['batch_stats'],
+                             rngs={'dropout': jax.random.key(0)})
+    return updated
 
 
 def random_variables(model: vtn_lib.VTN, *, image_size: int, seed: int = 0) -> dict:
@@ -151,7 +159,8 @@ def load_variables(source, model: vtn_lib.VTN, *, image_size: int = 224, seed: i
             (`save_flat_npz`), or the authors' `.pth`/`.npz` / a torchvision ResNet.
         model: the configured VTN.
         image_size: frame side of the random clips that give random weights their BatchNorm statistics.
-        seed: the initialisation seed when `source` is ''.
+        seed: the initialisation seed when `source` is '' (every command passes `config.train.seed`: the one place
+            random weights come from).
         new_head: for the authors' files: keep the model's own classifier (fine-tuning to other classes).
 
     Raises:

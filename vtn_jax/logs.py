@@ -5,10 +5,22 @@ user should act on at WARNING). A command (`vtn_jax.tools`) calls `configure_cli
 messages then go to stdout as plain lines (warnings prefixed), the libraries' (TensorFlow, orbax, TFDS) only at
 WARNING and above, without their routine notices (TFDS's `dtype is deprecated` on every read, orbax's notes on
 read-only managers). `-v 0` (absl's --verbosity) shows every library message again.
+
+TensorFlow also writes notices from native code while it starts (oneDNN's "custom operations are on", twice,
+whatever TF_CPP_MIN_LOG_LEVEL says; absl's "All log messages before absl::InitializeLog()"). A command's process
+calls `quiet_native_start()` before anything imports TensorFlow (importing `vtn_jax.tools` does): native logging
+below WARNING is off (TF_CPP_MIN_LOG_LEVEL=2 unless set), and TensorFlow's import writes its stderr to a
+temporary file, from which the known notices go to `NATIVE_NOTICES_SEEN` and any other line to stderr as usual.
+With `-v`, `configure_cli_logging` undoes both (and shows the notices already dropped). Library use (a
+notebook, a test) changes nothing.
 """
+import contextlib
+import importlib.abc
 import logging
 import math
+import os
 import sys
+import tempfile
 import time
 
 # (path fragment of the emitting file, text in the message): warnings that say nothing a user can act on.
@@ -17,7 +29,19 @@ ROUTINE_WARNINGS = (
     ('orbax', 'read_only=True'),
     ('orbax', 'Given directory is read only'),
     ('tensorflow/python/util/deprecation', 'map_fn'),
+    ('tensorflow_datasets', 'Using custom data configuration'),  # every video_folder build and read
 )
+
+
+# Text in a line of native stderr that TensorFlow writes while it starts, and that says nothing a user can act on.
+NATIVE_NOTICES = (
+    'All log messages before absl::InitializeLog() is called',
+    'oneDNN custom operations are on',
+    'This TensorFlow binary is optimized to use available CPU instructions',
+    'To enable the following instructions:',
+)
+NATIVE_NOTICES_SEEN: list[str] = []  # the notices dropped so far (configure_cli_logging(verbose=True) shows them)
+_TF_LEVEL_SET = []  # quiet_native_start set TF_CPP_MIN_LOG_LEVEL (not the user)
 
 
 class _DropRoutine(logging.Filter):
@@ -56,12 +80,76 @@ def configure_cli_logging(verbose: bool = False) -> None:
     ours.setLevel(logging.INFO)
     ours.propagate = False
     if verbose:
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _QuietTensorFlowImport)]
+        if _TF_LEVEL_SET and 'tensorflow' not in sys.modules:
+            os.environ.pop('TF_CPP_MIN_LOG_LEVEL', None)
+        if NATIVE_NOTICES_SEEN:
+            sys.stderr.write(''.join(NATIVE_NOTICES_SEEN))
+            NATIVE_NOTICES_SEEN.clear()
         return
     from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel  (only commands use absl)
     absl_logging.set_verbosity(absl_logging.WARNING)
     handler = absl_logging.get_absl_handler()
     if not any(isinstance(f, _DropRoutine) for f in handler.filters):
         handler.addFilter(_DropRoutine())
+
+
+@contextlib.contextmanager
+def native_notices_dropped():
+    """Sends the process's stderr (file descriptor 2: native code writes there) to a temporary file while the
+    block runs; afterwards lines with a NATIVE_NOTICES text are kept in NATIVE_NOTICES_SEEN, the others written
+    to stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode(errors='replace').splitlines(keepends=True)
+            NATIVE_NOTICES_SEEN.extend(line for line in lines if any(n in line for n in NATIVE_NOTICES))
+            other = ''.join(line for line in lines if not any(n in line for n in NATIVE_NOTICES))
+            if other:
+                sys.stderr.write(other)
+                sys.stderr.flush()
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` through the other finders and runs its import inside native_notices_dropped (then
+    leaves sys.meta_path: a `find_spec` alone, as etils makes to see whether TensorFlow is installed, imports
+    nothing)."""
+
+    def find_spec(self, fullname, path, target=None):  # pylint: disable=unused-argument
+        if fullname != 'tensorflow':
+            return None
+        others = [f for f in sys.meta_path if f is not self]
+        spec = next((s for s in (getattr(f, 'find_spec', lambda *a: None)(fullname, path, target) for f in others)
+                     if s is not None), None)
+        if spec is not None and spec.loader is not None:
+            exec_module = spec.loader.exec_module
+
+            def quiet_exec(module):
+                if self in sys.meta_path:
+                    sys.meta_path.remove(self)
+                with native_notices_dropped():
+                    exec_module(module)
+
+            spec.loader.exec_module = quiet_exec
+        return spec
+
+
+def quiet_native_start() -> None:
+    """For a command's process, before TensorFlow is imported: TensorFlow's native logging at WARNING and above
+    (TF_CPP_MIN_LOG_LEVEL=2 unless set) and its start-up notices dropped (see the module docstring)."""
+    if 'TF_CPP_MIN_LOG_LEVEL' not in os.environ:
+        os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'
+        _TF_LEVEL_SET.append(True)
+    if 'tensorflow' not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 class Progress:

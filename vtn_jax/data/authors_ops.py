@@ -14,13 +14,9 @@ pytorch_toolkit/action_recognition), used by `vtn_jax.data.input_pipeline` for t
       as in their 2020 code).
   authors' evaluation crop: `vtn_jax.data.frames.authors_eval_crops` through tf.numpy_function.
 """
-import os
+import tensorflow as tf
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-
-import tensorflow as tf  # noqa: E402
-
-from vtn_jax.data import frames as frames_lib  # noqa: E402
+from vtn_jax.data import frames as frames_lib
 
 UNIFORM_CLIPS = 10  # clips per video in 'uniform10' (the authors' --n-test-clips default)
 # The offsets in their order (fillFixOffset), as multiples of the quarter steps (y, x).

@@ -1,6 +1,6 @@
 r"""TFDS builders for the video datasets: `synthetic_actions` and `video_folder` (`vtn-data` builds them).
 
-Stored format (measured, see README "Video data"): every frame is resized so its shorter side is
+Stored format (measured, see docs/data.md): every frame is resized so its shorter side is
 `resize_short` (INTER_AREA) and stored as a JPEG (quality `jpeg_quality`, encoded with OpenCV) in a
 `tfds.features.Video(encoding_format='jpeg')`. The input pipeline reads the JPEG strings without
 decoding them and decodes (and crops) only the frames it samples, which is what makes reading fast;
@@ -44,19 +44,17 @@ import time
 from concurrent import futures
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import cv2
+import numpy as np
+import tensorflow_datasets as tfds
+from etils import epath
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow_datasets as tfds  # noqa: E402
-from etils import epath  # noqa: E402
-
-from vtn_jax import logs  # noqa: E402
-from vtn_jax.data import split_files  # noqa: E402
-from vtn_jax.data import synthetic  # noqa: E402
-from vtn_jax.data import two_cue  # noqa: E402
-from vtn_jax.data import video_builds  # noqa: E402
-from vtn_jax.data import video_io  # noqa: E402
+from vtn_jax import logs
+from vtn_jax.data import split_files
+from vtn_jax.data import synthetic
+from vtn_jax.data import two_cue
+from vtn_jax.data import video_builds
+from vtn_jax.data import video_io
 
 REPORT_FILE = 'bad_videos.json'
 _ROWS_SUFFIX = '.build_rows.json'  # a Beam build's report rows per split (removed once read)
@@ -104,6 +102,13 @@ class _VideoBuilderMixin:
         # Nothing is downloaded, so there is no checksums file to find next to the code; TFDS's
         # own lookup imports `importlib_resources`, which tensorflow-datasets does not install.
         return None
+
+    # TFDS prints "Downloading and preparing dataset Unknown size ..." and "... downloaded and prepared" to stdout,
+    # whatever the log level: nothing is downloaded here, and build() logs its own report.
+    def _log_download_bytes(self):
+        pass
+
+    _log_download_done = _log_download_bytes
 
     def _features(self, class_names: Sequence[str], frame_shape) -> tfds.features.FeaturesDict:
         return tfds.features.FeaturesDict({
@@ -403,7 +408,7 @@ def build(name: str, data_dir, builder_config: str = '', *, workers: int = 0, be
             for synthetic_actions, SyntheticActionsConfig fields to override a named config.
 
     Returns:
-        The builder; read with builder.as_dataset(...) or vtn_jax.input_pipeline.
+        The builder; read with builder.as_dataset(...) or vtn_jax.data.input_pipeline.
 
     Raises:
         ValueError / FileNotFoundError: an unknown name, or a video_folder that is not built and

@@ -1,6 +1,6 @@
 """The export route: pure JAX function -> TFLite -> ONNX -> OpenVINO IR, and the graph edits on the way.
 
-Route (the only one measured to work end to end with JAX 0.10; `export.py --probe_routes` shows why):
+Route (the only one measured to work end to end with JAX 0.10; `python bench/export_routes.py` shows why):
 
     eval-mode fn(x) (weights closed over, batch 1, fixed shapes)
       -> jax2tf.convert -> tf.function                   (one XlaCallModule op holding StableHLO)
@@ -23,24 +23,21 @@ Why not a shorter route (measured with JAX 0.10.2, tf2onnx 1.17, OpenVINO 2026.4
 import collections
 import contextlib
 import logging
-import os
 import pathlib
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import nncf
+import numpy as np
+import onnx
+import openvino as ov
+import tensorflow as tf
+import tf2onnx
+from jax.experimental import jax2tf
+from onnx import helper, numpy_helper
+from openvino import opset13 as ops
+from openvino.preprocess import ColorFormat, PrePostProcessor
 
-import nncf  # noqa: E402
-import numpy as np  # noqa: E402
-import onnx  # noqa: E402
-import openvino as ov  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf2onnx  # noqa: E402
-from jax.experimental import jax2tf  # noqa: E402
-from onnx import helper, numpy_helper  # noqa: E402
-from openvino import opset13 as ops  # noqa: E402
-from openvino.preprocess import ColorFormat, PrePostProcessor  # noqa: E402
-
-from vtn_jax.export.artifacts import PartSpec  # noqa: E402
-from vtn_jax.inference import export_record  # noqa: E402
+from vtn_jax.export.artifacts import PartSpec
+from vtn_jax.inference import export_record
 
 ONNX_OPSET = 17
 

@@ -1,4 +1,5 @@
-"""A VTN and its variables as a recognizer backend: jitted `VTN.encode` and `VTN.decode`."""
+"""A VTN and its variables as a recognizer backend: jitted `VTN.encode` and `VTN.decode` (`vtn.jit_apply`: compiled
+once per model and batch size in a process, whatever the number of backends)."""
 import jax
 import numpy as np
 
@@ -18,11 +19,9 @@ class JaxBackend:
         self.frame_channels = model.frame_channels
         self.embed_dim = model.embed_dim
         self.num_classes = model.num_classes
-        self._encode = jax.jit(lambda v, x: model.apply(v, x, method=vtn_lib.VTN.encode))
-        self._decode = jax.jit(lambda v, e: model.apply(v, e, method=vtn_lib.VTN.decode))
 
     def encode(self, frames_NHWC: np.ndarray) -> np.ndarray:
-        return np.asarray(self._encode(self.variables, frames_NHWC))
+        return np.asarray(vtn_lib.jit_apply(self.variables, frames_NHWC, model=self.model, method=vtn_lib.VTN.encode))
 
     def decode(self, emb_BSD: np.ndarray) -> np.ndarray:
-        return np.asarray(self._decode(self.variables, emb_BSD))
+        return np.asarray(vtn_lib.jit_apply(self.variables, emb_BSD, model=self.model, method=vtn_lib.VTN.decode))

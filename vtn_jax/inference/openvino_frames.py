@@ -49,7 +49,7 @@ def crop_and_resize(frame, *, crop_size: int, crop_fraction: float):
 
     Mirrors `frames.central_crop_box` (side = round(fraction * shorter side), half to even as Python's
     round, clamped to [1, shorter side]; top/left = floor of half the margin) and the float cv2.INTER_LINEAR
-    of `frames.preprocess_frame`. The crop is moved to NCHW while still uint8: OpenVINO's Interpolate and the
+    of `frames.Preprocessing.numpy`. The crop is moved to NCHW while still uint8: OpenVINO's Interpolate and the
     per-channel arithmetic are faster on planar channels, and the encoder's own NHWC -> NCHW Transpose then
     cancels the way back.
     """

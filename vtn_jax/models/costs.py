@@ -42,8 +42,9 @@ def _count_macs(jaxpr) -> int:
             (lhs_contract, _), _ = eqn.params['dimension_numbers']
             lhs = eqn.invars[0].aval
             total += int(np.prod(eqn.outvars[0].aval.shape)) * int(np.prod([lhs.shape[d] for d in lhs_contract]))
+        repeats = eqn.params['length'] if eqn.primitive.name == 'scan' else 1  # a scan runs its body `length` times
         for sub in jax.core.jaxprs_in_params(eqn.params):
-            total += _count_macs(sub)
+            total += repeats * _count_macs(sub)
     return total
 
 

@@ -14,6 +14,7 @@ ResNet basic block's and bottleneck's `bn2`/`bn3`, U(0.25, 0.75) for MobileNetV2
 BN shifts, running means and LayerNorm shifts U(-0.2, 0.2); running variances U(0.5, 2); LayerNorm scales
 U(0.5, 1.5); the position table U(-1, 1); `num_batches_tracked` 0.
 """
+import functools
 import pathlib
 import re
 import zlib
@@ -136,6 +137,14 @@ def reference_variables(model, name: str, seed: int) -> dict:
                                         source=f'{name} seed {seed}')
 
 
+@functools.partial(jax.jit, static_argnames='model')
+def _outputs(variables, video_BTHWC, *, model: vtn_lib.VTN):
+    """(embeddings, decoder output, logits): what a fixture holds (compiled once per model and clip shape)."""
+    emb = model.apply(variables, video_BTHWC, method=vtn_lib.VTN.embed)
+    out = model.apply(variables, emb, method=lambda m, e: m.temporal(e, deterministic=True))
+    return emb, out, model.apply(variables, emb, method=vtn_lib.VTN.decode)
+
+
 def check_fixture(path) -> dict[str, float]:
     """Max absolute differences of logits, embeddings and decoder output against one fixture file (the seeds
     and input shape are read from the file)."""
@@ -145,13 +154,7 @@ def check_fixture(path) -> dict[str, float]:
     variables = reference_variables(model, name, int(fixture['weight_seed']))
     clip_BTCHW = make_clip(int(fixture['input_seed']), tuple(int(d) for d in fixture['input_shape']))
     video = jnp.asarray(clip_BTCHW.transpose(0, 1, 3, 4, 2))  # the authors' model is channels-first
-
-    def run(v, x):
-        emb = model.apply(v, x, method=vtn_lib.VTN.embed)
-        out = model.apply(v, emb, method=lambda m, e: m.temporal(e, deterministic=True))
-        return emb, out, model.apply(v, emb, method=vtn_lib.VTN.decode)
-
-    emb, out, logits = jax.jit(run)(variables, video)
+    emb, out, logits = _outputs(variables, video, model=model)
     return {'logits': float(np.abs(np.asarray(logits) - fixture['logits']).max()),
             'embeddings': float(np.abs(np.asarray(emb) - fixture['embeddings']).max()),
             'decoder_out': float(np.abs(np.asarray(out) - fixture['decoder_out']).max())}

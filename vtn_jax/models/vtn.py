@@ -11,7 +11,12 @@ Shapes: video_BTHWC is [batch, frames, height, width, 3], already normalised (`c
 
 Modalities (rgb, rgbdiff, stacked) are defined in `vtn_jax.models.modality`; differences are computed here,
 on the device.
+
+`init_variables` and `jit_apply` compile once per (model, shapes) in a process: a model (a frozen dataclass) is
+hashable, so it is a static argument of one module-level `jax.jit`, and the next call with an equal model reuses
+the compiled program (a fresh `jax.jit(lambda ...)` per call would trace and compile again).
 """
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -152,10 +157,23 @@ def assemble_two_stream(rgb_variables, motion_variables):
 
 
 def init_variables(model: nn.Module, rng, *, image_size: int = 224, batch_size: int = 1):
-    """Initialises the variables of `model` for clips of `image_size` (the shapes do not depend on it)."""
+    """Initialises the variables of `model` for clips of `image_size` (the shapes do not depend on it); compiled
+    once per (model, image_size, batch_size)."""
+    return _init(rng, model=model, image_size=image_size, batch_size=batch_size)
+
+
+@functools.partial(jax.jit, static_argnames=('model', 'image_size', 'batch_size'))
+def _init(rng, *, model: nn.Module, image_size: int, batch_size: int):
     num_frames = model.num_frames if isinstance(model, VTN) else model.rgb.num_frames
     video = jnp.zeros((batch_size, num_frames, image_size, image_size, 3), jnp.float32)
-    return jax.jit(lambda r: model.init(r, video, train=False))(rng)
+    return model.init(rng, video, train=False)
+
+
+@functools.partial(jax.jit, static_argnames=('model', 'method'))
+def jit_apply(variables, inputs, *, model: nn.Module, method=None):
+    """`model.apply(variables, inputs, method=method)` (eval mode), compiled once per (model, method, shapes):
+    e.g. `jit_apply(v, frames_NHWC, model=m, method=VTN.encode)`."""
+    return model.apply(variables, inputs, method=method)
 
 
 def count_params(params) -> int:

@@ -1,10 +1,15 @@
 """What every command shares: absl flags, defined once here with the same name for the same thing in every
 command; configs by path or by name; logging; and one-line errors.
 
-Each command module defines only the flags that are its own (their names are unique across commands) and a
-`main(argv)`, and its console entry point is `cli.run(main)`. A config is a file (`--config configs/tiny.py`,
+Each command module defines only the flags that are its own (their names are unique across commands), lists the
+shared ones it takes in `COMMON` (a flag, or `(flag, help)` where the command gives the flag its own meaning, as
+`--output`), and has a `main(argv)`; its console entry point is `cli.run(main, common=COMMON)`. A flag that is
+neither the command's own nor in its COMMON is a usage error. A config is a file (`--config configs/tiny.py`,
 from any directory) or the name of a shipped one (`--config tiny`: `vtn_jax/configs/tiny.py`); fields are
 overridden as `--config.train.batch_size=8`, and a misspelt field fails before anything runs.
+
+A command imports the library inside `main`, so `--help` (the docstring and the flags) loads neither TensorFlow
+nor JAX nor OpenVINO.
 """
 import os
 import sys
@@ -16,42 +21,43 @@ from ml_collections import config_flags
 from vtn_jax import configs
 from vtn_jax import errors
 from vtn_jax import logs
-from vtn_jax.data import class_names as class_names_lib
-from vtn_jax.data import video_io
-from vtn_jax.inference import api
-from vtn_jax.models.weights import CheckpointMismatchError
 
 CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file (a path, or the name of a shipped config such as "default", "tiny", "demo"); '
     'fields can be overridden as --config.train.batch_size=8.', lock_config=True)
 WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory: checkpoints, TensorBoard events, outputs.')
 CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'Weights: a training workdir, a flat .npz, or the authors\' '
-                                 '.pth/.npz; empty: random weights (for trying the pipeline only).')
+                                 '.pth/.npz; empty: random weights from config.train.seed (for trying the pipeline '
+                                 'only).')
 SECONDS = flags.DEFINE_float('seconds', 3.0, 'Seconds per timing measurement (0 skips timing).')
 INPUT = flags.DEFINE_string('input', None, 'Video file, or a camera index (0, 1, ...).')
-OUTPUT = flags.DEFINE_string('output', '', 'Output file.')
+# What a command writes: each command that takes it says what in its COMMON (a folder, a video, a file).
+OUTPUT = flags.DEFINE_string('output', '', 'What the command writes.')
 CLASS_NAMES = flags.DEFINE_string('class_names', '', 'Text file, one class name per line in class order.')
-SPLIT = flags.DEFINE_string('split', '', 'TFDS split (default: the config\'s eval split).')
-DATA_DIR = flags.DEFINE_string('data_dir', '', 'TFDS data directory (default: the config\'s data.data_dir).')
+SPLIT = flags.DEFINE_string('split', '', 'A TFDS split of the config\'s dataset.')
+DATA_DIR = flags.DEFINE_string('data_dir', '', 'TFDS data directory.')
 EXPORT = flags.DEFINE_string('export', '', 'An export folder (export.json + encoder/decoder IR) to run in OpenVINO.')
 PRECISION = flags.DEFINE_enum('precision', 'auto', ['auto', 'f32', 'bf16', 'f16'], 'OpenVINO inference '
                               'precision (auto: the CPU\'s default, bf16 where it has AVX-512-BF16 or AMX).')
-TOP_K = flags.DEFINE_integer('top_k', 3, 'Labels printed, drawn and written per frame.')
+# The Python API's default k (Recognizer.stream / predict_video, OnlineRecognizer); tests/test_tools_cli.py
+# checks that the two agree.
+TOP_K = flags.DEFINE_integer('top_k', 5, 'Labels printed, drawn and written per frame.')
 WARMUP = flags.DEFINE_enum('warmup', 'wait', ['wait', 'repeat'], 'The first (T-1)*stride frames: wait for a '
                            'full window, or repeat the frames seen (as the authors\' demo).')
 THREADS = flags.DEFINE_integer('threads', 0, 'OpenVINO inference threads (0: all cores).')
-SEED = flags.DEFINE_integer('seed', 0, 'Random seed (random weights, random clips).')
 ALLOW_UNVERIFIED = flags.DEFINE_bool('allow_unverified', False, 'Run an export folder whose verification failed or '
                                      'never ran (refused by default: its files may not compute what the model does).')
 
-# What bad input raises: shown as one line naming the file, key or value, and exit status 1.
+# What bad input raises: shown as one line naming the file, key or value, and exit status 1 (a misfitting
+# checkpoint, weights.CheckpointMismatchError, is a ValueError; video_io.VideoReadError is added where it is
+# caught, so that this module imports no library).
 USER_ERRORS = (errors.UserError, ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, OSError,
-               CheckpointMismatchError, video_io.VideoReadError, ImportError)
+               ImportError)
 
 
 def resolve_config_names(argv: Sequence[str]) -> list[str]:
-    """`--config NAME[:ARG]` / `--config=NAME[:ARG]` of a shipped config -> its path[:ARG]; paths and everything
-    else unchanged."""
+    """`--config NAME[:ARG]` / `--config=NAME[:ARG]` -> the file's path[:ARG] (`configs.path_of`: a path as
+    given, else the shipped config of that name; neither: FileNotFoundError listing the shipped ones)."""
     out = list(argv)
     for i, arg in enumerate(out):
         if arg.startswith('--config='):
@@ -61,8 +67,7 @@ def resolve_config_names(argv: Sequence[str]) -> list[str]:
         else:
             continue
         name, colon, arg = value.partition(':')  # NAME:ARG passes ARG to get_config
-        if not os.path.exists(name) and (configs.DIRECTORY / f'{name}.py').is_file():
-            out[index] = prefix + str(configs.DIRECTORY / f'{name}.py') + colon + arg
+        out[index] = prefix + str(configs.path_of(name)) + colon + arg
     return out
 
 
@@ -81,10 +86,13 @@ def require(holder, what: str):
 def parse(argv: Sequence[str]) -> list[str]:
     """Parses argv into the global flags (config names resolved); returns the positional arguments.
 
-    Flags not given take their defaults again, so a process can parse several command lines (tests do).
+    Flags not given take their defaults again, so a process can parse several command lines (tests do); the
+    --config.* override flags a previous parse registered are dropped first (each parse registers its own).
     """
     argv = resolve_config_names(argv)
     flags.FLAGS.unparse_flags()
+    for name in [n for n in flags.FLAGS if n.startswith(f'{CONFIG.name}.')]:
+        delattr(flags.FLAGS, name)
     saved, sys.argv = sys.argv, list(argv)  # config_flags reads the --config.* overrides from sys.argv
     try:
         return flags.FLAGS(argv)
@@ -95,15 +103,52 @@ def parse(argv: Sequence[str]) -> list[str]:
 HELP_FLAGS = ('-h', '--help', '--helpshort', '-?')
 
 
+def shared_flags(common: Sequence) -> list[tuple]:
+    """COMMON as [(flag holder, help text)]: an entry is a holder, or (holder, the command's own help)."""
+    return [entry if isinstance(entry, tuple) else (entry, flags.FLAGS[entry.name].help) for entry in common]
+
+
+def command_name(module) -> str:
+    """'vtn-costs' for vtn_jax.tools.costs (also when it runs as `python -m`, i.e. as __main__)."""
+    spec = getattr(module, '__spec__', None)
+    return 'vtn-' + (spec.name if spec is not None else module.__name__).rsplit('.', 1)[-1]
+
+
 def format_help(module, common: Sequence) -> str:
     """The command's docstring, then its own flags and the shared flags it uses, with defaults."""
     lines = [(module.__doc__ or '').strip(), '', 'flags:']
-    own = [f for f in flags.FLAGS.get_flags_for_module(module.__name__)]
-    for flag in own + [flags.FLAGS[h.name] for h in common]:
+    own = [(f, f.help) for f in flags.FLAGS.get_flags_for_module(module.__name__)]
+    for flag, text in own + [(flags.FLAGS[h.name], text) for h, text in shared_flags(common)]:
         default = f' (default: {flag.default_as_str})' if flag.default not in (None, '', []) else ''
-        lines.append(f'  --{flag.name}: {flag.help}{default}')
+        lines.append(f'  --{flag.name}: {text}{default}')
     lines += ['', 'Config fields: --config.<section>.<field>=value. Logging: -v 0 shows every library message.']
     return '\n'.join(lines)
+
+
+def check_flags_given(module, common: Sequence) -> None:
+    """A usage error for a flag given on the command line that is neither the command's own nor in its COMMON
+    (every command's flags live in one process, so absl alone would accept them and they would do nothing).
+    absl's own flags (-v, --logtostderr, ...) are always accepted; --config.* overrides where --config is."""
+    allowed = ({f.name for f in flags.FLAGS.get_flags_for_module(module.__name__)} |
+               {holder.name for holder, _ in shared_flags(common)})
+    wrong = []
+    for owner, defined in flags.FLAGS.flags_by_module_dict().items():
+        for flag in defined:
+            if not flag.present or flag.name in allowed:
+                continue
+            if flag.name.startswith('config.'):
+                if 'config' not in allowed:
+                    wrong.append(flag.name)
+            elif not owner.startswith('absl.'):
+                wrong.append(flag.name)
+    if wrong:
+        names = ', '.join(f'--{name}' for name in sorted(set(wrong)))
+        raise app.UsageError(f'{command_name(module)} takes no {names}')
+
+
+def _video_read_error():
+    from vtn_jax.data import video_io  # pylint: disable=import-outside-toplevel  (OpenCV: not for --help)
+    return video_io.VideoReadError
 
 
 def run(main: Callable[[list[str]], Optional[int]], argv: Optional[Sequence[str]] = None, *,
@@ -113,14 +158,16 @@ def run(main: Callable[[list[str]], Optional[int]], argv: Optional[Sequence[str]
     Args:
         main: the command's `main(positional_args)`.
         argv: the command line (default sys.argv).
-        common: the shared flags (`cli.CONFIG`, ...) the command uses, for its --help.
+        common: the shared flags (`cli.CONFIG`, or `(cli.OUTPUT, 'its help here')`) the command takes: its
+            --help lists them, and any other shared flag given is a usage error.
 
     `--help` prints the command's docstring and flags and exits 0; VTN_TRACEBACK=1 shows the whole traceback of
     an error instead of its one line.
     """
     argv = list(argv if argv is not None else sys.argv)
+    module = sys.modules[main.__module__]
     if any(a in HELP_FLAGS for a in argv[1:]):
-        print(format_help(sys.modules[main.__module__], common))
+        print(format_help(module, common))
         sys.exit(0)
 
     def guarded(positional):
@@ -129,15 +176,19 @@ def run(main: Callable[[list[str]], Optional[int]], argv: Optional[Sequence[str]
             return main(positional)
         except app.UsageError as e:
             sys.exit(f'error: {e} (see --help)')
-        except USER_ERRORS as e:
+        except (*USER_ERRORS, _video_read_error()) as e:
             if os.environ.get('VTN_TRACEBACK'):
                 raise
             sys.exit(f'error: {one_line(e)}')
 
     try:
         positional = parse(argv)
-    except (flags.Error, AttributeError, KeyError) as e:  # a misspelt flag or config field: before anything runs
-        sys.exit(f'error: bad flag or config field: {one_line(e)} (see --help)')
+    except (flags.Error, AttributeError, KeyError, FileNotFoundError) as e:  # a misspelt flag, config field or
+        sys.exit(f'error: bad flag or config field: {one_line(e)} (see --help)')  # config name: before anything runs
+    try:
+        check_flags_given(module, common)
+    except app.UsageError as e:
+        sys.exit(f'error: {e} (see --help)')
     app.run(guarded, argv=argv, flags_parser=lambda _: positional)
 
 
@@ -154,7 +205,11 @@ def one_line(error: BaseException) -> str:
 
 def create_recognizer():
     """The recognizer the flags describe: --export (OpenVINO, configured by its export.json), else the model of
-    --config (default: the config a --checkpoint workdir was trained with, else `default`) with --checkpoint."""
+    --config (default: the config a --checkpoint workdir was trained with, else `default`) with --checkpoint
+    (none: random weights from config.train.seed)."""
+    # pylint: disable=import-outside-toplevel  (the library loads after --help)
+    from vtn_jax.data import class_names as class_names_lib
+    from vtn_jax.inference import api
     names = class_names_lib.read_class_names(CLASS_NAMES.value) if CLASS_NAMES.value else None
     if EXPORT.value:
         if CHECKPOINT.value:
@@ -165,7 +220,7 @@ def create_recognizer():
     config = CONFIG.value
     if CHECKPOINT.value and os.path.isdir(CHECKPOINT.value):  # a training workdir knows its config and classes
         if config is None:
-            from vtn_jax import checkpoints  # pylint: disable=import-outside-toplevel  (JAX: not in a deploy install)
+            from vtn_jax import checkpoints  # (JAX: not in a deploy install)
             config = checkpoints.read_run_config(CHECKPOINT.value)
         names_file = os.path.join(CHECKPOINT.value, 'class_names.txt')
         if names is None and os.path.isfile(names_file):

@@ -6,19 +6,21 @@ r"""vtn-costs: parameters and GMAC per frame of a configured VTN (the paper's co
 """
 from absl import app, flags
 
-from vtn_jax.models import costs
-from vtn_jax.models import encoders
-from vtn_jax.models import vtn as vtn_lib
 from vtn_jax.tools import cli
 
 _ALL = flags.DEFINE_bool('all_encoders', False, "Also list every encoder with the config's other settings.")
-_SIZE = flags.DEFINE_integer('image_size', 0, 'Frame side for the cost (default: config.data.crop_size).')
+_SIZE = flags.DEFINE_integer('crop_size', 0, 'Frame side for the cost (default: config.data.crop_size).')
 
-COMMON = (cli.CONFIG,)  # the shared flags this command uses (its --help lists them)
+COMMON = (cli.CONFIG,)  # the shared flags this command takes (its --help lists them)
+
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    # pylint: disable=import-outside-toplevel  (the library loads after --help)
+    from vtn_jax.models import costs
+    from vtn_jax.models import encoders
+    from vtn_jax.models import vtn as vtn_lib
     config = cli.config_or('default')
     size = _SIZE.value or config.data.crop_size
     print(f'image {size}x{size}, {config.model.num_frames} frames, {config.model.num_classes} classes')

@@ -21,7 +21,6 @@ import os
 from absl import app, flags
 
 from vtn_jax.data import split_files
-from vtn_jax.data import tfds_builders
 from vtn_jax.tools import cli
 
 COMMANDS = ('build', 'report')
@@ -46,9 +45,12 @@ _BEAM = flags.DEFINE_string('beam_pipeline_options', '', 'video_folder: build th
                             '"vtn_jax[beam]") with these comma-separated pipeline options, e.g. '
                             'runner=DirectRunner,direct_num_workers=8 or a cluster runner (see docs/data.md).')
 
-COMMON = (cli.DATA_DIR,)  # the shared flags this command uses (its --help lists them)
+COMMON = ((cli.DATA_DIR, 'TFDS data directory to build in or report on (required).'),)  # the shared flags this
+# command takes (its --help lists them)
+
 
 def main(argv):
+    from vtn_jax.data import tfds_builders  # pylint: disable=import-outside-toplevel  (TFDS: after --help)
     if len(argv) != 3 or argv[1] not in COMMANDS or argv[2] not in tfds_builders.BUILDERS:
         raise app.UsageError(f'usage: vtn-data {{{",".join(COMMANDS)}}} {{{",".join(sorted(tfds_builders.BUILDERS))}}} '
                              '--data_dir DIR [flags]')

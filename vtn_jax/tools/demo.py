@@ -40,7 +40,12 @@ _SHOW = flags.DEFINE_bool('show', False, 'Show the annotated frames in a window 
 _DECODE_EVERY = flags.DEFINE_integer('decode_every', 1, 'Run the decoder on every k-th window only: less work per '
                                      'frame, labels up to k - 1 frames old (each still the exact one of its window).')
 
-COMMON = (cli.INPUT, cli.OUTPUT, cli.EXPORT, cli.CHECKPOINT, cli.CONFIG, cli.CLASS_NAMES, cli.PRECISION, cli.THREADS, cli.TOP_K, cli.WARMUP, cli.ALLOW_UNVERIFIED)  # the shared flags this command uses (its --help lists them)
+COMMON = ((cli.INPUT, 'Video file, or a camera index (0, 1, ...) (required).'),
+          (cli.OUTPUT, 'The annotated video to write (.avi or .mp4; same size, frame count and frame rate as the '
+                       'input).'),
+          cli.EXPORT, cli.CHECKPOINT, cli.CONFIG, cli.CLASS_NAMES, cli.PRECISION, cli.THREADS, cli.TOP_K,
+          cli.WARMUP, cli.ALLOW_UNVERIFIED)  # the shared flags this command takes (its --help lists them)
+
 
 def display_available() -> bool:
     """Whether a window can be opened (an X or Wayland display is set)."""
@@ -49,7 +54,7 @@ def display_available() -> bool:
 
 def run_demo(recognizer: api.Recognizer, source, *, output: str = '', timeline: str = '', show: bool = False,
              print_every: int = 1, max_frames: int = 0, warmup: str = 'wait', smoothing: float = 0.0,
-             top_k: int = 3, decode_every: int = 1, truth=None) -> dict:
+             top_k: int = 5, decode_every: int = 1, truth=None) -> dict:
     """Streams `source` through `recognizer`, writing the annotated video, timeline and window asked for.
 
     With a `timeline` CSV, a PNG of the same name shows the label of every frame over time (and `truth`, the

@@ -10,10 +10,7 @@ evaluating the decoder on a cache equals evaluating the full model with that fro
 """
 from absl import app, flags
 
-from vtn_jax import checkpoints
-from vtn_jax.models import vtn as vtn_lib
 from vtn_jax.tools import cli
-from vtn_jax.training import decoder_only
 
 COMMANDS = ('cache', 'train')
 _TRAIN_CACHE = flags.DEFINE_string('train_cache', '', 'train: the cache of the training split.')
@@ -21,11 +18,21 @@ _EVAL_CACHE = flags.DEFINE_string('eval_cache', '', 'train: the cache of the eva
 _STEPS = flags.DEFINE_integer('steps', 500, 'train: decoder steps.')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 64, 'train: clips per step.')
 
-COMMON = (cli.CONFIG, cli.CHECKPOINT, cli.SPLIT, cli.OUTPUT, cli.DATA_DIR)  # the shared flags this command uses (its --help lists them)
+COMMON = (cli.CONFIG, (cli.CHECKPOINT, 'The frozen encoder: a training workdir, a flat .npz, or the authors\' '
+                                     '.pth/.npz (required).'),
+          (cli.SPLIT, 'cache: the TFDS split to encode (required).'),
+          (cli.OUTPUT, 'cache: the cache file to write (.npz, required); train: the trained variables (.npz).'),
+          (cli.DATA_DIR, "TFDS data directory (default: the config's data.data_dir).")
+          )  # the shared flags this command takes (its --help lists them)
+
 
 def main(argv):
     if len(argv) != 2 or argv[1] not in COMMANDS:
         raise app.UsageError(f'usage: vtn-embeddings {{{",".join(COMMANDS)}}} --config C --checkpoint W [flags]')
+    # pylint: disable=import-outside-toplevel  (the library loads after --help)
+    from vtn_jax import checkpoints
+    from vtn_jax.models import vtn as vtn_lib
+    from vtn_jax.training import decoder_only
     config = cli.require(cli.CONFIG, 'the config the encoder was trained with')
     if cli.DATA_DIR.value:
         with config.unlocked():

@@ -7,25 +7,22 @@ r"""vtn-export: exports a VTN to ONNX and OpenVINO IR, verifies it against JAX, 
     vtn-export --config default --output /tmp/r34 --benchmark --threads 2          # random weights, timing
     vtn-export --config default --checkpoint r34.pth --output artifacts/r34_omz --omz   # Open Model Zoo's demo
 
---checkpoint takes a training workdir, a flat .npz, or the authors' .pth/.npz (default config: `default`).
+--checkpoint takes a training workdir, a flat .npz, or the authors' .pth/.npz (default config: `default`);
+without it the weights are random, from config.train.seed (--config.train.seed=N), as are the verification clips.
 Exit status 1 with a message naming the stage, key or path at fault when verification, loading or writing fails.
 """
 import sys
 
 from absl import app, flags
 
-from vtn_jax import checkpoints
-from vtn_jax.export import artifacts
-from vtn_jax.export import pipeline
-from vtn_jax.export import routes
-from vtn_jax.export import verify
-from vtn_jax.models import vtn as vtn_lib
 from vtn_jax.tools import cli
 
-_PARTS = flags.DEFINE_list('parts', list(artifacts.PARTS), 'Any of whole, encoder, decoder.')
-_LAYOUT = flags.DEFINE_enum('layout', 'NHWC', artifacts.LAYOUTS, 'Image axes of the input tensors.')
+# --parts, --layout and --color are checked by export.artifacts.ExportOptions (its PARTS, LAYOUTS, COLORS and
+# defaults apply when a flag is not given); the help names them so that --help needs no JAX.
+_PARTS = flags.DEFINE_list('parts', None, 'Any of whole, encoder, decoder (default: all three).')
+_LAYOUT = flags.DEFINE_string('layout', None, 'Image axes of the input tensors: NHWC or NCHW (default: NHWC).')
 _UINT8 = flags.DEFINE_bool('uint8_input', False, 'IR takes uint8 frames; mean/std folded in (raw-frame inputs).')
-_COLOR = flags.DEFINE_enum('color', 'RGB', artifacts.COLORS, 'Channel order of uint8 input.')
+_COLOR = flags.DEFINE_string('color', None, 'Channel order of uint8 input: RGB or BGR (default: RGB).')
 _FP16 = flags.DEFINE_bool('fp16', False, 'Also write <part>_fp16.xml (FP16-compressed weights).')
 _INT8 = flags.DEFINE_bool('int8', False, 'Also write <part>_int8.xml (NNCF post-training quantisation).')
 _CALIB_CLIPS = flags.DEFINE_integer('calib_clips', 300, 'INT8 calibration clips.')
@@ -47,30 +44,33 @@ _OMZ = flags.DEFINE_bool('omz', False, "What Open Model Zoo's action_recognition
                          "[1, D, 1, 1], the decoder and decoder_omz.xml (the demo's consecutive window at the model's "
                          "stride), the demo's crop recorded (sets --parts, --layout, --uint8_input and --color; a "
                          '224 crop only).')
-_PROBE = flags.DEFINE_bool('probe_routes', False, 'Only try the direct export routes (scratch files in --output) '
-                           'and print why they fail.')
 
-COMMON = (cli.CONFIG, cli.CHECKPOINT, cli.OUTPUT, cli.CLASS_NAMES, cli.SEED, cli.THREADS, cli.SECONDS)  # the shared flags this command uses (its --help lists them)
+COMMON = (cli.CONFIG, cli.CHECKPOINT,
+          (cli.OUTPUT, 'The export folder to write (required; with --verify_only: the one to verify).'),
+          cli.CLASS_NAMES, (cli.THREADS, 'With --benchmark: OpenVINO inference threads (0: all cores).'),
+          (cli.SECONDS, 'With --benchmark: seconds per row and round.'))  # the shared flags this command takes
+# (its --help lists them)
+
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-    config = cli.config_or('default')
     out_dir = cli.require(cli.OUTPUT, 'the export folder')
+    config = cli.config_or('default')
+    # pylint: disable=import-outside-toplevel  (the library loads after --help and the usage checks)
+    from vtn_jax.export import artifacts
+    from vtn_jax.export import pipeline
+    from vtn_jax.export import verify
     common = dict(fp16=_FP16.value, int8=_INT8.value, calib_clips=_CALIB_CLIPS.value, calib_split=_CALIB_SPLIT.value,
                   int8_float_depthwise=_FLOAT_DW.value, verify_clips=_VERIFY_CLIPS.value,
-                  verify_split=_VERIFY_SPLIT.value, tolerance=_TOLERANCE.value, seed=cli.SEED.value)
+                  verify_split=_VERIFY_SPLIT.value, tolerance=_TOLERANCE.value, seed=config.train.seed)
     if _OMZ.value:
         options = artifacts.ExportOptions.for_omz(**common)
     else:
-        options = artifacts.ExportOptions(parts=tuple(_PARTS.value), layout=_LAYOUT.value, uint8_input=_UINT8.value,
-                                          color=_COLOR.value, **common)
-    if _PROBE.value:
-        model = vtn_lib.create_model(config.model)
-        variables, _ = checkpoints.load_variables(cli.CHECKPOINT.value, model, image_size=config.data.crop_size)
-        for route, outcome in routes.probe_routes(config, variables, out_dir):
-            print(f'| {route} | {outcome} |')
-        return
+        given = {'parts': tuple(_PARTS.value) if _PARTS.value is not None else None, 'layout': _LAYOUT.value,
+                 'color': _COLOR.value}
+        options = artifacts.ExportOptions(uint8_input=_UINT8.value, **common,
+                                          **{k: v for k, v in given.items() if v is not None})
     bench = None
     if _BENCHMARK.value or _COMPARE.value:
         bench = {'threads': cli.THREADS.value, 'seconds': cli.SECONDS.value, 'rounds': _ROUNDS.value,

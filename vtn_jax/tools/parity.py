@@ -12,24 +12,25 @@ import sys
 
 from absl import app, flags
 
-from vtn_jax.models import standin_weights
 from vtn_jax.tools import cli
 
 GATE = 1e-4  # absolute, on logits, embeddings and decoder output
 _FIXTURES = flags.DEFINE_string('fixtures', '', 'Folder of parity fixtures (*.npz); default $VTN_PARITY_DIR, else '
                                 'tests/data/parity of the source checkout.')
 
-COMMON = ()  # the shared flags this command uses (its --help lists them)
+COMMON = ()  # the shared flags this command takes (its --help lists them)
+
 
 def default_fixture_dir() -> pathlib.Path:
     """$VTN_PARITY_DIR, else the checkout's tests/data/parity."""
     return pathlib.Path(os.environ.get('VTN_PARITY_DIR') or
-                        pathlib.Path(standin_weights.__file__).resolve().parents[2] / 'tests' / 'data' / 'parity')
+                        pathlib.Path(__file__).resolve().parents[2] / 'tests' / 'data' / 'parity')
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    from vtn_jax.models import standin_weights  # pylint: disable=import-outside-toplevel  (JAX: after --help)
     folder = pathlib.Path(_FIXTURES.value) if _FIXTURES.value else default_fixture_dir()
     files = sorted(folder.glob('*.npz'))
     if not files:

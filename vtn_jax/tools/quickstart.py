@@ -43,7 +43,9 @@ from vtn_jax.training import trainer
 _LOG = logging.getLogger('vtn_jax.quickstart')
 _VIDEO = flags.DEFINE_string('video', '', 'Also stream this video file (a visual check; its labels are unknown).')
 
-COMMON = (cli.CONFIG, cli.WORKDIR, cli.SECONDS)  # the shared flags this command uses (its --help lists them)
+COMMON = (cli.CONFIG, (cli.WORKDIR, 'Where the run, the export and the summary go (default: runs/demo).'),
+          (cli.SECONDS, 'Seconds per timing measurement of the exported IRs (0 skips timing).')
+          )  # the shared flags this command takes (its --help lists them)
 
 def _banner(text: str):
     _LOG.info('\n==== %s ====', text)

@@ -6,26 +6,27 @@ r"""vtn-timeline: a label for every frame of a whole video file and its Video@1,
 CSV: one row per frame (frame, time_s, top-k); JSON: also the non-overlapping segments and the video's top-k; a
 PNG of the same name shows the label of every frame over time.
 """
-import logging
 import pathlib
 
 from absl import app
 
-from vtn_jax import plots
-
-from vtn_jax.data import video_io
-from vtn_jax.inference import annotate
-from vtn_jax.inference import recognizer as recognizer_lib
-from vtn_jax.inference import timeline as timeline_lib
 from vtn_jax.tools import cli
 
-_LOG = logging.getLogger('vtn_jax.timeline')
+COMMON = ((cli.INPUT, 'The video file (required).'),
+          (cli.OUTPUT, 'The timeline file: .csv or .json (required); a .png of the same name is written beside it.'),
+          cli.EXPORT, cli.CHECKPOINT, cli.CONFIG, cli.CLASS_NAMES, cli.PRECISION, cli.THREADS, cli.TOP_K,
+          cli.WARMUP, cli.ALLOW_UNVERIFIED)  # the shared flags this command takes (its --help lists them)
 
-COMMON = (cli.INPUT, cli.OUTPUT, cli.EXPORT, cli.CHECKPOINT, cli.CONFIG, cli.CLASS_NAMES, cli.PRECISION, cli.THREADS, cli.TOP_K, cli.WARMUP, cli.ALLOW_UNVERIFIED)  # the shared flags this command uses (its --help lists them)
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    # pylint: disable=import-outside-toplevel  (the library loads after --help)
+    from vtn_jax import plots
+    from vtn_jax.data import video_io
+    from vtn_jax.inference import annotate
+    from vtn_jax.inference import recognizer as recognizer_lib
+    from vtn_jax.inference import timeline as timeline_lib
     path = cli.require(cli.INPUT, 'a video file')
     output = cli.require(cli.OUTPUT, 'the timeline file (.csv or .json)')
     timeline_lib.check_timeline_path(output)

@@ -9,32 +9,39 @@ r"""vtn-train: trains and evaluates a VTN (resumes from --workdir by itself), or
 Every evaluation writes per-class Video@1 and the confusion matrix (JSON and PNG) under <workdir>/eval/; the
 resolved config and the class names go to <workdir>/config.json and class_names.txt when training starts.
 
-Many processes: README "Scale-out".
+Many processes: docs/training.md "Scale-out: many devices and many hosts".
 """
 import json
 import pathlib
 
 from absl import app, flags
 
-from vtn_jax import distributed
 from vtn_jax.tools import cli
-from vtn_jax.training import evaluation
-from vtn_jax.training import trainer
 
 _EVAL_ONLY = flags.DEFINE_bool('eval_only', False, 'Only evaluate: --checkpoint, else the best checkpoint in '
                                '--workdir.')
-_EVAL_MODE = flags.DEFINE_enum('eval_mode', None, list(evaluation.EVAL_MODES), 'With --eval_only (default: the '
-                               "config's train.eval_mode): all non-overlapping segments per video (Video@1, paper), "
-                               "the authors' 10 evenly spaced clips per video (uniform10: their published Video@1), "
-                               'the central clip, or dense (whole videos, every frame encoded once: the segments '
-                               'metrics plus per-frame top-1).')
+# The modes are training.evaluation.EVAL_MODES (checked there); named here so that --help needs no JAX.
+_EVAL_MODE = flags.DEFINE_string('eval_mode', None, 'With --eval_only (default: the config\'s train.eval_mode): '
+                                 'segments (all non-overlapping segments per video: Video@1, paper), uniform10 '
+                                 "(the authors' 10 evenly spaced clips per video: their published Video@1), clip "
+                                 '(the central clip) or dense (whole videos, every frame encoded once: the segments '
+                                 'metrics plus per-frame top-1).')
 
-COMMON = (cli.CONFIG, cli.WORKDIR, cli.CHECKPOINT, cli.SPLIT)  # the shared flags this command uses (its --help lists them)
+COMMON = (cli.CONFIG, cli.WORKDIR,
+          (cli.CHECKPOINT, "With --eval_only: the weights to evaluate, a training workdir, a flat .npz or the "
+                           "authors' .pth/.npz (default: the best checkpoint in --workdir)."),
+          (cli.SPLIT, "With --eval_only: the TFDS split to evaluate (default: the config's data.eval_split).")
+          )  # the shared flags this command takes (its --help lists them)
+
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
     config = cli.require(cli.CONFIG, 'the experiment config (a path or a shipped name such as tiny)')
+    # pylint: disable=import-outside-toplevel  (the library loads after --help and the usage checks)
+    from vtn_jax import distributed
+    from vtn_jax.training import evaluation
+    from vtn_jax.training import trainer
     distributed.initialize()  # no-op for one process
     if _EVAL_ONLY.value:
         mode = _EVAL_MODE.value or config.train.eval_mode

@@ -70,12 +70,12 @@ def read_cache(path) -> dict:
 
 def evaluate_cache(model, variables, cache: dict, *, batch_size: int = 256) -> dict:
     """Clip@k / Video@k of the decoder on cached embeddings (= the full model with the frozen encoder)."""
-    decode = jax.jit(lambda v, e: model.apply(v, e, method=vtn_lib.VTN.decode))
     acc = metrics_lib.EvalAccumulator()
     n = len(cache['label'])
     for start in range(0, n, batch_size):
         sl = slice(start, start + batch_size)
-        acc.add(np.asarray(decode(variables, cache['embeddings'][sl])), cache['label'][sl], cache['video_id'][sl],
+        logits = vtn_lib.jit_apply(variables, cache['embeddings'][sl], model=model, method=vtn_lib.VTN.decode)
+        acc.add(np.asarray(logits), cache['label'][sl], cache['video_id'][sl],
                 np.ones(len(cache['label'][sl]), bool))
     return acc.compute()
 

@@ -1,18 +1,40 @@
-"""Why the export goes through TFLite: the shorter routes, tried on the configured model (`--probe_routes`)."""
+r"""Why the export goes through TFLite: the shorter routes, tried on the configured model with the installed
+versions, one table row per route and its outcome (the error that ends it).
+
+    python bench/export_routes.py --config tiny --workdir /tmp/export_routes
+    python bench/export_routes.py --config default --checkpoint r34.pth --workdir /tmp/export_routes
+
+Without --checkpoint the weights are random (config.train.seed); the routes do not depend on them.
+"""
 import pathlib
 import re
+import sys
 
-import jax
-import numpy as np
-import onnxruntime as ort
-import openvino as ov
-import tensorflow as tf
-import tf2onnx
-from jax.experimental import jax2tf
+from absl import app, flags
 
-from vtn_jax.export import artifacts
-from vtn_jax.export import convert
-from vtn_jax.models import vtn as vtn_lib
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo root, for `vtn_jax`
+
+from vtn_jax import logs  # noqa: E402
+
+logs.quiet_native_start()
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+import openvino as ov  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf2onnx  # noqa: E402
+from jax.experimental import jax2tf  # noqa: E402
+
+from vtn_jax import checkpoints  # noqa: E402
+from vtn_jax import configs  # noqa: E402
+from vtn_jax.export import artifacts  # noqa: E402
+from vtn_jax.export import convert  # noqa: E402
+from vtn_jax.models import vtn as vtn_lib  # noqa: E402
+
+_CONFIG = flags.DEFINE_string('config', 'tiny', 'Config file or shipped config name.')
+_CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'Weights (as vtn-export --checkpoint; default: random).')
+_WORKDIR = flags.DEFINE_string('workdir', '/tmp/vtn_export_routes', 'Where the scratch files go.')
 
 
 def probe_routes(config, variables, work_dir) -> list:
@@ -82,3 +104,21 @@ def probe_routes(config, variables, work_dir) -> list:
         attempt('polymorphic .tflite in OpenVINO', lambda: ov.Core().compile_model(str(work_dir / 'poly.tflite'),
                                                                                    'CPU') and '')
     return results
+
+
+def main(argv):
+    del argv
+    logs.configure_cli_logging()
+    config = configs.load(_CONFIG.value)
+    model = vtn_lib.create_model(config.model)
+    variables, weights = checkpoints.load_variables(_CHECKPOINT.value, model, image_size=config.data.crop_size,
+                                                    seed=config.train.seed)
+    print(f'{config.model.encoder} {config.model.modality}, {weights}; jax {jax.__version__}, tensorflow '
+          f'{tf.__version__}, tf2onnx {tf2onnx.__version__}, openvino {ov.__version__}')
+    print('| route | outcome |\n|---|---|')
+    for route, outcome in probe_routes(config, variables, _WORKDIR.value):
+        print(f'| {route} | {outcome} |')
+
+
+if __name__ == '__main__':
+    app.run(main)

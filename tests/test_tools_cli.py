@@ -1,0 +1,146 @@
+"""What every command shares (`vtn_jax.tools.cli`): --help that loads no library, one flag vocabulary (a flag a
+command does not take is refused), config names, and the defaults the Python API shares with the commands."""
+import importlib
+import inspect
+import pathlib
+import subprocess
+import sys
+import time
+
+import pytest
+from absl import flags
+
+from conftest import run_command
+from vtn_jax import configs
+from vtn_jax import errors
+from vtn_jax.tools import cli
+from vtn_jax.tools import costs
+from vtn_jax.tools import demo
+from vtn_jax.tools import parity
+
+TOOLS = pathlib.Path(cli.__file__).resolve().parent
+COMMANDS = sorted(p.stem for p in TOOLS.glob('*.py') if p.stem not in ('__init__', 'cli'))
+HEAVY = ('tensorflow', 'jax', 'openvino')
+# Commands whose module still imports the library at the top (their logic moves into the library first).
+STILL_HEAVY = {'quickstart': 'vtn_jax/tools/quickstart.py imports the library at module level'}
+
+HELP_PROBE = '''
+import runpy, sys, time
+start = time.perf_counter()
+sys.argv = ['vtn-{name}', '--help']
+try:
+    runpy.run_module('vtn_jax.tools.{name}', run_name='__main__', alter_sys=True)
+except SystemExit as e:
+    code = e.code
+print('EXIT', code, 'SECONDS', round(time.perf_counter() - start, 3))
+print('LOADED', ','.join(m for m in {heavy} if m in sys.modules))
+'''
+
+
+def test_every_console_script_is_a_command_module():
+    scripts = (TOOLS.parents[1] / 'pyproject.toml').read_text()
+    assert COMMANDS and all(f'vtn-{name} = "vtn_jax.tools.{name}:run"' in scripts for name in COMMANDS)
+
+
+@pytest.mark.parametrize('name', COMMANDS)
+def test_help_loads_neither_tensorflow_nor_jax_nor_openvino(name):
+    """Each command's --help in a fresh interpreter: its docstring and flags, and no heavy library in
+    sys.modules (the time is printed for the record; bench/command_help.py compares it with a bare start)."""
+    if name in STILL_HEAVY:
+        pytest.xfail(STILL_HEAVY[name])
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, '-c', HELP_PROBE.format(name=name, heavy=HEAVY)], capture_output=True,
+                          text=True, timeout=120, check=False, cwd=TOOLS.parents[1])  # this checkout's vtn_jax
+    wall = time.perf_counter() - start
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0, proc.stderr
+    assert lines[0].startswith(f'vtn-{name}: '), lines[:2]  # the docstring, then the flags
+    assert 'flags:' in lines and lines[-2].startswith('EXIT 0 ')
+    assert lines[-1] == 'LOADED ', f'vtn-{name} --help imported {lines[-1][7:]}'
+    print(f'vtn-{name} --help: {wall:.2f} s in a fresh interpreter ({lines[-2].split()[-1]} s after start)')
+
+
+def test_a_flag_the_command_does_not_take_is_refused_naming_it(capsys):
+    assert run_command(costs, '--config', 'tiny', '--export', 'x') == \
+        (1, 'error: vtn-costs takes no --export (see --help)')
+    code, message = run_command(parity, '--config.train.batch_size=4')  # vtn-parity takes no config
+    assert code == 1 and message.startswith('error: ') and 'config.train.batch_size' in message
+    assert run_command(costs, '--config', 'tiny', '--config.train.batch_size=4', '--noalsologtostderr') == (0, '')
+    assert '| resnet_tiny |' in capsys.readouterr().out  # its own, shared, config and absl flags all pass
+
+
+def test_each_command_gives_the_shared_flags_its_own_meaning(capsys):
+    helps = {}
+    for name in COMMANDS:
+        module = importlib.import_module(f'vtn_jax.tools.{name}')
+        helps[name] = {line.split(':')[0].strip(): line for line in
+                       cli.format_help(module, module.COMMON).splitlines() if line.startswith('  --')}
+    outputs = {name: h['--output'] for name, h in helps.items() if '--output' in h}
+    assert 'export folder' in outputs['export'] and 'annotated video' in outputs['demo']
+    assert '.csv or .json' in outputs['timeline'] and '.npz' in outputs['embeddings']
+    assert len(set(outputs.values())) == len(outputs)  # no two commands share one meaning of --output
+    assert 'required' in helps['data']['--data_dir'] and 'default' not in helps['data']['--data_dir']
+    assert 'required' in helps['embeddings']['--split'] and 'eval_split' in helps['train']['--split']
+    assert '--seed' not in ''.join(''.join(h) for h in helps.values())  # random weights: config.train.seed
+    assert run_command(demo, '--help') == (0, '')
+    assert "(default: '5')" in next(l for l in capsys.readouterr().out.splitlines() if l.startswith('  --top_k'))
+
+
+def test_help_texts_name_every_choice_the_library_checks():
+    """train and export name their choices in the help (so that --help needs no JAX); they must stay the
+    library's."""
+    from vtn_jax.export import artifacts  # pylint: disable=import-outside-toplevel
+    from vtn_jax.tools import export, train  # pylint: disable=import-outside-toplevel
+    from vtn_jax.training import evaluation  # pylint: disable=import-outside-toplevel
+    def help_of(holder):
+        return flags.FLAGS[holder.name].help
+
+    assert all(mode in help_of(train._EVAL_MODE) for mode in evaluation.EVAL_MODES)  # pylint: disable=protected-access
+    export_help = cli.format_help(export, export.COMMON)
+    for choices in (artifacts.PARTS, artifacts.LAYOUTS, artifacts.COLORS):
+        assert all(choice in export_help for choice in choices)
+    defaults = artifacts.ExportOptions()
+    assert f'(default: {defaults.layout})' in help_of(export._LAYOUT)  # pylint: disable=protected-access
+    assert f'(default: {defaults.color})' in help_of(export._COLOR)  # pylint: disable=protected-access
+
+
+def test_top_k_is_the_python_apis_default():
+    from vtn_jax.inference import api, recognizer  # pylint: disable=import-outside-toplevel
+    library = {inspect.signature(f).parameters['k'].default for f in
+               (api.Recognizer.stream, api.Recognizer.online, api.Recognizer.predict_video,
+                recognizer.OnlineRecognizer.__init__)}
+    assert library == {cli.TOP_K.default} == {inspect.signature(demo.run_demo).parameters['top_k'].default}
+
+
+def test_config_names_resolve_through_configs_path_of(tmp_path):
+    own = tmp_path / 'mine.py'
+    own.write_text('from vtn_jax.configs import tiny\nget_config = tiny.get_config\n')
+    assert cli.resolve_config_names(['x', '--config', 'tiny', '--config=authors_recipe:resnet34', '--config',
+                                     str(own), '--other', 'tiny']) == \
+        ['x', '--config', str(configs.path_of('tiny')), f'--config={configs.path_of("authors_recipe")}:resnet34',
+         '--config', str(own), '--other', 'tiny']
+    with pytest.raises(FileNotFoundError, match="config 'tinny' is neither a file nor a shipped config"):
+        cli.resolve_config_names(['x', '--config', 'tinny'])
+    code, message = run_command(costs, '--config', 'tinny')
+    assert code == 1 and 'tiny' in message and '\n' not in message
+
+
+def failing_main(argv):
+    """A command whose main fails as the library does on bad input."""
+    raise {'user': errors.UserError('config key x.y: bad\n  use x.z'), 'video': _video_error()}[argv[1]]
+
+
+def _video_error():
+    from vtn_jax.data import video_io  # pylint: disable=import-outside-toplevel
+    return video_io.VideoReadError('v.avi', 'not a video')
+
+
+def test_bad_input_is_one_line_and_exit_status_1(monkeypatch):
+    for kind, expected in (('user', 'error: config key x.y: bad; use x.z'),
+                           ('video', 'error: cannot read video v.avi: not a video')):
+        with pytest.raises(SystemExit) as exited:
+            cli.run(failing_main, ['vtn-test', kind])
+        assert exited.value.code == expected
+    monkeypatch.setenv('VTN_TRACEBACK', '1')  # the whole traceback instead
+    with pytest.raises(errors.UserError):
+        cli.run(failing_main, ['vtn-test', 'user'])
