@@ -79,8 +79,11 @@ def test_write_overview_shows_the_middle_frame_of_each_chosen_segment(tmp_path):
     path = stream_report.write_overview(tmp_path / 'o.png', tmp_path / 'v.avi', ONLINE, TRUTH, ['a', 'b', 'c'],
                                         tmp_path / 't.png', segments=(1, 2, 5))
     image = plots.read_png(path)
-    assert image.shape == (240 + 30, 500, 3)  # two tiles (there is no segment 5) above the timeline
+    assert image.shape == (240 + 56 + 8 + 30, 500, 3)  # two tiles (there is no segment 5) above the timeline
     assert image[200, 100].min() > 150 > image[200, 350].max()  # segment 1's bright middle frame, then segment 2
+    traced = plots.read_png(stream_report.write_overview(tmp_path / 'p.png', tmp_path / 'v.avi', ONLINE, TRUTH,
+                                                         ['a', 'b', 'c'], tmp_path / 't.png', segments=(1,), trail=3))
+    assert abs(int(traced[200, 100, 0]) - round(0.6 * image[200, 100, 0])) <= 3  # 40% of the dark frame 6
 
 
 def test_the_report_needs_neither_tensorflow_nor_jax():

@@ -36,11 +36,12 @@ def test_overview_puts_the_frames_with_their_labels_above_the_timeline(tmp_path)
     frames = [np.full((10, 10, 3), 90, np.uint8), np.full((10, 10, 3), 200, np.uint8)]
     timeline = np.zeros((20, 600, 3), np.uint8)
     image = plots.draw_overview(frames, ['run', 'jump'], ['run', 'walk'], timeline, tile=100)
-    assert image.shape == (100 + 20, 600, 3)
+    top = 100 + 56 + 8  # a tile, its caption and a margin
+    assert image.shape == (top + 20, 600, 3)
     assert image[80, 50].tolist() == [90] * 3 and image[80, 158].tolist() == [200] * 3  # enlarged, side by side
-    assert (image[100:] == 0).all() and (image[:100, 216:] == 255).all()  # the timeline below, white padding
-    # The shown label is written green where it is the true one, red where it is not.
-    right, wrong = (image[:30, a:a + 100].reshape(-1, 3).astype(int) for a in (0, 108))
+    assert (image[top:] == 0).all() and (image[:top, 216:] == 255).all()  # the timeline below, white padding
+    # The shown label is written green in the caption where it is the true one, red where it is not.
+    right, wrong = (image[100:130, a:a + 100].reshape(-1, 3).astype(int) for a in (0, 108))
     assert (right[:, 1] > right[:, 0] + 60).any() and not (right[:, 0] > right[:, 1] + 60).any()
     assert (wrong[:, 0] > wrong[:, 1] + 60).any()
     path = plots.save_png(tmp_path / 'o.png', image)

@@ -13,6 +13,7 @@ import numpy as np
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 # A colour per class, spread over the hue circle (OpenCV hue is 0..179), full saturation and value.
 _WHITE, _BLACK, _GREY = (255, 255, 255), (0, 0, 0), (140, 140, 140)
+_CAPTION = 56  # rows under each overview tile for its labels
 
 
 def class_colours(num_classes: int) -> np.ndarray:
@@ -82,16 +83,16 @@ def draw_timeline(top1: np.ndarray, probs: np.ndarray, class_names: Sequence[str
 
 def draw_overview(frames: Sequence[np.ndarray], shown: Sequence[str], true: Sequence[str],
                   timeline_RGB: np.ndarray, *, tile: int = 240) -> np.ndarray:
-    """Frames of a streamed video enlarged side by side, each with the label shown online (green when it is the
-    true one, red otherwise) and the true label written on it, above the timeline picture."""
+    """Frames of a streamed video enlarged side by side, each above a caption with the label shown online (green
+    when it is the true one, red otherwise) and the true label, all above the timeline picture."""
     tiles = []
     for frame, label, answer in zip(frames, shown, true):
         image = cv2.resize(np.asarray(frame), (tile, tile), interpolation=cv2.INTER_NEAREST)
-        image[:58] = (image[:58] * 0.35).astype(np.uint8)
+        caption = np.full((_CAPTION, tile, 3), 40, np.uint8)
         colour = (120, 255, 120) if label == answer else (255, 140, 120)
-        _text(image, f'shown: {label}', 6, 22, 0.55, colour)
-        _text(image, f'true:  {answer}', 6, 46, 0.55, _WHITE)
-        tiles.append(np.pad(image, ((0, 0), (0, 8), (0, 0)), constant_values=255))
+        _text(caption, f'shown: {label}', 6, 22, 0.55, colour)
+        _text(caption, f'true:  {answer}', 6, 46, 0.55, _WHITE)
+        tiles.append(np.pad(np.concatenate([image, caption]), ((0, 8), (0, 8), (0, 0)), constant_values=255))
     strip = np.concatenate(tiles, axis=1)
     width = max(timeline_RGB.shape[1], strip.shape[1])
     rows = [np.pad(image, ((0, 0), (0, width - image.shape[1]), (0, 0)), constant_values=255)

@@ -92,15 +92,18 @@ def segment_timeline(frame_top1: np.ndarray, truth: np.ndarray, class_names: Seq
 
 
 def write_overview(path, video_path, frame_top1: np.ndarray, truth: np.ndarray, class_names: Sequence[str],
-                   timeline_png, segments: Sequence[int] = (1, 3, 4)):
+                   timeline_png, segments: Sequence[int] = (1, 3, 4), trail: int = 0):
     """Writes one picture of a streamed video: the middle frames of the given segments (of one true action each),
-    with the label shown online and the true one, above the timeline picture `timeline_png`. Returns the path."""
-    video, truth = video_io.read_video(video_path), np.asarray(truth)
+    with the label shown online and the true one, above the timeline picture `timeline_png`. With `trail` > 0
+    each frame is blended with the one `trail` frames earlier (40%), a faint trace of the motion. Returns the
+    path."""
+    video, truth = video_io.read_video(video_path).astype(np.float32), np.asarray(truth)
     starts = [0] + change_frames(truth) + [len(truth)]
     picks = [(starts[s] + starts[s + 1]) // 2 for s in segments if s + 1 < len(starts)]
+    frames = [(0.6 * video[t] + 0.4 * video[max(t - trail, 0)]) if trail else video[t] for t in picks]
     shown = [class_names[frame_top1[t]] if frame_top1[t] >= 0 else '(warming up)' for t in picks]
-    image = plots.draw_overview([video[t] for t in picks], shown, [class_names[truth[t]] for t in picks],
-                                plots.read_png(timeline_png))
+    image = plots.draw_overview([np.round(f).astype(np.uint8) for f in frames], shown,
+                                [class_names[truth[t]] for t in picks], plots.read_png(timeline_png))
     return plots.save_png(path, image)
 
 

@@ -123,7 +123,7 @@ def stream(config, workdir: pathlib.Path, names, video: str = '') -> dict:
     window = (recognizer.settings['num_frames'] - 1) * recognizer.settings['stride'] + 1
     top1 = np.asarray(streamed['top1'])
     overview = stream_report.write_overview(workdir / 'overview.png', known, top1, truth, names,
-                                            streamed['timeline_png'])
+                                            streamed['timeline_png'], trail=window - 1)
     if video:  # a visual check on the user's own video: no labels to score
         _run_demo(recognizer, video, workdir, 'video')
     return {'stream': {'video': str(known), 'truth': str(truth_file), 'fps': streamed['fps'],
