@@ -56,3 +56,5 @@ def test_other_data_has_no_video_with_known_labels(name, builder_config):
     with pytest.raises(errors.UserError, match=f'built-in synthetic_actions configs only; config.data names '
                                                f'{name}/{builder_config}'):
         labelled_video.render(config)
+    with pytest.raises(errors.UserError):
+        labelled_video.require_config(config)

@@ -3,7 +3,10 @@ time, stream the rendered video with known labels through the exported pair, sco
 import json
 import os
 
+import pytest
+
 from vtn_jax import configs
+from vtn_jax import errors
 from vtn_jax import plots
 from vtn_jax.data import synthetic
 from vtn_jax.tools import quickstart
@@ -44,3 +47,11 @@ def test_quickstart_end_to_end(tmp_path):
     assert plots.read_png(job / 'overview.png').shape[0] > 240
     assert summary['openvino'] and all(r['fps'] > 0 for r in summary['openvino'])
     assert not forks, f'{len(forks)} fork(s) during training, export and streaming'
+
+
+def test_data_without_a_video_with_known_labels_is_refused_before_anything_runs(tmp_path):
+    config = configs.load('demo')
+    config.data.name, config.data.builder_config = 'video_folder', 'ucf101_split1'
+    with pytest.raises(errors.UserError, match='synthetic_actions configs only; config.data names video_folder'):
+        quickstart.run_quickstart(config, tmp_path / 'job')
+    assert not (tmp_path / 'job').exists()

@@ -23,16 +23,23 @@ def stream_classes(c: tfds_builders.SyntheticActionsConfig) -> tuple:
     return tuple(k for k in tfds_builders.GENERATORS[c.generator].STREAM_ORDER if k < c.num_classes)
 
 
-def render(data_config, *, segment_frames: int = SEGMENT_FRAMES, seed: int = SEED) -> tuple:
-    """(frames (N, H, W, 3) uint8 RGB, labels (N,) int64) of the stream for `data_config` (`config.data`).
+def require_config(data_config) -> tfds_builders.SyntheticActionsConfig:
+    """The built-in synthetic_actions config `data_config` (`config.data`) names.
 
     Raises:
-        UserError: the data config does not name a built-in synthetic_actions config.
+        UserError: it names none (other data has no video with known labels).
     """
     c = tfds_builders.synthetic_config(data_config)
     if c is None:
         raise errors.UserError(f'a video with known labels is rendered for the built-in synthetic_actions configs '
                                f'only; config.data names {data_config.name}/{data_config.builder_config or "default"}')
+    return c
+
+
+def render(data_config, *, segment_frames: int = SEGMENT_FRAMES, seed: int = SEED) -> tuple:
+    """(frames (N, H, W, 3) uint8 RGB, labels (N,) int64) of the stream for `data_config` (`config.data`); a
+    UserError (`require_config`) for other data."""
+    c = require_config(data_config)
     generator = tfds_builders.GENERATORS[c.generator]
     return generator.make_labelled_stream(stream_classes(c), segment_frames=segment_frames, seed=seed,
                                           **tfds_builders.generator_options(c))

@@ -136,20 +136,22 @@ def stream(config, workdir: pathlib.Path, names, video: str = '') -> dict:
 
 def run_quickstart(config, workdir, *, video: str = '', benchmark_seconds: float = BENCHMARK_SECONDS) -> dict:
     """Runs every stage; returns the summary (also written to workdir/summary.{md,json})."""
+    labelled_video.require_config(config.data)  # the stream needs built-in synthetic data: say so before training
     workdir = prepare(config, workdir)
     summary, seconds = {'workdir': str(workdir)}, {}
-    start = time.time()
-    names = build_dataset(config, workdir)
-    seconds['dataset'], start = time.time() - start, time.time()
-    train(config, workdir)
-    seconds['train'], start = time.time() - start, time.time()
-    summary['accuracy'] = evaluate(config, workdir)
-    seconds['evaluate'], start = time.time() - start, time.time()
-    summary.update(export(config, workdir, benchmark_seconds))
-    seconds['export+verify+benchmark'], start = time.time() - start, time.time()
-    summary.update(stream(config, workdir, names, video))
-    seconds['stream'] = time.time() - start
-    summary['seconds'] = {k: round(v, 1) for k, v in seconds.items()}
+
+    def timed(name, stage, *args):
+        start = time.time()
+        result = stage(config, workdir, *args)
+        seconds[name] = round(time.time() - start, 1)
+        return result
+
+    names = timed('dataset', build_dataset)
+    timed('train', train)
+    summary['accuracy'] = timed('evaluate', evaluate)
+    summary.update(timed('export+verify+benchmark', export, benchmark_seconds))
+    summary.update(timed('stream', stream, names, video))
+    summary['seconds'] = seconds
     text = stream_report.format_summary(summary)
     _LOG.info('\n%s', text)
     (workdir / 'summary.md').write_text(text + '\n')
