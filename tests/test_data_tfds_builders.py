@@ -134,6 +134,9 @@ def test_a_light_build_stores_the_light_generator_s_videos(tmp_path):
     blocks = lambda v: v.astype(float).reshape(4, 6, 4, 6, 4, 3).mean(axis=(2, 4))  # JPEG keeps 4x4 block means
     stored = blocks(example['video'])
     assert np.abs(stored - blocks(light)).mean() < 2 < 10 < np.abs(stored - blocks(other)).mean()
+    with pytest.raises(ValueError, match="lead_in and polarity are for the synthetic generator, not 'two_cue'"):
+        tfds_builders.build('synthetic_actions', tmp_path, 'two_cue_lead', generator='two_cue', num_classes=12,
+                            lead_in=4)
 
 
 def test_build_is_idempotent(tiny_synthetic):

@@ -23,6 +23,10 @@ speed times the image gradient), and an RGB-difference model learns each motion'
 direction. With 'light' the shape is always lighter than its (darkened) background: the leading edge
 brightens, the trailing edge darkens, and the direction shows in every difference frame.
 
+A lead-in (`lead_in` > 0, `add_lead_in`) starts a video with a few frames of another class's motion that
+ends where the video's own motion starts: training clips with a change of action, as a stream has. The
+time-reversal pairing above holds for the video after its lead-in.
+
 Everything is pure numpy and deterministic in (seed, index). `difficulty` in [0, 1] raises the
 noise, lowers the contrast between shape and background and shortens the motion. `make_labelled_stream`
 renders one continuous video through several classes with the label of every frame (the quickstart's

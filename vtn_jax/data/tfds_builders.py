@@ -15,7 +15,9 @@ the evaluation pipeline uses it to count segments per process without reading da
 itself for real datasets, the opposite direction for synthetic_actions' right/left and
 clockwise/anticlockwise classes; the training pipeline relabels flipped clips with it.
 
-synthetic_actions' `two_cue` and `two_cue_tiny` configs generate `vtn_jax.data.two_cue` videos instead
+synthetic_actions' `light` and `light_tiny` configs (the demo's data) draw a light shape on a darker background
+and start each video with a short lead-in of another motion (`vtn_jax.data.synthetic`: polarity, lead_in).
+Its `two_cue` and `two_cue_tiny` configs generate `vtn_jax.data.two_cue` videos instead
 (12 classes = 3 appearances x 4 motions: only a model that sees single frames and frame differences gets
 them all) and add a `validation` split for tuning, generated from indices after train and test.
 
@@ -188,6 +190,8 @@ class SyntheticActions(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
         name = self.builder_config.generator
         if name not in GENERATORS:
             raise ValueError(f'synthetic_actions generator must be one of {sorted(GENERATORS)}, got {name!r}')
+        if name != 'synthetic' and (self.builder_config.lead_in or self.builder_config.polarity != 'random'):
+            raise ValueError(f'synthetic_actions lead_in and polarity are for the synthetic generator, not {name!r}')
         return GENERATORS[name]
 
     def _info(self) -> tfds.core.DatasetInfo:
