@@ -138,3 +138,90 @@ def test_difficulty_adds_noise():
     assert hard['scene']['noise_std'] > 4 * easy['scene']['noise_std']
     assert easy['label'] == 3  # move_up: y is the moving coordinate
     assert 0 < np.ptp(hard['state']['y']) < np.ptp(easy['state']['y'])
+
+
+def difference_centroids_x(frames):
+    """x of the brightening and of the darkening part of each frame difference (summed over channels)."""
+    diff = np.diff(frames.astype(np.float64), axis=0).sum(-1)
+    xx = np.arange(frames.shape[2]) + 0.5
+    brighter, darker = diff.clip(0), (-diff).clip(0)
+    return ((brighter * xx).sum((1, 2)) / brighter.sum((1, 2)), (darker * xx).sum((1, 2)) / darker.sum((1, 2)))
+
+
+def noise_free(spec):
+    return synthetic.render_video(spec['scene'], spec['state'], np.zeros_like(spec['noise']))
+
+
+def test_a_light_shape_shows_its_direction_in_every_difference_frame():
+    signs = {'random': set(), 'light': set()}
+    for polarity in signs:
+        for i in range(0, 64, 8):  # move_right videos
+            spec = synthetic.sample_video_spec(i, seed=6, num_frames=20, height=SIZE, width=SIZE, polarity=polarity)
+            if polarity == 'light':
+                assert spec['scene']['colours'].min() > spec['scene']['background'].max() + 30
+            brighter, darker = difference_centroids_x(noise_free(spec))
+            signs[polarity].update(np.sign(brighter - darker).tolist())
+    # The leading (right) edge brightens and the trailing one darkens for a light shape; with shape colours
+    # independent of the background, the other way round about as often.
+    assert signs == {'random': {-1.0, 1.0}, 'light': {1.0}}
+
+
+def test_the_polarity_changes_the_colours_only():
+    light = synthetic.sample_video_spec(5, seed=1, num_frames=12, height=SIZE, width=SIZE, polarity='light')
+    other = synthetic.sample_video_spec(5, seed=1, num_frames=12, height=SIZE, width=SIZE)
+    for key in other['state']:
+        np.testing.assert_array_equal(light['state'][key], other['state'][key])
+    assert light['scene']['aspect'] == other['scene']['aspect']
+    with pytest.raises(ValueError, match="polarity must be one of .* got 'dark'"):
+        synthetic.make_video(0, seed=0, num_frames=4, height=8, width=8, polarity='dark')
+
+
+def test_a_labelled_stream_does_each_class_in_turn_and_stays_in_the_frame():
+    frames, labels, info = synthetic.make_labelled_stream(synthetic.STREAM_ORDER, segment_frames=24, seed=3,
+                                                          height=SIZE, width=SIZE, polarity='light',
+                                                          return_info=True)
+    assert frames.shape == (8 * 24, SIZE, SIZE, 3) and frames.dtype == np.uint8
+    assert labels.tolist() == np.repeat(synthetic.STREAM_ORDER, 24).tolist()
+    assert sorted(synthetic.STREAM_ORDER) == list(range(8))
+    assert info['jumps'] == [] and info['segment_starts'] == list(range(0, 8 * 24, 24))
+    state = info['state']
+    # One continuous scene: no step between two frames is larger than a motion's rate.
+    assert np.abs(np.diff(state['x'])).max() < 0.6 * SIZE / 60 + 1e-9
+    assert np.abs(np.diff(np.log(state['size']))).max() < np.log(2.5) / 60 + 1e-9
+    reach = state['size'] * np.hypot(1.0, info['scene']['aspect'])  # the corners' distance from the centre
+    assert (state['x'] - reach).min() >= 0 and (state['x'] + reach).max() <= SIZE
+    assert (state['y'] - reach).min() >= 0 and (state['y'] + reach).max() <= SIZE
+    # Each segment's pixels show its class (the hand-written motion detector on the shape alone).
+    scene = dict(info['scene'], background=np.zeros_like(info['scene']['background']),
+                 colours=np.full((2, 3), 255, np.float32), noise_std=0.0)
+    for start, label in zip(info['segment_starts'], synthetic.STREAM_ORDER):
+        part = {k: v[start:start + 24] for k, v in state.items()}
+        shape = synthetic.render_video(scene, part, np.zeros((24, SIZE, SIZE, 3), np.float32))
+        assert motion_class(shape) == label, synthetic.CLASS_NAMES[label]
+
+
+def test_a_labelled_stream_rejects_bad_labels_and_lengths():
+    for labels, frames in (([8], 10), ([0, -1], 10), ([], 10), ([0], 1)):
+        with pytest.raises(ValueError):
+            synthetic.make_labelled_stream(labels, segment_frames=frames, seed=0, height=SIZE, width=SIZE)
+
+
+def test_a_lead_in_is_another_motion_that_ends_where_the_video_starts():
+    plain = synthetic.sample_video_spec(13, seed=2, num_frames=30, height=SIZE, width=SIZE, polarity='light')
+    seen = set()
+    for seed in range(12):
+        spec = synthetic.sample_video_spec(13, seed=seed, num_frames=30, height=SIZE, width=SIZE, polarity='light',
+                                           lead_in=10)
+        m, other = spec['lead_in'], spec['lead_in_label']
+        assert spec['label'] == 13 % 8 and other != spec['label'] and 0 <= m <= 10
+        assert len(spec['state']['x']) == len(spec['noise']) == 30 + m
+        again = synthetic.sample_video_spec(13, seed=seed, num_frames=30, height=SIZE, width=SIZE, polarity='light')
+        for key in again['state']:  # the video's own frames are those of the video without a lead-in
+            np.testing.assert_array_equal(spec['state'][key][m:], again['state'][key])
+        if m >= 6:  # the lead-in frames show the other class (the motion detector on the shape alone)
+            lead = {k: v[:m + 1] for k, v in spec['state'].items()}
+            assert motion_class(shape_only({**spec, 'state': lead, 'noise': spec['noise'][:m + 1]})) == other
+            seen.add(m)
+    assert seen  # some lead-ins were long enough to check
+    # Without a lead-in nothing changes: the same video as before lead-ins existed.
+    assert plain['lead_in'] == 0 and plain['lead_in_label'] is None and len(plain['state']['x']) == 30

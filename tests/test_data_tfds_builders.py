@@ -4,6 +4,7 @@ import json
 import pathlib
 
 import cv2
+import ml_collections
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -98,6 +99,43 @@ def test_synthetic_frames_match_the_generator(tiny_synthetic):
     # JPEG drops the per-pixel noise but keeps the picture: 4x4 block means agree closely.
     blocks = lambda v: v.reshape(len(v), 10, 4, 10, 4, 3).mean(axis=(2, 4))
     assert np.abs(blocks(frames.astype(float)) - blocks(example['video'].astype(float))).mean() < 2
+
+
+def test_synthetic_config_finds_the_built_in_configs_a_data_config_names(tiny_config):
+    data = tiny_config.data
+    assert tfds_builders.synthetic_config(data).name == 'tiny'
+    with data.unlocked():
+        data.builder_config = ''
+        assert tfds_builders.synthetic_config(data).name == 'default'
+        data.builder_config = 'light'
+        light = tfds_builders.synthetic_config(data)
+        data.builder_config = 'mine'
+        assert tfds_builders.synthetic_config(data) is None  # a custom variant: its fields are not known here
+        data.name, data.builder_config = 'video_folder', 'ucf101_split1'
+        assert tfds_builders.synthetic_config(data) is None
+    assert tfds_builders.generator_options(light) == {'height': 64, 'width': 64, 'difficulty': 0.0,
+                                                       'polarity': 'light'}
+    two_cue_options = tfds_builders.generator_options(tfds_builders.synthetic_config(
+        ml_collections.ConfigDict({'name': 'synthetic_actions', 'builder_config': 'two_cue'})))
+    assert 'polarity' not in two_cue_options  # two_cue has no polarity
+    # Each generator takes its options.
+    assert tfds_builders.GENERATORS['two_cue'].make_video(0, seed=0, num_frames=3, **two_cue_options)[0].shape == (
+        3, 64, 64, 3)
+
+
+def test_a_light_build_stores_the_light_generator_s_videos(tmp_path):
+    builder = tfds_builders.build('synthetic_actions', tmp_path, 'small_light', num_train=2, num_test=1,
+                                  height=24, width=24, min_frames=4, max_frames=4, polarity='light')
+    example = read_all(builder, 'train[:1]')[0]
+    index = int(example['name'].decode().split('_')[-1])
+    light, _ = synthetic.make_video(index, seed=0, num_frames=4, height=24, width=24, polarity='light')
+    other, _ = synthetic.make_video(index, seed=0, num_frames=4, height=24, width=24)
+    blocks = lambda v: v.astype(float).reshape(4, 6, 4, 6, 4, 3).mean(axis=(2, 4))  # JPEG keeps 4x4 block means
+    stored = blocks(example['video'])
+    assert np.abs(stored - blocks(light)).mean() < 2 < 10 < np.abs(stored - blocks(other)).mean()
+    with pytest.raises(ValueError, match="lead_in and polarity are for the synthetic generator, not 'two_cue'"):
+        tfds_builders.build('synthetic_actions', tmp_path, 'two_cue_lead', generator='two_cue', num_classes=12,
+                            lead_in=4)
 
 
 def test_build_is_idempotent(tiny_synthetic):

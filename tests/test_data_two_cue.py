@@ -107,7 +107,7 @@ def test_grammar_and_mirror_table():
     assert tc.CLASS_NAMES[0] == 'discs_still' and tc.CLASS_NAMES[6] == 'bars_rotate' and tc.CLASS_NAMES[11] == 'checks_blink'
     for label in range(12):
         a, m = tc.class_cues(label)
-        assert tc.CLASS_NAMES[label] == f'{tc.APPEARANCES[a]}_{tc.MOTIONS[m]}' and tc.class_label(a, m) == label
+        assert tc.CLASS_NAMES[label] == f'{tc.APPEARANCES[a]}_{tc.MOTIONS[m]}' and a * tc.NUM_MOTIONS + m == label
         assert tc.MIRROR_CLASSES[label] == label  # mirror-symmetric patterns, motions of random direction
 
 
@@ -308,7 +308,15 @@ def test_a_mirrored_video_shows_the_mirrored_label():
         appearance = appearance_of(flipped[0])
         motion = motion_of(flipped, tc.spec_static_image(spec)[:, ::-1], threshold=24)
         assert appearance == (spec['appearance'],) * 2
-        assert tc.class_label(appearance[0], motion) == tc.MIRROR_CLASSES[spec['label']] == spec['label'], i
+        assert (appearance[0], motion) == tc.class_cues(tc.MIRROR_CLASSES[spec['label']]), i
+        assert tc.MIRROR_CLASSES[spec['label']] == spec['label']
+
+
+def test_the_stream_order_shows_every_class_and_every_kind_of_change():
+    order = tc.STREAM_ORDER
+    assert sorted(order) == list(range(tc.NUM_CLASSES))
+    changes = [(np.subtract(tc.class_cues(a), tc.class_cues(b)) != 0).tolist() for a, b in zip(order, order[1:])]
+    assert [True, False] in changes and [False, True] in changes and [True, True] in changes
 
 
 def test_labelled_stream_follows_its_segments():

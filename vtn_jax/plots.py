@@ -1,4 +1,5 @@
-"""Pictures a person would rather look at than read: a confusion matrix and a timeline of per-frame labels.
+"""Pictures a person would rather look at than read: a confusion matrix, a timeline of per-frame labels and an
+overview of a streamed video (frames with their labels above the timeline).
 
 Drawn with OpenCV into RGB uint8 images (no plotting library: a deployment has only OpenCV and numpy);
 `save_png` writes them.
@@ -12,6 +13,7 @@ import numpy as np
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 # A colour per class, spread over the hue circle (OpenCV hue is 0..179), full saturation and value.
 _WHITE, _BLACK, _GREY = (255, 255, 255), (0, 0, 0), (140, 140, 140)
+_CAPTION = 56  # rows under each overview tile for its labels
 
 
 def class_colours(num_classes: int) -> np.ndarray:
@@ -79,6 +81,25 @@ def draw_timeline(top1: np.ndarray, probs: np.ndarray, class_names: Sequence[str
     return image
 
 
+def draw_overview(frames: Sequence[np.ndarray], shown: Sequence[str], true: Sequence[str],
+                  timeline_RGB: np.ndarray, *, tile: int = 240) -> np.ndarray:
+    """Frames of a streamed video enlarged side by side, each above a caption with the label shown online (green
+    when it is the true one, red otherwise) and the true label, all above the timeline picture."""
+    tiles = []
+    for frame, label, answer in zip(frames, shown, true):
+        image = cv2.resize(np.asarray(frame), (tile, tile), interpolation=cv2.INTER_NEAREST)
+        caption = np.full((_CAPTION, tile, 3), 40, np.uint8)
+        colour = (120, 255, 120) if label == answer else (255, 140, 120)
+        _text(caption, f'shown: {label}', 6, 22, 0.55, colour)
+        _text(caption, f'true:  {answer}', 6, 46, 0.55, _WHITE)
+        tiles.append(np.pad(np.concatenate([image, caption]), ((0, 8), (0, 8), (0, 0)), constant_values=255))
+    strip = np.concatenate(tiles, axis=1)
+    width = max(timeline_RGB.shape[1], strip.shape[1])
+    rows = [np.pad(image, ((0, 0), (0, width - image.shape[1]), (0, 0)), constant_values=255)
+            for image in (strip, timeline_RGB)]
+    return np.concatenate(rows, axis=0)
+
+
 def save_png(path, image_RGB: np.ndarray) -> pathlib.Path:
     """Writes an RGB image as PNG; OSError naming the file if it cannot."""
     path = pathlib.Path(path)
@@ -86,3 +107,11 @@ def save_png(path, image_RGB: np.ndarray) -> pathlib.Path:
     if not cv2.imwrite(str(path), cv2.cvtColor(image_RGB, cv2.COLOR_RGB2BGR)):
         raise OSError(f'cannot write {path}')
     return path
+
+
+def read_png(path) -> np.ndarray:
+    """An image file as RGB uint8 (what `save_png` wrote); OSError naming the file if it cannot be read."""
+    image = cv2.imread(str(path))
+    if image is None:
+        raise OSError(f'cannot read {path}')
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -15,7 +15,9 @@ the evaluation pipeline uses it to count segments per process without reading da
 itself for real datasets, the opposite direction for synthetic_actions' right/left and
 clockwise/anticlockwise classes; the training pipeline relabels flipped clips with it.
 
-synthetic_actions' `two_cue` and `two_cue_tiny` configs generate `vtn_jax.data.two_cue` videos instead
+synthetic_actions' `light` and `light_tiny` configs (the demo's data) draw a light shape on a darker background
+and start each video with a short lead-in of another motion (`vtn_jax.data.synthetic`: polarity, lead_in).
+Its `two_cue` and `two_cue_tiny` configs generate `vtn_jax.data.two_cue` videos instead
 (12 classes = 3 appearances x 4 motions: only a model that sees single frames and frame differences gets
 them all) and add a `validation` split for tuning, generated from indices after train and test.
 
@@ -32,19 +34,15 @@ with `workers=N` (`vtn-data --workers`), or through TFDS's Apache Beam support o
 with `beam_options` (`vtn-data --beam_pipeline_options`, needs the `[beam]` extra); the three give the
 same dataset.
 """
-import collections
 import dataclasses
 import functools
 import json
-import multiprocessing
 import logging
 import os
 import pathlib
 import time
-from concurrent import futures
-from typing import Callable, Iterable, Iterator, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
-import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
@@ -67,30 +65,6 @@ _LOG = logging.getLogger(__name__)
 
 
 encode_frames = video_io.encode_jpegs  # RGB uint8 frames (T, H, W, 3) -> JPEG byte strings (OpenCV)
-
-
-def map_ordered(fn: Callable, items: Sequence, num_workers: int, *, processes: bool = False) -> Iterator:
-    """Yields fn(item) for each item, in order, computing up to 2 * num_workers ahead.
-
-    Threads by default: OpenCV decoding, resizing and JPEG encoding release the GIL. With `processes`, fn runs in
-    num_workers spawned worker processes (fn and the items must pickle; OpenCV one thread each), for builds whose
-    Python-side work would otherwise hold one core. The bounded window keeps memory at a few decoded videos
-    instead of the whole dataset.
-    """
-    num_workers = max(1, num_workers)
-    if processes:
-        pool = futures.ProcessPoolExecutor(num_workers, mp_context=multiprocessing.get_context('spawn'),
-                                           initializer=cv2.setNumThreads, initargs=(1,))
-    else:
-        pool = futures.ThreadPoolExecutor(num_workers)
-    window = collections.deque()
-    with pool:
-        for item in items:
-            window.append(pool.submit(fn, item))
-            if len(window) >= 2 * num_workers:
-                yield window.popleft().result()
-        while window:
-            yield window.popleft().result()
 
 
 class _VideoBuilderMixin:
@@ -147,8 +121,8 @@ class _VideoBuilderMixin:
         """
         rows = []
         progress = logs.Progress(_LOG, len(items), 'video')
-        outcomes = map_ordered(functools.partial(video_io.catch_read_error, load), items, num_workers,
-                               processes=processes)
+        outcomes = video_builds.map_ordered(functools.partial(video_io.catch_read_error, load), items,
+                                            num_workers, processes=processes)
         for index, (item, outcome) in enumerate(zip(items, outcomes)):
             example, row = video_builds.examine_video(index, item, outcome, split=split,
                                                       min_frames=self.builder_config.min_frames)
@@ -180,6 +154,8 @@ class SyntheticActionsConfig(tfds.core.BuilderConfig):
     min_frames: int = 40  # video lengths are drawn from [min_frames, max_frames]
     max_frames: int = 80
     difficulty: float = 0.0
+    polarity: str = 'random'  # synthetic only: 'random' (shape and background colours independent) | 'light'
+    lead_in: int = 0  # synthetic only: > 0 starts each video with up to this many frames of another motion
     seed: int = 0
     jpeg_quality: int = 90
 
@@ -195,6 +171,15 @@ class SyntheticActions(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
         SyntheticActionsConfig(
             name='tiny', num_train=48, num_test=16, height=40, width=40, min_frames=20, max_frames=48,
             description='64 videos (48 train, 16 test), 40x40, 8 classes, 20..48 frames (some < 32).'),
+        # A light shape on a darker background (the sign of a frame difference shows which way an edge moved),
+        # each video led in by up to 10 frames of another motion (training clips with a change of action).
+        SyntheticActionsConfig(
+            name='light', polarity='light', lead_in=10,
+            description='512 videos (384 train, 128 test), 64x64, 8 classes, 40..80 frames + a 0..10-frame lead-in '
+                        'of another motion, a light shape.'),
+        SyntheticActionsConfig(
+            name='light_tiny', polarity='light', lead_in=10, num_train=48, num_test=16, height=40, width=40,
+            min_frames=20, max_frames=48, description='64 light videos (48 train, 16 test), 40x40, 20..48 frames.'),
         # 64-pixel frames: each band is one row of 16x16 JPEG blocks, so it stays clean through the JPEG.
         SyntheticActionsConfig(
             name='two_cue', generator='two_cue', num_classes=12, num_train=480, num_validation=96, num_test=192,
@@ -210,21 +195,16 @@ class SyntheticActions(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
         name = self.builder_config.generator
         if name not in GENERATORS:
             raise ValueError(f'synthetic_actions generator must be one of {sorted(GENERATORS)}, got {name!r}')
+        if name != 'synthetic' and (self.builder_config.lead_in or self.builder_config.polarity != 'random'):
+            raise ValueError(f'synthetic_actions lead_in and polarity are for the synthetic generator, not {name!r}')
         return GENERATORS[name]
 
     def _info(self) -> tfds.core.DatasetInfo:
         c = self.builder_config
         generator = self._generator()
-        if generator is two_cue:
-            description = ('Synthetic two-cue action videos: the class is a static pattern in two bands '
-                           '(discs, bars, checks) times what a striped shape does (still, move, rotate, blink); '
-                           'single frames show only the pattern, differences only the motion.')
-        else:
-            description = ('Synthetic action videos: a textured shape moves right/left, down/up, grows/'
-                           'shrinks or rotates clockwise/anticlockwise; only motion tells the class.')
         return tfds.core.DatasetInfo(
             builder=self,
-            description=description,
+            description=generator.DATASET_DESCRIPTION,
             features=self._features(generator.class_names(c.num_classes), (c.height, c.width)),
             supervised_keys=('video', 'label'),
             # A mirrored clip of class k shows class mirror_labels[k] (right <-> left, ...).
@@ -250,16 +230,34 @@ class SyntheticActions(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
         # Store in a seeded random order so that a training shuffle buffer sees mixed classes.
         order = np.random.default_rng([c.seed, len(split)]).permutation(np.asarray(list(indices)))
         items = [(f'{c.generator}_{i:06d}', int(i) % c.num_classes, int(i)) for i in order]
-        generator = self._generator()
+        generator, options = self._generator(), generator_options(c)
+        if c.lead_in:  # make_video only (a labelled stream has its own changes)
+            options['lead_in'] = c.lead_in
 
         def load(item):
-            frames, label = generator.make_video(
-                item[2], seed=c.seed, num_frames=(c.min_frames, c.max_frames), height=c.height,
-                width=c.width, num_classes=c.num_classes, difficulty=c.difficulty)
+            frames, label = generator.make_video(item[2], seed=c.seed, num_frames=(c.min_frames, c.max_frames),
+                                                 num_classes=c.num_classes, **options)
             assert label == item[1]
             return encode_frames(frames, c.jpeg_quality)
 
         yield from self._generate_videos(split, items, load, num_workers=os.cpu_count() or 1)
+
+
+_SYNTHETIC_CONFIGS = {c.name: c for c in SyntheticActions.BUILDER_CONFIGS}
+
+
+def synthetic_config(data_config) -> Optional[SyntheticActionsConfig]:
+    """The built-in synthetic_actions config that a data config (`config.data`) names, else None."""
+    if data_config.name != 'synthetic_actions':
+        return None
+    return _SYNTHETIC_CONFIGS.get(data_config.builder_config or 'default')
+
+
+def generator_options(c: SyntheticActionsConfig) -> dict:
+    """What a synthetic_actions config passes its generator's make_video and make_labelled_stream besides seeds,
+    lengths and classes: frame size, difficulty and (synthetic only) polarity."""
+    extra = {'polarity': c.polarity} if c.generator == 'synthetic' else {}
+    return {'height': c.height, 'width': c.width, 'difficulty': c.difficulty, **extra}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -425,7 +423,7 @@ def build(name: str, data_dir, builder_config: str = '', *, workers: int = 0, be
     if path is not None:
         return tfds.builder_from_directory(path)
     if name == 'synthetic_actions':
-        known = {c.name: c for c in SyntheticActions.BUILDER_CONFIGS}
+        known = _SYNTHETIC_CONFIGS
         if kwargs:  # a custom variant: the default's fields, overridden, under a new name
             if config_name in known:
                 raise ValueError(f'give a custom synthetic_actions variant a new name, not {config_name!r}')

@@ -75,6 +75,12 @@ MIRROR_CLASSES = tuple(range(NUM_CLASSES))
 MIN_SIDE = 24  # smallest frame height (and width) for which the mover fits its zone
 _SUPERSAMPLE = 4  # subpixels per pixel side when drawing the (antialiased) band patterns
 _STREAM_KEY = 0x57AE  # the `index` of a labelled stream's generators
+# The known-label stream's classes, each once: consecutive segments change the motion only (0 -> 1), the
+# appearance only (1 -> 5), or both (11 -> 6), so its per-segment table shows how fast each kind of change is seen.
+STREAM_ORDER = (0, 1, 5, 9, 10, 2, 3, 7, 4, 8, 11, 6)
+DATASET_DESCRIPTION = ('Synthetic two-cue action videos: the class is a static pattern in two bands (discs, bars, '
+                       'checks) times what a striped shape does (still, move, rotate, blink); single frames show '
+                       'only the pattern, differences only the motion.')
 
 
 def class_names(num_classes: int = NUM_CLASSES) -> Tuple[str, ...]:
@@ -90,14 +96,6 @@ def class_cues(label: int) -> Tuple[int, int]:
     if not 0 <= label < NUM_CLASSES:
         raise ValueError(f'two_cue label must be in [0, {NUM_CLASSES}), got {label}')
     return label // NUM_MOTIONS, label % NUM_MOTIONS
-
-
-def class_label(appearance: int, motion: int) -> int:
-    """The label of (appearance, motion); inverse of `class_cues`."""
-    if not (0 <= appearance < NUM_APPEARANCES and 0 <= motion < NUM_MOTIONS):
-        raise ValueError(f'two_cue cues must be in [0, {NUM_APPEARANCES}) x [0, {NUM_MOTIONS}), '
-                         f'got ({appearance}, {motion})')
-    return appearance * NUM_MOTIONS + motion
 
 
 def band_rows(height: int) -> int:

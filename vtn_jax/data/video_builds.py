@@ -1,17 +1,46 @@
 """The per-video machinery of a dataset build, shared by the local and the Beam generation of
-`vtn_jax.data.tfds_builders`: what becomes of one video (example or report row) and how a split's rows become
-its metadata (lengths in storage order, bad and truncated videos). No TensorFlow: Beam workers import it.
+`vtn_jax.data.tfds_builders`: loading videos in parallel and in order (`map_ordered`), what becomes of one video
+(example or report row) and how a split's rows become its metadata (lengths in storage order, bad and truncated
+videos). No TensorFlow: Beam workers import it.
 """
+import collections
 import functools
 import json
 import logging
-from typing import Callable, Sequence
+import multiprocessing
+from concurrent import futures
+from typing import Callable, Iterator, Sequence
 
+import cv2
 from etils import epath
 
 from vtn_jax.data import video_io
 
 _LOG = logging.getLogger(__name__)
+
+
+def map_ordered(fn: Callable, items: Sequence, num_workers: int, *, processes: bool = False) -> Iterator:
+    """Yields fn(item) for each item, in order, computing up to 2 * num_workers ahead.
+
+    Threads by default: OpenCV decoding, resizing and JPEG encoding release the GIL. With `processes`, fn runs in
+    num_workers spawned worker processes (fn and the items must pickle; OpenCV one thread each), for builds whose
+    Python-side work would otherwise hold one core. The bounded window keeps memory at a few decoded videos
+    instead of the whole dataset.
+    """
+    num_workers = max(1, num_workers)
+    if processes:
+        pool = futures.ProcessPoolExecutor(num_workers, mp_context=multiprocessing.get_context('spawn'),
+                                           initializer=cv2.setNumThreads, initargs=(1,))
+    else:
+        pool = futures.ThreadPoolExecutor(num_workers)
+    window = collections.deque()
+    with pool:
+        for item in items:
+            window.append(pool.submit(fn, item))
+            if len(window) >= 2 * num_workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
 
 
 def examine_video(index: int, item: Sequence, outcome: tuple, *, split: str, min_frames: int) -> tuple:
