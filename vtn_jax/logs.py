@@ -4,8 +4,11 @@ Library code never prints: it logs to `logging.getLogger(__name__)` (progress an
 user should act on at WARNING). A command (`vtn_jax.tools`) calls `configure_cli_logging()` once: vtn_jax's
 messages then go to stdout as plain lines (warnings prefixed), the libraries' (TensorFlow, orbax, TFDS) only at
 WARNING and above, without their routine notices (TFDS's `dtype is deprecated` on every read, orbax's notes on
-read-only managers). `-v 0` (absl's --verbosity) shows every library message again.
+read-only managers). `-v 0` (absl's --verbosity) shows every library message again. `log_to_file` also writes
+every message, tracebacks included, to a file (a training run's `train.log`); meanwhile a command's terminal shows
+the first line of a library message with a traceback, and where the rest is.
 """
+import contextlib
 import logging
 import math
 import sys
@@ -16,6 +19,7 @@ ROUTINE_WARNINGS = (
     ('tensorflow_datasets', 'is deprecated'),
     ('orbax', 'read_only=True'),
     ('orbax', 'Given directory is read only'),
+    ('orbax', 'did not provide metrics'),  # every save of a step without an evaluation
     ('tensorflow/python/util/deprecation', 'map_fn'),
 )
 
@@ -42,6 +46,61 @@ class _StdoutHandler(logging.StreamHandler):
         super().emit(record)
 
 
+class _FirstLineOfLibraries(logging.Formatter):
+    """Formats library records with a traceback or several lines as their first line and where the rest went."""
+
+    def __init__(self, inner: logging.Formatter, where: str):
+        super().__init__()
+        self.inner, self.where = inner, where
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.name.startswith('vtn_jax') or not (record.exc_info or record.stack_info or '\n' in text.strip()):
+            return self.inner.format(record)
+        short = logging.makeLogRecord(record.__dict__)  # the record itself goes on whole to the file handler
+        short.msg, short.args = f'{text.strip().splitlines()[0]} (the rest in {self.where})', ()
+        short.exc_info = short.exc_text = short.stack_info = None
+        return self.inner.format(short)
+
+
+class _FileHandler(logging.FileHandler):
+    """A log file that stops writing, silently, once a write fails (a full disk must not add logging's own
+    tracebacks to the terminal)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.setLevel(logging.CRITICAL + 1)
+
+
+@contextlib.contextmanager
+def log_to_file(path):
+    """For the `with` block, every message of vtn_jax and of the libraries, tracebacks included, is also appended
+    to `path`; on a command's terminal (`configure_cli_logging` without verbose) a library message with a
+    traceback shows its first line and the path instead."""
+    handler = _FileHandler(path, encoding='utf-8')
+    handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s: %(message)s'))
+    ours, root = logging.getLogger('vtn_jax'), logging.getLogger()
+    loggers = [root] + ([ours] if not ours.propagate else [])  # vtn_jax reaches root unless a command cut it off
+    for logger in loggers:
+        logger.addHandler(handler)
+    terminal, previous = None, None
+    if _CLI['configured']:
+        from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+        terminal = absl_logging.get_absl_handler().python_handler
+        previous = terminal.formatter
+        terminal.setFormatter(_FirstLineOfLibraries(previous or logging.Formatter(), str(path)))
+    try:
+        yield handler
+    finally:
+        if terminal is not None:
+            terminal.setFormatter(previous)
+        for logger in loggers:
+            logger.removeHandler(handler)
+        handler.close()
+
+
+_CLI = {'configured': False}  # configure_cli_logging ran (absl's handler is the libraries' terminal)
+
+
 def configure_cli_logging(verbose: bool = False) -> None:
     """vtn_jax at INFO as plain lines on stdout; other libraries at WARNING without routine notices.
 
@@ -57,6 +116,7 @@ def configure_cli_logging(verbose: bool = False) -> None:
     ours.propagate = False
     if verbose:
         return
+    _CLI['configured'] = True
     from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel  (only commands use absl)
     absl_logging.set_verbosity(absl_logging.WARNING)
     handler = absl_logging.get_absl_handler()
