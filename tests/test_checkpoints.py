@@ -115,7 +115,7 @@ def test_a_step_that_does_not_restore_is_named_and_the_next_intact_one_used(run_
         assert step == 3 and first_param(variables) == 3.0 and config.model.attention_scale == 'model'
         warned = {r.getMessage() for r in caplog.records if 'does not restore' in r.getMessage()}
         assert len(warned) == 1 and '\n' not in next(iter(warned))  # one line
-        assert next(iter(warned)).startswith(f'checkpoint {run_dir}/checkpoints/1 does not restore (step 1: ')
+        assert next(iter(warned)).startswith(f'checkpoint {run_dir}/checkpoints/1 does not restore (ValueError: ')
         assert next(iter(warned)).endswith('): using step 3')
     finally:
         logger.removeHandler(caplog.handler)

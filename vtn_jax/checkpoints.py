@@ -126,6 +126,15 @@ def describe_failures(failures: dict) -> str:
     return '; '.join(f'step {s}: {c}' for s, c in failures.items())
 
 
+def _damaged(folder, failures: dict) -> str:
+    """'checkpoint F/6 does not restore (<cause>)', or 'checkpoints F/6, F/5 do not restore (step 6: ...; ...)'."""
+    if len(failures) == 1:
+        (step, cause), = failures.items()
+        return f'checkpoint {folder}/{step} does not restore ({cause})'
+    return (f'checkpoints {", ".join(f"{folder}/{s}" for s in failures)} do not restore '
+            f'({describe_failures(failures)})')
+
+
 def restore_for_resume(manager, workdir, target) -> Optional[tuple[int, Any, dict]]:
     """(step, state, meta) of the newest step that restores with `target` (the TrainState's shapes), or None
     when there is no checkpoint.
@@ -153,8 +162,7 @@ def restore_for_resume(manager, workdir, target) -> Optional[tuple[int, Any, dic
                 while target_dir.exists():
                     target_dir = target_dir.with_name(target_dir.name + '_')
                 (folder / str(bad)).rename(target_dir)
-        _LOG.warning('checkpoint %s does not restore (%s): moved to %s/, resuming from step %d',
-                     ', '.join(str(folder / str(s)) for s in failures), describe_failures(failures), aside, step)
+        _LOG.warning('%s: moved to %s/, resuming from step %d', _damaged(folder, failures), aside, step)
         distributed.barrier('vtn_corrupt_checkpoints_moved')
         manager.reload()
     return step, state, meta
@@ -196,8 +204,7 @@ def read_run(workdir, which: str = 'best') -> tuple[int, dict, ml_collections.Co
     with create_manager(workdir, read_only=True) as manager:
         step, (variables, meta), failures = restore_intact(folder, _reading_order(manager, which), restore)
     if failures:
-        _LOG.warning('checkpoint %s does not restore (%s): using step %d', ', '.join(str(folder / str(s)) for s in
-                     failures), describe_failures(failures), step)
+        _LOG.warning('%s: using step %d', _damaged(folder, failures), step)
     return step, variables, full_config(json.loads(meta['config']), f'{folder}/{step}')
 
 

@@ -46,20 +46,23 @@ class _StdoutHandler(logging.StreamHandler):
         super().emit(record)
 
 
+def _is_library_traceback(record: logging.LogRecord) -> bool:
+    return not record.name.startswith('vtn_jax') and bool(record.exc_info or record.stack_info)
+
+
 class _FirstLineOfLibraries(logging.Formatter):
-    """Formats library records with a traceback or several lines as their first line and where the rest went."""
+    """Formats a library record of several lines as its first line and where the rest went."""
 
     def __init__(self, inner: logging.Formatter, where: str):
         super().__init__()
         self.inner, self.where = inner, where
 
     def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
-        if record.name.startswith('vtn_jax') or not (record.exc_info or record.stack_info or '\n' in text.strip()):
+        text = record.getMessage().strip()
+        if record.name.startswith('vtn_jax') or '\n' not in text:
             return self.inner.format(record)
         short = logging.makeLogRecord(record.__dict__)  # the record itself goes on whole to the file handler
-        short.msg, short.args = f'{text.strip().splitlines()[0]} (the rest in {self.where})', ()
-        short.exc_info = short.exc_text = short.stack_info = None
+        short.msg, short.args = f'{text.splitlines()[0]} (the rest in {self.where})', ()
         return self.inner.format(short)
 
 
@@ -70,12 +73,23 @@ class _FileHandler(logging.FileHandler):
     def handleError(self, record: logging.LogRecord) -> None:
         self.setLevel(logging.CRITICAL + 1)
 
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:  # the last flush on a full disk
+            pass
+
 
 @contextlib.contextmanager
 def log_to_file(path):
     """For the `with` block, every message of vtn_jax and of the libraries, tracebacks included, is also appended
     to `path`; on a command's terminal (`configure_cli_logging` without verbose) a library message with a
-    traceback shows its first line and the path instead."""
+    traceback goes to the file only (the error it leads to is what the command reports), and one of several lines
+    shows its first line and the path.
+
+    Yields:
+        The file handler (it stops writing, silently, when the disk is full).
+    """
     handler = _FileHandler(path, encoding='utf-8')
     handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s: %(message)s'))
     ours, root = logging.getLogger('vtn_jax'), logging.getLogger()
@@ -88,14 +102,20 @@ def log_to_file(path):
         terminal = absl_logging.get_absl_handler().python_handler
         previous = terminal.formatter
         terminal.setFormatter(_FirstLineOfLibraries(previous or logging.Formatter(), str(path)))
+        terminal.addFilter(_is_library_traceback_filter)
     try:
         yield handler
     finally:
         if terminal is not None:
             terminal.setFormatter(previous)
+            terminal.removeFilter(_is_library_traceback_filter)
         for logger in loggers:
             logger.removeHandler(handler)
         handler.close()
+
+
+def _is_library_traceback_filter(record: logging.LogRecord) -> bool:
+    return not _is_library_traceback(record)  # the file has it; the error that follows says what it was
 
 
 _CLI = {'configured': False}  # configure_cli_logging ran (absl's handler is the libraries' terminal)
