@@ -97,6 +97,9 @@ def test_sigint_twice_exits_130_without_a_traceback_and_keeps_the_checkpoint_who
 def test_signals_before_and_during_training_in_this_process(caplog):
     logger = logging.getLogger('vtn_jax.training.preemption')
     logger.addHandler(caplog.handler)
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # pytest started as a background job
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     try:
         for sig, code in ((signal.SIGTERM, 0), (signal.SIGINT, 130)):
@@ -115,6 +118,10 @@ def test_signals_before_and_during_training_in_this_process(caplog):
         assert stopped.exit_code == 0 and str(stopped) == ('stopped by SIGTERM at step 2: checkpoint saved, resume '
                                                            'with the same command')
         assert 'SIGINT again: ignored, the checkpoint of step 2 is being written' in caplog.text
+        assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # handlers given back
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with preemption.StopSignals():  # ignored by whoever started the process: left ignored
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         logger.removeHandler(caplog.handler)
-    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # handlers given back
+        signal.signal(signal.SIGINT, signal.SIG_IGN if ignored else before[1])

@@ -3,14 +3,17 @@ must keep, and the data checked before anything compiles."""
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 
 import pytest
+import tensorflow_datasets as tfds
 
 from conftest import run_command
+from vtn_jax.data import input_pipeline
 from vtn_jax.errors import UserError
 from vtn_jax.tools import train
 from vtn_jax.training import trainer
@@ -125,3 +128,25 @@ def test_a_missing_eval_split_fails_before_training_naming_split_and_data_dir(co
                                         'test, train\\)'):
         trainer.train_and_evaluate(config, tmp_path)
     assert not (tmp_path / 'checkpoints').exists() and not (tmp_path / 'config.json').exists()
+
+
+def test_check_split_names_an_absent_a_missing_and_a_cut_short_split(config, tmp_path):
+    builder = input_pipeline.load_builder(config.data)
+    for split in ('train', 'test'):
+        workdir_lib.check_split(builder, split)  # whole: no error
+    with pytest.raises(UserError, match=r"the eval split 'validation' is not in the dataset at .*tiny/1.0.0 "
+                                        r'\(its splits: test, train\)'):
+        workdir_lib.check_split(builder, 'validation', 'the eval split')
+    copy = tmp_path / 'copy'
+    shutil.copytree(builder.data_dir, copy)
+    record = next(copy.glob('*test.tfrecord*'))
+    record.write_bytes(record.read_bytes()[:-1000])  # an interrupted copy
+    cut = tfds.builder_from_directory(copy)
+    with pytest.raises(UserError, match=rf"'test' of the dataset at {copy} is cut short: its 1 file\(s\) hold "
+                                        r'\d+ bytes, \d+ were written'):
+        workdir_lib.check_split(cut, 'test')
+    workdir_lib.check_split(cut, 'train')
+    record.unlink()
+    with pytest.raises(UserError, match=rf"'test' of the dataset at {copy} lacks 1 of its 1 files "
+                                        r'\(synthetic_actions-test.tfrecord-00000-of-00001\)'):
+        workdir_lib.check_split(cut, 'test')

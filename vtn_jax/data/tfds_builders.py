@@ -52,7 +52,6 @@ import tensorflow_datasets as tfds  # noqa: E402
 from etils import epath  # noqa: E402
 
 from vtn_jax import logs  # noqa: E402
-from vtn_jax.errors import UserError  # noqa: E402
 from vtn_jax.data import split_files  # noqa: E402
 from vtn_jax.data import synthetic  # noqa: E402
 from vtn_jax.data import two_cue  # noqa: E402
@@ -455,39 +454,6 @@ def build(name: str, data_dir, builder_config: str = '', *, workers: int = 0, be
         json.dump(report, f, indent=1)
     _LOG.info(format_report(report, builder.data_dir, time.time() - start))
     return builder
-
-
-_TFRECORD_FRAMING = 16  # bytes around every TFRecord record: length (8), its CRC (4), the data's CRC (4)
-
-
-def check_split(builder: tfds.core.DatasetBuilder, split: str, what: str = 'split') -> None:
-    """Raises UserError when a prepared split is absent, or its files are missing or cut short (an interrupted copy
-    or build); only the file sizes are read, against the byte count TFDS recorded when it wrote them.
-
-    Args:
-        builder: the prepared dataset (`load_builder`).
-        split: the split's name.
-        what: how the message names it (e.g. 'the eval split (config.data.eval_split)').
-    """
-    where = builder.data_dir
-    splits = builder.info.splits
-    if split not in splits:
-        raise UserError(f'{what} {split!r} is not in the dataset at {where} (its splits: '
-                        f'{", ".join(sorted(splits.keys()))}): name one of those, or build the split with vtn-data')
-    info = splits[split]
-    paths = [pathlib.Path(os.fspath(p)) for p in info.filepaths]
-    missing = [p.name for p in paths if not p.is_file()]
-    if missing:
-        raise UserError(f'{what} {split!r} of the dataset at {where} lacks {len(missing)} of its {len(paths)} files '
-                        f'({missing[0]}{", ..." if len(missing) > 1 else ""}): copy the dataset again or rebuild it '
-                        'with vtn-data build')
-    if builder.info.file_format == tfds.core.file_adapters.FileFormat.TFRECORD:
-        size = sum(p.stat().st_size for p in paths)
-        expected = int(info.num_bytes) + _TFRECORD_FRAMING * info.num_examples
-        if size < expected:
-            raise UserError(f'{what} {split!r} of the dataset at {where} is cut short: its {len(paths)} file(s) hold '
-                            f'{size} bytes, {expected} were written: copy the dataset again or rebuild it with '
-                            'vtn-data build')
 
 
 def load_report(builder_or_dir) -> dict:

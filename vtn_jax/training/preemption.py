@@ -43,6 +43,7 @@ class StopSignals:
         self.multi_process = jax.process_count() > 1
         self.received: Optional[str] = None  # the first signal's name
         self.training = False
+        self.finishing = False  # the loop ended: the last saves are being completed
         self.saving_step: Optional[int] = None
         self._previous = {}
 
@@ -63,6 +64,9 @@ class StopSignals:
     def _handle(self, signum, frame):
         del frame
         name = signal.Signals(signum).name
+        if self.finishing:
+            _LOG.warning('%s: ignored, the run has finished and completes its last checkpoint', name)
+            return
         if self.received:
             what = (f'the checkpoint of step {self.saving_step} is being written'
                     if self.saving_step is not None else 'the run stops after the step in flight')

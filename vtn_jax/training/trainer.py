@@ -1,5 +1,6 @@
 """The training loop: pure jitted steps on a ('data',) mesh, an LR cut on plateau (torch's ReduceLROnPlateau),
-orbax checkpoints that resume by themselves, clu metric writers, distillation from a frozen two-stream teacher.
+orbax checkpoints that resume by themselves (also after SIGTERM or SIGINT, which stop the run after a checkpoint of
+its step: `preemption.py`), clu metric writers, distillation from a frozen two-stream teacher.
 
 One code path serves 1 CPU, N local GPUs and many hosts: the batch is sharded along 'data' over every global
 device, parameters and optimiser state are replicated, each process feeds its own slice of the global batch.
@@ -225,6 +226,7 @@ def _train(config, workdir: pathlib.Path, signals: preemption.StopSignals, log_p
     step = int(distributed.fetch(state.step))
     total = schedule.num_train_steps
     errors = DataErrors(count=int(meta['data_errors']))
+    signals.start_training()  # a signal from here on stops the loop after its step (before: at once)
     batches = distributed.Prefetcher(  # the next batches go to the devices while a step runs
         _train_batches(config, local_batch, step + errors.count, errors),
         lambda item: (item[0], distributed.to_global(item[1], mesh)), config.train.prefetch)
@@ -253,7 +255,6 @@ def _train(config, workdir: pathlib.Path, signals: preemption.StopSignals, log_p
             progress.update(step, f"loss {summary['train_loss']:.4f} lr {summary['train_learning_rate']:.2e}")
         pending, window_start = [], time.time()
 
-    signals.start_training()
     try:
         while step < total:
             item = next(batches, None)
@@ -288,12 +289,13 @@ def _train(config, workdir: pathlib.Path, signals: preemption.StopSignals, log_p
                 meta['data_errors'] = skipped
                 saver.save(step, state, {**meta, 'step': step, 'config': config.to_json()},
                            last_eval if is_eval else None)
-            if stop:
+            if stop and step < total:  # at the last step the run is simply done
                 signals.saving_step = step
                 saver.wait()  # the checkpoint is complete before the run says so
                 raise signals.stopped(step)
         flush()
     finally:
+        signals.finishing = True
         batches.close()
         try:
             # Also on a NaN stop or an error: finish the saves under way (their states were checked), so the

@@ -12,15 +12,16 @@ import pathlib
 import socket
 
 import jax
+import tensorflow_datasets as tfds
 
 from vtn_jax import checkpoints
 from vtn_jax.data import class_names as class_names_lib
 from vtn_jax.data import input_pipeline
-from vtn_jax.data import tfds_builders
 from vtn_jax.errors import UserError
 
 _LOG = logging.getLogger(__name__)
 LOCK = 'train.lock'
+_TFRECORD_FRAMING = 16  # bytes around every TFRecord record: length (8), its CRC (4), the data's CRC (4)
 CONFIG = 'config.json'
 # Fields a resumed run may change without --allow_config_change: how long it runs, how often it evaluates, logs
 # and saves, and where the data lives; none changes what the saved state means.
@@ -107,10 +108,10 @@ def _flat(tree: dict, prefix: str = '') -> dict:
     return out
 
 
-def config_changes(stored: dict, config) -> dict:
+def config_changes(stored: dict, config, source: str = 'the stored config') -> dict:
     """{field: (stored value, current value)} for every field of `config` that differs from a stored config (a
-    config.json, completed with the defaults it lacks)."""
-    before = _flat(json.loads(checkpoints.full_config(stored).to_json_best_effort()))
+    config.json, completed with the defaults it lacks; `source` names it in a warning about unknown fields)."""
+    before = _flat(json.loads(checkpoints.full_config(stored, source).to_json_best_effort()))
     now = _flat(json.loads(config.to_json_best_effort()))
     return {k: (before.get(k), now.get(k)) for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)}
 
@@ -121,7 +122,7 @@ def check_resumed_config(config, workdir: pathlib.Path, *, allow_change: bool) -
     path = workdir / CONFIG
     if not path.is_file():
         return
-    changes = config_changes(json.loads(path.read_text()), config)
+    changes = config_changes(json.loads(path.read_text()), config, str(path))
     refused = {k: v for k, v in changes.items() if k not in RESUME_FREE_FIELDS}
     listed = '; '.join(f'{k}: {a!r} in the workdir, {b!r} now' for k, (a, b) in (refused or changes).items())
     if refused and not allow_change:
@@ -131,11 +132,43 @@ def check_resumed_config(config, workdir: pathlib.Path, *, allow_change: bool) -
         _LOG.warning('resuming %s with a changed config: %s', workdir, listed)
 
 
+
+
+def check_split(builder, split: str, what: str = 'split') -> None:
+    """Raises UserError when a prepared split is absent, or its files are missing or cut short (an interrupted copy
+    or build); only the file sizes are read, against the byte count TFDS recorded when it wrote them.
+
+    Args:
+        builder: the prepared dataset (`load_builder`).
+        split: the split's name.
+        what: how the message names it (e.g. 'the eval split (config.data.eval_split)').
+    """
+    where = builder.data_dir
+    splits = builder.info.splits
+    if split not in splits:
+        raise UserError(f'{what} {split!r} is not in the dataset at {where} (its splits: '
+                        f'{", ".join(sorted(splits.keys()))}): name one of those, or build the split with vtn-data')
+    info = splits[split]
+    paths = [pathlib.Path(os.fspath(p)) for p in info.filepaths]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise UserError(f'{what} {split!r} of the dataset at {where} lacks {len(missing)} of its {len(paths)} files '
+                        f'({missing[0]}{", ..." if len(missing) > 1 else ""}): copy the dataset again or rebuild it '
+                        'with vtn-data build')
+    if builder.info.file_format == tfds.core.file_adapters.FileFormat.TFRECORD:
+        size = sum(p.stat().st_size for p in paths)
+        expected = int(info.num_bytes) + _TFRECORD_FRAMING * info.num_examples
+        if size < expected:
+            raise UserError(f'{what} {split!r} of the dataset at {where} is cut short: its {len(paths)} file(s) hold '
+                            f'{size} bytes, {expected} were written: copy the dataset again or rebuild it with '
+                            'vtn-data build')
+
+
 def check_data(data_config) -> list[str]:
     """The train and eval splits exist and are whole (file sizes only), and the class names; raises UserError."""
     builder = input_pipeline.load_builder(data_config)
-    tfds_builders.check_split(builder, data_config.train_split, 'the training split (config.data.train_split)')
-    tfds_builders.check_split(builder, data_config.eval_split, 'the eval split (config.data.eval_split)')
+    check_split(builder, data_config.train_split, 'the training split (config.data.train_split)')
+    check_split(builder, data_config.eval_split, 'the eval split (config.data.eval_split)')
     return input_pipeline.class_names(data_config)
 
 
