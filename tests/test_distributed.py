@@ -1,6 +1,7 @@
 """Multi-process data-parallel training and evaluation with jax.distributed on localhost CPU (gloo)."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -47,9 +48,13 @@ def max_diff(a, b):
 
 
 @pytest.fixture(scope='module')
-def runs(tmp_path_factory, tiny_data_dir):
+def data_dir(tiny_data_dir):
+    return tiny_data_dir
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory, data_dir):  # pylint: disable=redefined-outer-name
     root = tmp_path_factory.mktemp('dist')
-    data_dir = tiny_data_dir
     launch('train+dense', root / 'two_proc', root / 'p2', 3, data_dir, processes=2)
     launch('train', root / 'one_proc', root / 'p1', 3, data_dir)
     launch('eval', root / 'two_proc', root / 'p1', 3, data_dir)  # the two-process checkpoint in one process
@@ -103,6 +108,42 @@ def test_two_process_checkpoint_resumes_in_one_process(runs):
     out = launch('train', root / 'two_proc', root / 'resume', 5, data_dir)
     assert 'resuming from' in out[0] and '/checkpoints/3' in out[0]
     assert json.loads((root / 'resume_train_0.json').read_text())['step'] == 5
+
+
+def test_sigterm_to_one_of_two_processes_stops_both_after_the_same_step_with_a_checkpoint(data_dir, tmp_path):
+    """JAX's preemption service tells every process; all stop after the same step and save it together."""
+    port, procs = free_port(), []
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for pid in range(2):
+        env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', 'PYTHONPATH': root, 'VTN_COORDINATOR': f'127.0.0.1:{port}',
+               'VTN_NUM_PROCESSES': '2', 'VTN_PROCESS_ID': str(pid)}
+        procs.append(subprocess.Popen(
+            [sys.executable, '-m', 'vtn_jax.tools.train', '--config', 'tiny', '--workdir', str(tmp_path),
+             f'--config.data.data_dir={data_dir}', '--config.train.num_train_steps=1000',
+             '--config.train.eval_every_steps=1000', '--config.train.checkpoint_every_steps=1000',
+             '--config.train.log_every_steps=1'], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, cwd=root))
+    try:
+        lines = []
+        for line in procs[0].stdout:  # process 0 logs the progress
+            lines.append(line)
+            if 'step 2/1000' in line:
+                break
+        procs[1].send_signal(signal.SIGTERM)  # a preemption notice to process 1 only
+        outputs = [''.join(lines) + procs[0].communicate(timeout=300)[0], procs[1].communicate(timeout=300)[0]]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    stops = []
+    for p, text in zip(procs, outputs):
+        assert p.returncode == 0, text[-3000:]
+        found = [l for l in text.splitlines() if l.startswith('stopped by a preemption notice (SIGTERM to one of the '
+                                                              'processes) at step ')]
+        assert len(found) == 1 and found[0].endswith(': checkpoint saved, resume with the same command'), text[-3000:]
+        stops.append(int(found[0].split(' at step ')[1].split(':')[0]))
+    assert stops[0] == stops[1] >= 2
+    assert (tmp_path / 'checkpoints' / str(stops[0])).is_dir()
 
 
 # ---- Prefetcher: the lookahead in front of the devices ----------------------------------------------------------

@@ -1,6 +1,9 @@
 """End-to-end training on the tiny config and synthetic_actions: checkpoints, exact resume, failures, learning."""
 import json
 import logging
+import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -12,8 +15,11 @@ from vtn_jax.data import input_pipeline
 from vtn_jax import checkpoints
 from vtn_jax import distributed
 from vtn_jax import logs
+from vtn_jax.errors import UserError
 from vtn_jax.training import evaluation
 from vtn_jax.training import trainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture()
@@ -214,14 +220,17 @@ def test_training_can_evaluate_densely(config, tmp_path):
         assert result[key] == pytest.approx(again[key], abs=1e-9), key
 
 
-def test_the_manager_keeps_the_best_and_the_latest_checkpoints(config, tmp_path):
+@pytest.mark.parametrize('metric, mode, best', [('loss', 'min', 2), ('clip_top1', 'max', 3)])
+def test_the_manager_keeps_the_best_on_the_watched_metric_and_the_latest(config, tmp_path, metric, mode, best):
+    config.optim.plateau_metric, config.optim.plateau_mode = metric, mode
     manager = checkpoints.create_manager(tmp_path, max_to_keep=1)
+    saver = trainer._Saver(manager, tmp_path, config.optim, 'train.log')  # pylint: disable=protected-access
     state = {'params': {'w': np.zeros(2, np.float32)}, 'batch_stats': {}}
-    for step, loss in ((1, 0.5), (2, 0.2), (3, 0.9), (4, None)):
-        trainer._save(manager, step, jax.device_put(state), {'step': step},  # pylint: disable=protected-access
-                      {'loss': loss} if loss is not None else None)
-    manager.wait_until_finished()
-    assert manager.all_steps() == [2, 4] and manager.best_step() == 2  # best (lowest loss) and latest
+    for step, loss, top1 in ((1, 0.5, 0.1), (2, 0.2, 0.3), (3, 0.9, 0.6), (4, None, None)):
+        saver.save(step, jax.device_put(state), {'step': step},
+                   {'loss': loss, 'clip_top1': top1} if loss is not None else None)
+    saver.wait()
+    assert manager.all_steps() == sorted({best, 4}) and manager.best_step() == best  # the best and the latest
     manager.close()
 
 
@@ -242,3 +251,64 @@ def test_a_paper_sized_encoder_from_random_init_is_warned_about(caplog):
     finally:
         logger.removeHandler(caplog.handler)
     assert 'RANDOM INIT' in caplog.text and 'se_resnext101_32x4d-3b2fe3d8.pth' in caplog.text
+
+
+@pytest.fixture()
+def vtn_log(caplog):
+    """vtn_jax's log records, also after a command cut the package's logger off from the root."""
+    logger = logging.getLogger('vtn_jax')
+    cut_off = not logger.propagate
+    if cut_off:
+        logger.addHandler(caplog.handler)
+    yield caplog
+    if cut_off:
+        logger.removeHandler(caplog.handler)
+
+
+def damage(workdir, step):
+    """Zeroes every data file of a finished checkpoint step's arrays (a bad disk block, a broken copy)."""
+    for path in (workdir / 'checkpoints' / str(step) / 'state').rglob('d/*'):
+        path.write_bytes(bytes(path.stat().st_size))
+
+
+def test_a_damaged_newest_checkpoint_is_named_set_aside_and_the_previous_step_resumed(config, tmp_path, vtn_log):
+    config.train.num_train_steps = 3
+    config.train.checkpoint_every_steps = 1
+    config.train.eval_every_steps = 100
+    trainer.train_and_evaluate(config, tmp_path)
+    damage(tmp_path, 3)
+    config.train.num_train_steps = 4
+    assert trainer.train_and_evaluate(config, tmp_path)['step'] == 4
+    folder = tmp_path / 'checkpoints'
+    assert f'checkpoint {folder}/3 does not restore (ValueError: ' in vtn_log.text
+    assert f'moved to {tmp_path}/corrupt_checkpoints/, resuming from step 2' in vtn_log.text
+    assert (tmp_path / 'corrupt_checkpoints' / '3' / 'state').is_dir()  # kept for a look
+    assert sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) == [3, 4]  # step 3 trained again
+    for step in (3, 4):
+        damage(tmp_path, step)
+    config.train.num_train_steps = 5
+    with pytest.raises(UserError, match=rf'no checkpoint in {folder} restores \(step 4: .*; step 3: .*\): '):
+        trainer.train_and_evaluate(config, tmp_path)  # never a silent fresh start
+
+
+def test_a_full_disk_during_a_save_ends_in_one_line_naming_the_folder(data_dir, tmp_path):
+    workdir = tmp_path / 'full'
+    workdir.mkdir()
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', str(workdir)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f'cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}')
+    try:  # the first checkpoint (1.4 MB) fits, the second does not
+        proc = subprocess.run(
+            [sys.executable, '-m', 'vtn_jax.tools.train', '--config', 'tiny', '--workdir', str(workdir),
+             f'--config.data.data_dir={data_dir}', '--config.train.num_train_steps=3',
+             '--config.train.checkpoint_every_steps=1', '--config.train.eval_every_steps=100'],
+            capture_output=True, text=True, timeout=600, cwd=ROOT,
+            env={**os.environ, 'PYTHONPATH': ROOT, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+    finally:
+        subprocess.run(['umount', str(workdir)], check=True)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output[-3000:]
+    assert 'Traceback' not in output, output[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f'error: saving checkpoint step 2 to {workdir}/checkpoints failed: '), output[-3000:]
+    assert 'No space left on device' in last and f'details in {workdir}/train.log' in last

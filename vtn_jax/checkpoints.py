@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import pathlib
+from typing import Any, Callable, Optional, Sequence
 
 import flax
 import jax
@@ -18,6 +19,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from vtn_jax import distributed
+from vtn_jax.configs import default as default_config
+from vtn_jax.errors import UserError, root_cause
 from vtn_jax.data import synthetic
 from vtn_jax.data import frames as frames_lib
 from vtn_jax.models import encoders
@@ -27,6 +30,7 @@ from vtn_jax.models.weights import CheckpointMismatchError, match_keys, read_npz
 
 _LOG = logging.getLogger(__name__)
 CHECKPOINTS = 'checkpoints'  # the folder of a training workdir that holds its orbax checkpoints
+CORRUPT = 'corrupt_checkpoints'  # where a resuming run moves the finished steps that no longer restore
 # ImageNet statistics: only to give random weights realistic BatchNorm statistics.
 _IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -41,68 +45,208 @@ def save_flat_npz(variables, path) -> None:
     np.savez(path, **{k: np.asarray(v) for k, v in flat.items()})
 
 
-def _eval_loss(metrics) -> float:
-    return float(metrics['eval_loss'])
+BEST_SCORE = 'best_score'  # in a checkpoint's metrics: the evaluation metric the run watches, lower is better
+
+
+def checkpoint_metrics(eval_metrics: dict, metric: str, mode: str) -> dict:
+    """The metrics saved with an evaluated step: every `eval_<name>` and `best_score`, the watched `metric`
+    (config.optim.plateau_metric) signed so that lower is better (negated for mode 'max')."""
+    value = float(eval_metrics[metric])
+    out = {f'eval_{k}': float(v) for k, v in eval_metrics.items() if np.isscalar(v)}
+    out[BEST_SCORE] = value if mode == 'min' else -value
+    return out
+
+
+def _best_score(metrics) -> float:
+    if BEST_SCORE in metrics:
+        return float(metrics[BEST_SCORE])
+    return float(metrics['eval_loss'])  # checkpoints written before `best_score` existed ranked by eval loss
 
 
 def create_manager(workdir, *, max_to_keep: int = 2, read_only: bool = False) -> ocp.CheckpointManager:
     """The orbax manager of a training workdir (`<workdir>/checkpoints`): it keeps the latest `max_to_keep` steps and
-    the step with the lowest validation loss (saved with metrics {'eval_loss'}), and knows which one that is.
+    the best evaluated step (lowest `best_score`: the metric optim.plateau_metric watches, see `checkpoint_metrics`),
+    and knows which one that is.
 
-    Saves are atomic: a run killed mid-save leaves a temporary directory that is ignored.
+    Saves are atomic: a run killed mid-save leaves a temporary directory that is ignored. A read-only manager
+    restores 'state' with the PyTree handler (same format), so that readers can restore part of it.
     """
     policy = ocp.checkpoint_managers.AnyPreservationPolicy([
         ocp.checkpoint_managers.LatestN(n=max_to_keep),
-        ocp.checkpoint_managers.BestN(get_metric_fn=_eval_loss, reverse=True, n=1,
+        ocp.checkpoint_managers.BestN(get_metric_fn=_best_score, reverse=True, n=1,
                                       keep_checkpoints_without_metrics=False)])
-    options = ocp.CheckpointManagerOptions(preservation_policy=policy, best_fn=_eval_loss, best_mode='min',
+    options = ocp.CheckpointManagerOptions(preservation_policy=policy, best_fn=_best_score, best_mode='min',
                                            create=not read_only, read_only=read_only)
-    handlers = {'state': ocp.StandardCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()}
+    state = ocp.PyTreeCheckpointHandler() if read_only else ocp.StandardCheckpointHandler()
+    handlers = {'state': state, 'meta': ocp.JsonCheckpointHandler()}
     return ocp.CheckpointManager(pathlib.Path(workdir).resolve() / CHECKPOINTS, options=options,
                                  item_handlers=handlers)
 
 
-def _find_step(workdir, which: str):
-    """The step to read from a workdir: the best (lowest validation loss; the latest without one) or latest."""
+def has_steps(workdir) -> bool:
+    """Whether a workdir holds a finished checkpoint step (orbax names them by their step; temporary ones are
+    '<step>.orbax-checkpoint-tmp-*')."""
+    folder = pathlib.Path(workdir) / CHECKPOINTS
+    return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
+
+
+def _checkpoint_dir(workdir) -> pathlib.Path:
     workdir = pathlib.Path(workdir).resolve()  # orbax wants absolute paths
     if not (workdir / CHECKPOINTS).is_dir():
         raise FileNotFoundError(f'no checkpoint in {workdir} (no {CHECKPOINTS}/ folder); train first or pass a '
                                 'reference .pth/.npz checkpoint')
-    with create_manager(workdir, read_only=True) as manager:
-        step = manager.best_step() if which == 'best' else manager.latest_step()
-        step = manager.latest_step() if step is None else step
-    if step is None:
-        raise FileNotFoundError(f'no finished checkpoint in {workdir / CHECKPOINTS}')
-    return step
+    return workdir / CHECKPOINTS
 
 
-def read_run_config(workdir) -> ml_collections.ConfigDict:
-    """The config a workdir was trained with (stored in each checkpoint's metadata)."""
-    step = _find_step(workdir, 'latest')
+def restore_intact(folder, steps: Sequence[int], restore: Callable[[int], Any]) -> tuple[int, Any, dict]:
+    """`restore(step)` of the first of `steps` that restores.
+
+    A half-written step never reaches this (orbax ignores temporary directories), but a finished one can be
+    damaged later (a truncated copy, zeroed blocks): its read fails in TensorStore, and the next step is tried.
+
+    Returns:
+        (the step used, what `restore` returned, {step: cause} of the steps before it that did not restore).
+
+    Raises:
+        UserError: no step restores (each named with its cause), or there is none.
+    """
+    failures = {}
+    for step in steps:
+        try:
+            return step, restore(step), failures
+        except Exception as e:  # pylint: disable=broad-except  # orbax and TensorStore raise many types
+            failures[step] = root_cause(e)
+    if not failures:
+        raise UserError(f'no finished checkpoint in {folder}; train first')
+    raise UserError(f'no checkpoint in {folder} restores ({describe_failures(failures)}): restore the folder from '
+                    'a copy, or move it away to start the run afresh')
+
+
+def describe_failures(failures: dict) -> str:
+    """'step 6: <cause>; step 4: <cause>'."""
+    return '; '.join(f'step {s}: {c}' for s, c in failures.items())
+
+
+def _damaged(folder, failures: dict) -> str:
+    """'checkpoint F/6 does not restore (<cause>)', or 'checkpoints F/6, F/5 do not restore (step 6: ...; ...)'."""
+    if len(failures) == 1:
+        (step, cause), = failures.items()
+        return f'checkpoint {folder}/{step} does not restore ({cause})'
+    return (f'checkpoints {", ".join(f"{folder}/{s}" for s in failures)} do not restore '
+            f'({describe_failures(failures)})')
+
+
+def restore_for_resume(manager, workdir, target) -> Optional[tuple[int, Any, dict]]:
+    """(step, state, meta) of the newest step that restores with `target` (the TrainState's shapes), or None
+    when there is no checkpoint.
+
+    Newer steps that do not restore are named in one warning and moved by process 0 to
+    `<workdir>/corrupt_checkpoints/` (kept for a look, out of orbax's way so the run can save those steps again).
+    """
+    steps = sorted(manager.all_steps(), reverse=True)
+    if not steps:
+        return None
+    folder = pathlib.Path(workdir) / CHECKPOINTS
+
+    def restore(step):
+        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
+                                                                 meta=ocp.args.JsonRestore()))
+        return restored.state, restored.meta
+
+    step, (state, meta), failures = restore_intact(folder, steps, restore)
+    if failures:
+        aside = pathlib.Path(workdir) / CORRUPT
+        if jax.process_index() == 0:
+            aside.mkdir(exist_ok=True)
+            for bad in failures:
+                target_dir = aside / str(bad)
+                while target_dir.exists():
+                    target_dir = target_dir.with_name(target_dir.name + '_')
+                (folder / str(bad)).rename(target_dir)
+        _LOG.warning('%s: moved to %s/, resuming from step %d', _damaged(folder, failures), aside, step)
+        distributed.barrier('vtn_corrupt_checkpoints_moved')
+        manager.reload()
+    return step, state, meta
+
+
+def _reading_order(manager, which: str) -> list[int]:
+    """The steps a reader tries: the best (lowest best_score; the latest without one) or the latest first, then
+    the others newest first."""
+    if which not in ('best', 'latest'):
+        raise ValueError(f"which must be 'best' or 'latest', got {which!r}")
+    steps = sorted(manager.all_steps(), reverse=True)
+    first = manager.best_step() if which == 'best' else None
+    first = steps[0] if first is None and steps else first
+    return [first] + [s for s in steps if s != first] if steps else []
+
+
+def read_run(workdir, which: str = 'best') -> tuple[int, dict, ml_collections.ConfigDict]:
+    """(step, eval variables as numpy, full config) of one intact step of a training workdir: weights and config
+    always come from the same step.
+
+    The step is the best (the evaluated step that scored best on optim.plateau_metric; the latest when none was
+    evaluated) or the latest; one that does not restore is named in a warning and the next newest is used.
+    Only the variables are read (a damaged optimiser state does not matter here), onto this process's devices,
+    replicated, whatever topology saved them (a checkpoint written by many processes loads in one, and the other
+    way round), from the shapes stored with them.
+    """
+    folder = _checkpoint_dir(workdir)
+    sharding = distributed.replicated(distributed.create_mesh())
+
+    def restore(step):
+        stored = manager.item_metadata(step)['state']
+        stored = {k: stored[k] for k in ('params', 'batch_stats')}
+        target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding), stored)
+        restored = manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.PyTreeRestore(item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(
+                target), partial_restore=True), meta=ocp.args.JsonRestore()))
+        return distributed.fetch(dict(restored.state)), restored.meta
+
     with create_manager(workdir, read_only=True) as manager:
-        meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
-    return ml_collections.ConfigDict(json.loads(meta['config']))
+        step, (variables, meta), failures = restore_intact(folder, _reading_order(manager, which), restore)
+    if failures:
+        _LOG.warning('%s: using step %d', _damaged(folder, failures), step)
+    return step, variables, full_config(json.loads(meta['config']), f'{folder}/{step}')
+
+
+def full_config(stored: dict, source: str = 'the stored config') -> ml_collections.ConfigDict:
+    """A complete config from a stored one: `configs/default.py`'s fields, updated with the stored values (so a
+    config.json written before a field existed still gives every field). Stored fields this version does not
+    know are left out, named in one warning."""
+    unknown = []
+
+    def merge(base: dict, given: dict, prefix: str) -> dict:
+        out = dict(base)
+        for key, value in given.items():
+            if key not in base:
+                unknown.append(prefix + key)
+            elif isinstance(base[key], dict):
+                out[key] = merge(base[key], value, f'{prefix}{key}.')
+            else:
+                out[key] = tuple(value) if isinstance(base[key], tuple) and isinstance(value, list) else value
+        return out
+
+    merged = merge(default_config.get_config().to_dict(), stored, '')
+    if unknown:
+        _LOG.warning('%s has fields this version does not know, left out: %s', source, ', '.join(unknown))
+    return ml_collections.ConfigDict(merged)
+
+
+def read_run_config(workdir, which: str = 'best') -> ml_collections.ConfigDict:
+    """The full config a workdir was trained with, from the step whose weights `restore_variables(workdir, which=
+    which)` reads (see `read_run`)."""
+    return read_run(workdir, which)[2]
 
 
 def restore_variables(workdir, model=None, *, which: str = 'best') -> dict:
-    """Eval variables of a training workdir (its best checkpoint, else the latest), as numpy.
-
-    The checkpoint is restored onto this process's devices, replicated, whatever topology saved it (a
-    checkpoint written by many processes loads in one, and the other way round), from the shapes stored
-    with it: no optimiser or train state needs to be rebuilt.
+    """Eval variables of a training workdir, as numpy (see `read_run` for the step and the fall-back).
 
     Args:
         workdir: the `--workdir` of a training run.
         model: if given, the restored tree is matched against it (every key and shape).
-        which: 'best' (lowest validation loss; the latest when no evaluation was saved) or 'latest'.
+        which: 'best' (best evaluated on optim.plateau_metric; the latest when no evaluation was saved) or 'latest'.
     """
-    step = _find_step(workdir, which)
-    sharding = distributed.replicated(distributed.create_mesh())
-    with create_manager(workdir, read_only=True) as manager:
-        stored = manager.item_metadata(step)['state']
-        target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding), stored)
-        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))).state
-    variables = distributed.fetch({k: restored[k] for k in ('params', 'batch_stats')})
+    step, variables, _ = read_run(workdir, which)
     if model is not None:
         given = flax.traverse_util.flatten_dict(variables, sep='/')
         match_keys(_flat_shapes(vtn_lib.abstract_variables(model)), given,
@@ -188,5 +332,5 @@ def load_variables(source, model: vtn_lib.VTN, *, image_size: int = 224, seed: i
             f'reference checkpoint {path}')
 
 
-__all__ = ['CheckpointMismatchError', 'load_variables', 'read_run_config', 'restore_variables', 'save_flat_npz',
+__all__ = ['CheckpointMismatchError', 'load_variables', 'read_run', 'read_run_config', 'restore_variables', 'save_flat_npz',
            'read_flat_npz', 'random_variables', 'set_batch_stats']

@@ -150,3 +150,9 @@ def gather_rows(x: np.ndarray) -> np.ndarray:
     padded[:len(x)] = x
     gathered = np.asarray(multihost_utils.process_allgather(padded))
     return np.concatenate([gathered[p, :counts[p]] for p in range(len(counts))])
+
+
+def barrier(name: str) -> None:
+    """Waits until every process got here (nothing to do for one process)."""
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(name)

@@ -4,7 +4,9 @@ Library code never prints: it logs to `logging.getLogger(__name__)` (progress an
 user should act on at WARNING). A command (`vtn_jax.tools`) calls `configure_cli_logging()` once: vtn_jax's
 messages then go to stdout as plain lines (warnings prefixed), the libraries' (TensorFlow, orbax, TFDS) only at
 WARNING and above, without their routine notices (TFDS's `dtype is deprecated` on every read, orbax's notes on
-read-only managers). `-v 0` (absl's --verbosity) shows every library message again.
+read-only managers). `-v 0` (absl's --verbosity) shows every library message again. `log_to_file` also writes
+every message, tracebacks included, to a file (a training run's `train.log`); meanwhile a command's terminal shows
+the first line of a library message with a traceback, and where the rest is.
 
 TensorFlow also writes notices from native code while it starts (oneDNN's "custom operations are on", twice,
 whatever TF_CPP_MIN_LOG_LEVEL says; absl's "All log messages before absl::InitializeLog()"). A command's process
@@ -28,6 +30,7 @@ ROUTINE_WARNINGS = (
     ('tensorflow_datasets', 'is deprecated'),
     ('orbax', 'read_only=True'),
     ('orbax', 'Given directory is read only'),
+    ('orbax', 'did not provide metrics'),  # every save of a step without an evaluation
     ('tensorflow/python/util/deprecation', 'map_fn'),
     ('tensorflow_datasets', 'Using custom data configuration'),  # every video_folder build and read
 )
@@ -66,6 +69,81 @@ class _StdoutHandler(logging.StreamHandler):
         super().emit(record)
 
 
+def _is_library_traceback(record: logging.LogRecord) -> bool:
+    return not record.name.startswith('vtn_jax') and bool(record.exc_info or record.stack_info)
+
+
+class _FirstLineOfLibraries(logging.Formatter):
+    """Formats a library record of several lines as its first line and where the rest went."""
+
+    def __init__(self, inner: logging.Formatter, where: str):
+        super().__init__()
+        self.inner, self.where = inner, where
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage().strip()
+        if record.name.startswith('vtn_jax') or '\n' not in text:
+            return self.inner.format(record)
+        short = logging.makeLogRecord(record.__dict__)  # the record itself goes on whole to the file handler
+        short.msg, short.args = f'{text.splitlines()[0]} (the rest in {self.where})', ()
+        return self.inner.format(short)
+
+
+class _FileHandler(logging.FileHandler):
+    """A log file that stops writing, silently, once a write fails (a full disk must not add logging's own
+    tracebacks to the terminal)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.setLevel(logging.CRITICAL + 1)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:  # the last flush on a full disk
+            pass
+
+
+@contextlib.contextmanager
+def log_to_file(path):
+    """For the `with` block, every message of vtn_jax and of the libraries, tracebacks included, is also appended
+    to `path`; on a command's terminal (`configure_cli_logging` without verbose) a library message with a
+    traceback goes to the file only (the error it leads to is what the command reports), and one of several lines
+    shows its first line and the path.
+
+    Yields:
+        The file handler (it stops writing, silently, when the disk is full).
+    """
+    handler = _FileHandler(path, encoding='utf-8')
+    handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s: %(message)s'))
+    ours, root = logging.getLogger('vtn_jax'), logging.getLogger()
+    loggers = [root] + ([ours] if not ours.propagate else [])  # vtn_jax reaches root unless a command cut it off
+    for logger in loggers:
+        logger.addHandler(handler)
+    terminal, previous = None, None
+    if _CLI['configured']:
+        from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+        terminal = absl_logging.get_absl_handler().python_handler
+        previous = terminal.formatter
+        terminal.setFormatter(_FirstLineOfLibraries(previous or logging.Formatter(), str(path)))
+        terminal.addFilter(_is_library_traceback_filter)
+    try:
+        yield handler
+    finally:
+        if terminal is not None:
+            terminal.setFormatter(previous)
+            terminal.removeFilter(_is_library_traceback_filter)
+        for logger in loggers:
+            logger.removeHandler(handler)
+        handler.close()
+
+
+def _is_library_traceback_filter(record: logging.LogRecord) -> bool:
+    return not _is_library_traceback(record)  # the file has it; the error that follows says what it was
+
+
+_CLI = {'configured': False}  # configure_cli_logging ran (absl's handler is the libraries' terminal)
+
+
 def configure_cli_logging(verbose: bool = False) -> None:
     """vtn_jax at INFO as plain lines on stdout; other libraries at WARNING without routine notices.
 
@@ -87,6 +165,7 @@ def configure_cli_logging(verbose: bool = False) -> None:
             sys.stderr.write(''.join(NATIVE_NOTICES_SEEN))
             NATIVE_NOTICES_SEEN.clear()
         return
+    _CLI['configured'] = True
     from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel  (only commands use absl)
     absl_logging.set_verbosity(absl_logging.WARNING)
     handler = absl_logging.get_absl_handler()

@@ -48,6 +48,12 @@ def eval_step(variables, batch, *, model, mean, std):
     return logits, batch['label'], batch['video_id'], batch['mask']
 
 
+def make_eval_fn(model, data_config, mesh):
+    """The jitted `eval_step` of `model` (its result replicated on `mesh`): built once per run and reused."""
+    return jax.jit(functools.partial(eval_step, model=model, mean=tuple(data_config.mean), std=tuple(data_config.std)),
+                   out_shardings=distributed.replicated(mesh))
+
+
 def _progress(verbose: bool, data_config, split: str, what: str) -> Optional[logs.Progress]:
     """A progress line for process 0 when `verbose`."""
     if not verbose or jax.process_index() != 0:
@@ -83,7 +89,7 @@ def evaluate(model, variables, data_config, *, batch_size: int, mesh, mode: str 
         mesh: the ('data',) mesh.
         mode: 'segments', 'uniform10', 'clip' or 'dense' (see the module docstring).
         split: TFDS split (default data_config.eval_split).
-        eval_fn: a jitted `eval_step` to reuse (training passes its own).
+        eval_fn: `make_eval_fn(model, data_config, mesh)` to reuse (training builds it once).
         verbose: log progress (process 0).
         report_dir: if given, process 0 writes per-class accuracy and the confusion matrix there.
         accumulator: 'segments' / 'clip' modes: an empty EvalAccumulator to collect the logits in, for a caller
@@ -95,8 +101,7 @@ def evaluate(model, variables, data_config, *, batch_size: int, mesh, mode: str 
         return evaluate_split(backend, data_config, split, modality=model.modality, batch_size=batch_size,
                               verbose=verbose, report_dir=report_dir)
     local_batch = state_lib.check_batch_size(batch_size, 'train.eval_batch_size')
-    eval_fn = eval_fn or jax.jit(functools.partial(eval_step, model=model, mean=tuple(data_config.mean),
-                                                   std=tuple(data_config.std)), out_shardings=distributed.replicated(mesh))
+    eval_fn = eval_fn or make_eval_fn(model, data_config, mesh)
     accumulator = metrics_lib.EvalAccumulator() if accumulator is None else accumulator
     batches = input_pipeline.create_split(data_config, split, batch_size=local_batch, mode=mode,
                                           process_index=jax.process_index(), process_count=jax.process_count())

@@ -131,7 +131,7 @@ class Plateau:
 
 def plateau_metric(optim: ml_collections.ConfigDict) -> str:
     """The evaluation metric the plateau rule watches (`optim.plateau_metric`), checked against the mode."""
-    metric, mode = optim.get('plateau_metric', 'loss'), optim.get('plateau_mode', 'min')
+    metric, mode = optim.plateau_metric, optim.plateau_mode
     if metric not in PLATEAU_METRICS:
         raise ValueError(f'optim.plateau_metric must be one of {sorted(PLATEAU_METRICS)}, got {metric!r}')
     if PLATEAU_METRICS[metric] != mode:
@@ -144,12 +144,12 @@ def create_plateau(optim: ml_collections.ConfigDict, *, patience: Optional[int] 
     """The plateau rule of `config.optim` (torch's ReduceLROnPlateau); `patience` in evaluations overrides
     `optim.plateau_patience` (see `resolve_schedule` for patience given in epochs)."""
     plateau_metric(optim)
-    return Plateau(learning_rate=float(optim.learning_rate), mode=optim.get('plateau_mode', 'min'),
+    return Plateau(learning_rate=float(optim.learning_rate), mode=optim.plateau_mode,
                    factor=optim.plateau_factor,
                    patience=int(optim.plateau_patience if patience is None else patience),
-                   threshold=optim.get('plateau_threshold', 1e-4),
-                   threshold_mode=optim.get('plateau_threshold_mode', 'rel'), cooldown=optim.plateau_cooldown,
-                   min_lr=optim.get('plateau_min_lr', 0.0), eps=optim.get('plateau_eps', 1e-8))
+                   threshold=optim.plateau_threshold,
+                   threshold_mode=optim.plateau_threshold_mode, cooldown=optim.plateau_cooldown,
+                   min_lr=optim.plateau_min_lr, eps=optim.plateau_eps)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,11 +170,11 @@ def resolve_schedule(config, num_train_examples: int) -> Schedule:
     """
     train, optim = config.train, config.optim
     steps_per_epoch = max(1, num_train_examples // train.batch_size)
-    epochs = train.get('num_train_epochs', 0)
+    epochs = train.num_train_epochs
     total = int(round(epochs * steps_per_epoch)) if epochs > 0 else int(train.num_train_steps)
-    eval_epochs = train.get('eval_every_epochs', 0)
+    eval_epochs = train.eval_every_epochs
     eval_every = max(1, int(round(eval_epochs * steps_per_epoch))) if eval_epochs > 0 else int(train.eval_every_steps)
-    patience_epochs = optim.get('plateau_patience_epochs', 0)
+    patience_epochs = optim.plateau_patience_epochs
     patience = (int(round(patience_epochs * steps_per_epoch / eval_every)) if patience_epochs > 0
                 else int(optim.plateau_patience))
     return Schedule(num_train_steps=max(1, total), eval_every_steps=eval_every, plateau_patience=patience,

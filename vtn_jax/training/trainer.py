@@ -1,9 +1,11 @@
 """The training loop: pure jitted steps on a ('data',) mesh, an LR cut on plateau (torch's ReduceLROnPlateau),
-orbax checkpoints that resume by themselves, clu metric writers, distillation from a frozen two-stream teacher.
+orbax checkpoints that resume by themselves (also after SIGTERM or SIGINT, which stop the run after a checkpoint of
+its step: `preemption.py`), clu metric writers, distillation from a frozen two-stream teacher.
 
 One code path serves 1 CPU, N local GPUs and many hosts: the batch is sharded along 'data' over every global
 device, parameters and optimiser state are replicated, each process feeds its own slice of the global batch.
 """
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -20,15 +22,18 @@ from clu import metric_writers
 
 from vtn_jax import checkpoints
 from vtn_jax import distributed
+from vtn_jax import errors as errors_lib
 from vtn_jax import logs
-from vtn_jax.data import class_names as class_names_lib
 from vtn_jax.data import input_pipeline
 from vtn_jax.models import pretrained
 from vtn_jax.models import pytorch_weights
 from vtn_jax.models import vtn as vtn_lib
 from vtn_jax.training import evaluation
+from vtn_jax.training import preemption
 from vtn_jax.training import state as state_lib
 from vtn_jax.training import steps
+from vtn_jax.training import workdir as workdir_lib
+from vtn_jax.training.preemption import TrainingStopped  # noqa: F401  (what a stopped run raises)
 from vtn_jax.training.state import TrainState
 
 _LOG = logging.getLogger(__name__)
@@ -38,35 +43,42 @@ class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or Inf loss; the message names the first such step."""
 
 
-def _save(manager, step: int, state: TrainState, meta: dict, eval_metrics: Optional[dict] = None):
-    """One checkpoint; with the step's validation loss when it was evaluated (the manager keeps the best)."""
-    metrics = {'eval_loss': float(eval_metrics['loss'])} if eval_metrics else None
-    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-                 metrics=metrics)
+class CheckpointSaveError(OSError):
+    """A checkpoint could not be written (a full disk, a folder that cannot be written); one line names the step,
+    the folder and the cause. The previous complete checkpoint is kept: orbax never accepts a half-written one."""
 
 
-def prepare_workdir(config, workdir: pathlib.Path) -> list[str]:
-    """Checks the config against the data before anything runs, and writes what the run is into the workdir.
+class _Saver:
+    """The run's checkpoint saves: each with the step's evaluation when it had one (the manager keeps the best on
+    optim.plateau_metric), and every failure of orbax's asynchronous writing as one CheckpointSaveError."""
 
-    The resolved config goes to `config.json` (and into every checkpoint) and the class names to
-    `class_names.txt` (the demo reads them); `model.num_classes` must equal the dataset's class count.
+    def __init__(self, manager, workdir: pathlib.Path, optim, log_path: str):
+        self.manager, self.folder, self.log_path = manager, workdir / checkpoints.CHECKPOINTS, log_path
+        self.metric, self.mode = state_lib.plateau_metric(optim), optim.plateau_mode
+        self.last: Optional[int] = None  # the last step saved (or restored)
 
-    Returns:
-        The class names.
-    """
-    if config.data.num_frames != config.model.num_frames:
-        raise ValueError(f'config.data.num_frames={config.data.num_frames} differs from '
-                         f'config.model.num_frames={config.model.num_frames}')
-    names = input_pipeline.class_names(config.data)
-    if len(names) != config.model.num_classes:
-        raise ValueError(f'config.model.num_classes={config.model.num_classes}, but the dataset '
-                         f'{config.data.name}/{config.data.builder_config or "default"} has {len(names)} classes: '
-                         f'set --config.model.num_classes={len(names)}')
-    if jax.process_index() == 0:
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / 'config.json').write_text(config.to_json_best_effort(indent=1) + '\n')
-        class_names_lib.write_class_names(workdir / 'class_names.txt', names)
-    return names
+    def _failed(self, error: Exception, step) -> CheckpointSaveError:
+        return CheckpointSaveError(
+            f'saving checkpoint step {step} to {self.folder} failed: {errors_lib.root_cause(error)}; the previous '
+            f'complete checkpoint is kept: fix that (free space, a writable folder) and resume with the same '
+            f'command (details in {self.log_path})')
+
+    def save(self, step: int, state: TrainState, meta: dict, eval_metrics: Optional[dict] = None) -> None:
+        metrics = checkpoints.checkpoint_metrics(eval_metrics, self.metric, self.mode) if eval_metrics else None
+        self.wait()  # orbax's save waits for the previous one too: here its failure is named as its own
+        try:
+            self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                            meta=ocp.args.JsonSave(meta)), metrics=metrics)
+        except Exception as e:  # pylint: disable=broad-except  # orbax and TensorStore raise many types
+            raise self._failed(e, step) from e
+        self.last = step
+
+    def wait(self) -> None:
+        """Until every save under way is complete on disk."""
+        try:
+            self.manager.wait_until_finished()
+        except Exception as e:  # pylint: disable=broad-except
+            raise self._failed(e, self.last) from e
 
 
 @dataclasses.dataclass
@@ -131,17 +143,40 @@ def warn_random_init(encoder: str):
                  '"Initialisation").\n%s', '!' * 100, encoder, source, '!' * 100)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_state: bool = False):
-    """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the final eval metrics
-    (and the final TrainState with `return_state`)."""
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_state: bool = False,
+                       allow_config_change: bool = False):
+    """Trains `config` in `workdir`, resuming from its newest intact checkpoint; returns the final eval metrics
+    (and the final TrainState with `return_state`).
+
+    Before anything compiles: the workdir is locked (one run per workdir), both splits are checked, a resumed
+    run's config is compared with the workdir's (`allow_config_change` accepts a difference). Everything logged,
+    library tracebacks included, also goes to `<workdir>/train.log`.
+
+    Raises:
+        TrainingStopped: SIGTERM or SIGINT stopped the run; the checkpoint of its last step is complete.
+    """
     evaluation.check_eval_mode(config.train.eval_mode)  # fail now, not at the first evaluation
-    metric = state_lib.plateau_metric(config.optim)
+    state_lib.plateau_metric(config.optim)
     workdir = pathlib.Path(workdir).resolve()  # orbax wants absolute paths
     workdir.mkdir(parents=True, exist_ok=True)
+    index = jax.process_index()
+    with contextlib.ExitStack() as stack:
+        signals = stack.enter_context(preemption.StopSignals())
+        if index == 0:
+            stack.enter_context(workdir_lib.WorkdirLock(workdir))
+        log_path = workdir / ('train.log' if index == 0 else f'train.process_{index}.log')
+        stack.enter_context(logs.log_to_file(log_path))
+        return _train(config, workdir, signals, str(log_path), return_state=return_state,
+                      allow_config_change=allow_config_change)
+
+
+def _train(config, workdir: pathlib.Path, signals: preemption.StopSignals, log_path: str, *, return_state: bool,
+           allow_config_change: bool):
+    metric = state_lib.plateau_metric(config.optim)
     is_main = jax.process_index() == 0
     mesh = distributed.create_mesh()
     model = vtn_lib.create_model(config.model)
-    prepare_workdir(config, workdir)
+    workdir_lib.prepare_workdir(config, workdir, allow_config_change=allow_config_change)
     local_batch = state_lib.check_batch_size(config.train.batch_size)
     schedule = state_lib.resolve_schedule(
         config, input_pipeline.num_examples(config.data, config.data.train_split))
@@ -149,18 +184,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
     plateau = state_lib.create_plateau(config.optim, patience=schedule.plateau_patience)
     writer = metric_writers.create_default_writer(workdir, just_logging=not is_main, asynchronous=False)
     manager = checkpoints.create_manager(workdir, max_to_keep=config.train.max_to_keep)
+    saver = _Saver(manager, workdir, config.optim, log_path)
 
     meta = {'data_errors': 0, 'plateau': None}
-    latest = manager.latest_step()
-    if latest is not None:
-        target = state_lib.abstract_train_state(config, model, mesh)
-        restored = manager.restore(latest, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
-                                                                   meta=ocp.args.JsonRestore()))
-        state, meta = restored.state, {**meta, **restored.meta}
-        if meta.get('plateau'):
+    resumed = checkpoints.restore_for_resume(manager, workdir, state_lib.abstract_train_state(config, model, mesh))
+    if resumed is not None:
+        saver.last, state, restored_meta = resumed
+        meta.update(restored_meta)
+        if meta['plateau']:
             plateau.load_state_dict(meta['plateau'])
         if is_main:
-            _LOG.info('resuming from %s/checkpoints/%d', workdir, latest)
+            _LOG.info('resuming from %s/checkpoints/%d', workdir, saver.last)
     else:
         state = state_lib.create_train_state(config, model, jax.random.key(config.train.seed), mesh)
         if config.train.init_checkpoint:
@@ -185,14 +219,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
                           kd_weight=config.distill.weight),
         in_shardings=(distributed.replicated(mesh), distributed.data_sharded(mesh), distributed.replicated(mesh)),
         out_shardings=(distributed.replicated(mesh), distributed.replicated(mesh)), donate_argnums=0)
-    eval_fn = jax.jit(functools.partial(evaluation.eval_step, model=model, mean=tuple(config.data.mean),
-                                        std=tuple(config.data.std)), out_shardings=distributed.replicated(mesh))
+    eval_fn = evaluation.make_eval_fn(model, config.data, mesh)
     # The plateau's LR scale as a replicated global array (a jitted identity makes one on every process).
     scale_fn = jax.jit(lambda x: x, out_shardings=distributed.replicated(mesh))
 
     step = int(distributed.fetch(state.step))
     total = schedule.num_train_steps
-    errors = DataErrors(count=int(meta.get('data_errors', 0)))
+    errors = DataErrors(count=int(meta['data_errors']))
+    signals.start_training()  # a signal from here on stops the loop after its step (before: at once)
     batches = distributed.Prefetcher(  # the next batches go to the devices while a step runs
         _train_batches(config, local_batch, step + errors.count, errors),
         lambda item: (item[0], distributed.to_global(item[1], mesh)), config.train.prefetch)
@@ -249,18 +283,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, return_sta
                     _LOG.info('eval at step %d: loss %.4f Clip@1 %.3f Video@1 %.3f (%d videos, %d clips)', step,
                               last_eval['loss'], last_eval['clip_top1'], last_eval['video_top1'],
                               last_eval['num_videos'], last_eval['num_clips'])
-            if is_ckpt or is_eval:  # every evaluated step is saved: the manager keeps the best and the latest
+            stop = signals.should_stop(step)  # every process, every step: they all stop after the same one
+            if (is_ckpt or is_eval or stop) and saver.last != step:  # every evaluated step is saved: the best
+                flush()
                 meta['data_errors'] = skipped
-                _save(manager, step, state, {**meta, 'step': step, 'config': config.to_json()},
-                      last_eval if is_eval else None)
+                saver.save(step, state, {**meta, 'step': step, 'config': config.to_json()},
+                           last_eval if is_eval else None)
+            if stop and step < total:  # at the last step the run is simply done
+                signals.saving_step = step
+                saver.wait()  # the checkpoint is complete before the run says so
+                raise signals.stopped(step)
         flush()
     finally:
+        signals.finishing = True
         batches.close()
-        # Also on a NaN stop or an interrupt: finish the saves under way (their states were checked), so the
-        # last good checkpoint is complete on disk rather than a temporary directory.
-        manager.wait_until_finished()
-        manager.close()
-        writer.flush()
+        try:
+            # Also on a NaN stop or an error: finish the saves under way (their states were checked), so the
+            # last good checkpoint is complete on disk rather than a temporary directory.
+            saver.wait()
+        finally:
+            manager.close()
+            writer.flush()
     if skipped and is_main:
         _LOG.warning('%d data error(s) during training; last: %s', skipped, errors.last)
     result = {**last_eval, 'data_errors': float(skipped), 'step': float(step)}
