@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import pathlib
 from typing import Optional
 
@@ -258,6 +259,7 @@ class ExportRecord:
                 raise errors.UserError(f'{one} is not among the files {self.folder / SIDECAR} records; export again')
             if not one.is_file():
                 raise errors.UserError(f'{one} is missing from the export folder; export again')
+            check_inside(one, self.folder)
             if one.stat().st_size != want.get('bytes') or file_digest(one)['sha256'] != want.get('sha256'):
                 raise errors.UserError(f'{one} is not the file the export wrote (its size or SHA-256 differs): it was '
                                        'changed or cut short; export again')
@@ -271,6 +273,14 @@ class ExportRecord:
         state = 'did not run or did not finish' if report is None else 'failed'
         raise errors.UserError(f'{self.folder}: the export\'s verification {state}, so its files may not compute what '
                                'the model does; export again (or pass --allow_unverified to run it anyway)')
+
+
+def check_inside(path: pathlib.Path, folder) -> None:
+    """UserError unless `path`, its symbolic links followed, lies in `folder` (an export holds its own files)."""
+    real, home = pathlib.Path(path).resolve(), pathlib.Path(folder).resolve()
+    if real.parent != home:
+        raise errors.UserError(f'{path} is a link to {real}, outside the export folder: an export holds its own '
+                               'files; export again')
 
 
 def file_digest(path) -> dict:
@@ -291,6 +301,7 @@ def read(folder) -> ExportRecord:
     path = folder / SIDECAR
     if not path.is_file():
         raise errors.UserError(f'{path} does not exist: {folder} holds no export (make one with vtn-export)')
+    check_inside(path, folder)
     if path.stat().st_size > MAX_SIDECAR_BYTES:
         raise errors.UserError(f'{path} is {path.stat().st_size} bytes: not an export.json')
     try:
@@ -307,10 +318,16 @@ def _no_constant(name: str):
 def write(folder, record: ExportRecord) -> None:
     """Writes `folder/export.json` atomically (never a half-written sidecar)."""
     path = pathlib.Path(folder) / SIDECAR
-    tmp = path.with_suffix('.json.tmp')
+    tmp = path.with_name(f'.{SIDECAR}.{os.getpid()}.tmp')
     text = json.dumps(_plain(record.to_json()), indent=1, allow_nan=False)
-    tmp.write_text(text + '\n', encoding='utf-8')
-    tmp.replace(path)
+    try:
+        with open(tmp, 'w', encoding='utf-8') as f:
+            f.write(text + '\n')
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _plain(value):
