@@ -158,7 +158,7 @@ def run(main: Callable[[list[str]], Optional[int]], argv: Optional[Sequence[str]
                 raise
             if isinstance(e, USER_ERRORS) and not _is_bare(e):
                 sys.exit(f'error: {one_line(e)}')
-            sys.exit(report_unexpected(e, argv[0]))
+            sys.exit(report_unexpected(e, argv))
 
     try:
         positional = parse(argv)
@@ -190,15 +190,16 @@ def _where(error: BaseException) -> str:
     return f'{shown}:{frame.lineno} ({frame.name})'
 
 
-def report_unexpected(error: BaseException, command: str) -> str:
+def report_unexpected(error: BaseException, argv: Sequence[str]) -> str:
     """The one line for an error no check anticipated: its type, message and place, and the file the whole
     traceback was written to (in the temporary directory; printed here instead when it cannot be written)."""
-    name = pathlib.Path(command).name or 'vtn'
+    name = pathlib.Path(argv[0]).stem  # vtn-demo, or demo for `python -m vtn_jax.tools.demo`
+    name = name if name.startswith('vtn') else f'vtn-{name}'
     text = ''.join(traceback.format_exception(error))
     try:
         fd, path = tempfile.mkstemp(prefix=f'{name}-{time.strftime("%Y%m%d-%H%M%S")}-', suffix='.traceback.txt')
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            f.write(f'{" ".join(sys.argv)}\n\n{text}')
+            f.write(f'{" ".join(map(str, argv))}\n\n{text}')
         saved = f'the full traceback is in {path}'
     except (OSError, MemoryError):
         print(text, file=sys.stderr)
