@@ -110,3 +110,22 @@ def test_model_info_follows_the_record(folder):
     assert whole['mean_values'] == '123.675 116.28 103.53'  # the caller normalises a float IR's input
     assert decoder['layout'] == 'NSD' and 'input_color' not in decoder and 'mean_values' not in decoder
     assert whole['labels'].split() == [n.replace(' ', '_') for n in record.class_names]
+
+
+def test_files_linked_outside_the_folder_are_refused(folder, tmp_path):
+    record = export_record.read(folder)
+    outside = tmp_path / 'elsewhere.bin'
+    (folder / 'encoder.bin').rename(outside)
+    (folder / 'encoder.bin').symlink_to(outside)  # the same bytes, so the checksum alone would pass
+    with pytest.raises(errors.UserError, match='encoder.bin is a link to .*elsewhere.bin, outside the export folder'):
+        record.checked_file('encoder')
+    (folder / 'export.json').rename(tmp_path / 'export.json')
+    (folder / 'export.json').symlink_to(tmp_path / 'export.json')
+    with pytest.raises(errors.UserError, match='export.json is a link to'):
+        export_record.read(folder)
+
+
+def test_writing_the_record_leaves_no_temporary_file(folder):
+    export_record.write(folder, export_record.read(folder))
+    assert not [p.name for p in folder.iterdir() if p.name.endswith('.tmp')]
+    export_record.read(folder).check_verified()
