@@ -1,6 +1,5 @@
 """What the export tests share: the tiny model with weights built once, exports made once per session, clips
 and runners. Not a test module itself; the fixtures are registered in conftest.py."""
-import functools
 import json
 import pathlib
 

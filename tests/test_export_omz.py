@@ -14,7 +14,7 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from export_helpers import compile_f32, tiny_setup
+from export_helpers import compile_f32
 from vtn_jax import Recognizer
 from vtn_jax import errors
 from vtn_jax.data import frames as frames_lib

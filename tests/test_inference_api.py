@@ -63,3 +63,57 @@ def test_the_readme_example_runs_as_written(rgb, sample_video, tmp_path, monkeyp
 def test_parse_source_tells_cameras_from_files():
     assert api.parse_source('0') == 0 and api.parse_source(3) == 3 and api.parse_source('a.mp4') == 'a.mp4'
     assert tiny.get_config().model.num_classes == 8
+
+
+def _long_video(path, frames=240, height=120, width=160):
+    """A video written frame by frame (never whole in memory), of moving smooth shapes."""
+    from vtn_jax.data import synthetic  # pylint: disable=import-outside-toplevel
+    import cv2  # pylint: disable=import-outside-toplevel
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 24.0, (width, height))
+    for i in range(0, frames, 30):
+        for frame in synthetic.make_video(i // 30, seed=3, num_frames=30, height=height, width=width)[0]:
+            writer.write(frame[..., ::-1])
+    writer.release()
+    return path
+
+
+def test_a_file_is_streamed_through_the_whole_video_pass_in_bounded_memory(rgb, tmp_path):
+    import tracemalloc  # pylint: disable=import-outside-toplevel
+    from vtn_jax.data import video_io  # pylint: disable=import-outside-toplevel
+    _, _, _, out, _ = rgb
+    rec = Recognizer.from_export(out, precision='f32')
+    path = _long_video(tmp_path / 'long.avi')
+    tracemalloc.start()
+    try:
+        streamed = rec.video_file_logits(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    array = rec.video_logits(video_io.read_video(path))
+    for a, b in zip(array, streamed):
+        np.testing.assert_array_equal(a, b)  # the same numbers as the array form, bit for bit
+    frame_bytes = 120 * 160 * 3
+    assert len(streamed.frame_logits) == 240 and peak < 24 * frame_bytes, f'{peak / frame_bytes:.1f} frames held'
+
+
+def test_a_checkpoint_recognizer_streams_a_file_like_the_array_form(sample_video):
+    from vtn_jax.data import video_io  # pylint: disable=import-outside-toplevel
+    rec = Recognizer.from_checkpoint('tiny')  # numpy preprocessing, batches of 32 (JAX)
+    streamed = rec.video_file_logits(sample_video, warmup='repeat')
+    for a, b in zip(rec.video_logits(video_io.read_video(sample_video), warmup='repeat'), streamed):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_truncated_file_is_refused_after_its_frames(sample_video, tmp_path):
+    from vtn_jax.data import video_io  # pylint: disable=import-outside-toplevel
+    cut = tmp_path / 'cut.avi'
+    cut.write_bytes(sample_video.read_bytes()[:sample_video.stat().st_size // 2])
+    with pytest.raises(video_io.VideoReadError, match='stream ended after'):
+        Recognizer.from_checkpoint('tiny').video_file_logits(cut)
+
+
+def test_camera_indices_out_of_range_are_named():
+    for source in ('99999999999999999999', -1, '9' * 5000):
+        with pytest.raises(ValueError, match='camera index .* is out of range'):
+            api.parse_source(source)
+    assert api.parse_source('²') == '²'  # not an index: a file name

@@ -131,3 +131,22 @@ def test_class_names_are_single_lines(folder):
     rewrite(folder, _set(('class_names',), [f'c{i}' for i in range(7)] + ['two\nlines']))
     with pytest.raises(errors.UserError, match='non-empty one-line strings'):
         export_record.read(folder)
+
+
+def test_files_linked_outside_the_folder_are_refused(folder, tmp_path):
+    record = export_record.read(folder)
+    outside = tmp_path / 'elsewhere.bin'
+    (folder / 'encoder.bin').rename(outside)
+    (folder / 'encoder.bin').symlink_to(outside)  # the same bytes, so the checksum alone would pass
+    with pytest.raises(errors.UserError, match='encoder.bin is a link to .*elsewhere.bin, outside the export folder'):
+        record.checked_file('encoder')
+    (folder / 'export.json').rename(tmp_path / 'export.json')
+    (folder / 'export.json').symlink_to(tmp_path / 'export.json')
+    with pytest.raises(errors.UserError, match='export.json is a link to'):
+        export_record.read(folder)
+
+
+def test_writing_the_record_leaves_no_temporary_file(folder):
+    export_record.write(folder, export_record.read(folder))
+    assert not [p.name for p in folder.iterdir() if p.name.endswith('.tmp')]
+    export_record.read(folder).check_verified()

@@ -79,3 +79,34 @@ def test_window_steps():
     np.testing.assert_array_equal(steps(5, 'rgb', 'repeat'), [1, 3, 5, 1])
     np.testing.assert_array_equal(steps(4, 'stacked', 'repeat'), [2, 4, 2])
     assert steps(1, 'stacked', 'repeat') is None
+
+
+@pytest.mark.parametrize('modality, num_video_frames, warmup, batch_size, fixed_batch', [
+    ('rgb', 70, 'wait', 16, False),     # several encoder and decoder batches, a short last one padded
+    ('stacked', 70, 'repeat', 16, False),
+    ('rgbdiff', 33, 'wait', 32, True),  # every batch padded to 32
+    ('rgbdiff', 9, 'wait', 4, False),   # shorter than a clip: the loop-padded segment after full batches
+    ('stacked', 2, 'repeat', 32, False),  # fewer frames than the stride: only the loop-padded clip's pairs
+    ('rgb', 16, 'wait', 32, False),     # exactly one clip, one unpadded batch
+])
+def test_the_streaming_pass_equals_the_array_pass_bit_for_bit(tiny_config, modality, num_video_frames, warmup,
+                                                              batch_size, fixed_batch):
+    config, model, variables = build(tiny_config, modality)
+    backend = CountingBackend(jax_backend.JaxBackend(model, variables))
+    recognizer = recognizer_lib.OnlineRecognizer.from_config(backend, config)
+    frames = np.stack([recognizer.preprocess(f) for f in make_video(num_video_frames)])
+    kwargs = dict(warmup=warmup, batch_size=batch_size, fixed_batch=fixed_batch)
+    array = whole_video.dense_video_logits(backend.encode, backend.decode, frames, recognizer.clip, **kwargs)
+    array_batches, backend.encoded = len(backend.encoded), []
+    streamed = whole_video.dense_video_logits_stream(backend.encode, backend.decode, iter(frames), recognizer.clip,
+                                                     **kwargs)
+    for a, b in zip(array, streamed):
+        np.testing.assert_array_equal(a, b)  # NaN rows included
+    assert len(backend.encoded) == array_batches  # the same encoder inputs, padding rows included
+
+
+def test_the_streaming_pass_refuses_an_empty_video(tiny_config):
+    config, model, variables = build(tiny_config, 'rgb')
+    backend = jax_backend.JaxBackend(model, variables)
+    with pytest.raises(ValueError, match='at least one frame'):
+        whole_video.dense_video_logits_stream(backend.encode, backend.decode, iter(()), Clip(8, 2, 'rgb'))

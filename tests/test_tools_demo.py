@@ -130,7 +130,8 @@ def test_class_names_that_do_not_fit_the_model_are_refused(tmp_path, sample_vide
     names = tmp_path / 'five.txt'
     names.write_text('a\nb\nc\nd\ne\n\n')
     assert run_command(demo, '--input', sample_video, '--config', 'tiny', '--class_names', names)[1] == \
-        'error: 5 class names for a model with 8 classes'
+        (f'error: class-names file {names} has 5 names but the model has 8 classes (one name per line, in '
+         'class-index order)')
     _, missing = run_command(demo, '--input', sample_video, '--config', 'tiny', '--class_names', tmp_path / 'no.txt')
     assert missing == f'error: class-names file {tmp_path / "no.txt"} does not exist'
 

@@ -2,6 +2,8 @@
 import pathlib
 from typing import Optional
 
+MAX_BYTES = 16 << 20  # far more than any label list
+
 
 def read_class_names(path, num_classes: Optional[int] = None) -> list[str]:
     """Reads a class-names file; blank lines at the end are ignored, an empty line inside is an error.
@@ -14,8 +16,12 @@ def read_class_names(path, num_classes: Optional[int] = None) -> list[str]:
         FileNotFoundError, ValueError: naming the file and what is wrong with it.
     """
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f'class-names file {path} is a folder: give the text file, one name per line')
     if not path.is_file():
         raise FileNotFoundError(f'class-names file {path} does not exist')
+    if path.stat().st_size > MAX_BYTES:
+        raise ValueError(f'class-names file {path} is {path.stat().st_size} bytes: not a list of class names')
     try:
         names = [line.strip() for line in path.read_text(encoding='utf-8').splitlines()]
     except UnicodeDecodeError as e:

@@ -23,10 +23,13 @@ caller normalises frames and takes the differences (`vtn_jax.models.modality`). 
 normalised float input (ONNX Runtime has no preprocessing step).
 """
 import contextlib
+import ctypes
 import dataclasses
+import errno
 import os
 import pathlib
 import shutil
+import sys
 from typing import Any, Callable, Iterator, Sequence
 
 import jax
@@ -149,23 +152,39 @@ def create_parts(model: vtn_lib.VTN, variables, image_size: int, layout: str = '
 SCRATCH = '.scratch'  # inside the staging folder: the TFLite files the verification reads; never published
 
 
+def _target(out_dir) -> pathlib.Path:
+    """The folder an export is published at: `out_dir` with every symlink and '.' / '..' resolved, so the staging
+    folder sits beside the folder that is replaced (the same file system: renames, never copies)."""
+    return pathlib.Path(os.path.realpath(out_dir))
+
+
 def check_destination(out_dir) -> pathlib.Path:
     """Fails early, naming the path, when an export cannot be published at `out_dir`: its parent must be
-    writable, and an existing `out_dir` must be empty or hold an export (which is then replaced whole)."""
-    out_dir = pathlib.Path(out_dir)
+    writable, and an existing `out_dir` must be empty or hold an export (which is then replaced whole), and must
+    be neither a mount point nor the current directory (or one above it). Returns the resolved folder."""
+    given, out_dir = pathlib.Path(out_dir), _target(out_dir)
+    if out_dir.parent == out_dir:
+        raise errors.UserError(f'{given} is a file-system root: give a folder for the export')
     if out_dir.exists() and not out_dir.is_dir():
-        raise errors.UserError(f'{out_dir} is a file: the export needs a folder there')
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / export_record.SIDECAR).is_file():
-        raise errors.UserError(f'{out_dir} holds files but no {export_record.SIDECAR}: an export replaces its folder '
-                               'whole, so give a new or empty folder')
-    parent = out_dir.resolve().parent
+        raise errors.UserError(f'{given} is a file: the export needs a folder there')
+    if out_dir.is_dir():
+        if any(out_dir.iterdir()) and not (out_dir / export_record.SIDECAR).is_file():
+            raise errors.UserError(f'{given} holds files but no {export_record.SIDECAR}: an export replaces its '
+                                   'folder whole, so give a new or empty folder')
+        if os.path.ismount(out_dir):
+            raise errors.UserError(f'{given} is a mount point, which cannot be replaced: give a folder inside it')
+        cwd = pathlib.Path(os.path.realpath(os.getcwd()))
+        if cwd == out_dir or out_dir in cwd.parents:
+            raise errors.UserError(f'{given} is the current directory (or holds it), which an export cannot replace: '
+                                   'give another folder, or run from elsewhere')
+    parent = out_dir.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
         probe = parent / f'.{out_dir.name}.write-test-{os.getpid()}'
         probe.write_bytes(b'')
         probe.unlink()
     except OSError as e:
-        raise errors.UserError(f'cannot write the export beside {out_dir} (in {parent}): {e.strerror or e}') from e
+        raise errors.UserError(f'cannot write the export beside {given} (in {parent}): {e.strerror or e}') from e
     return out_dir
 
 
@@ -174,22 +193,43 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, OverflowError):
         return True
     return True
+
+
+def _dead_leftovers(out_dir: pathlib.Path, kind: str) -> list:
+    """`.<name>.<kind>-<pid>` folders beside `out_dir` whose process is gone (an export killed there)."""
+    found = []
+    for old in out_dir.parent.glob(f'.{out_dir.name}.{kind}-*'):
+        pid = old.name.rpartition('-')[2]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            found.append(old)
+    return found
+
+
+def recover(out_dir) -> None:
+    """Tidies up after exports killed at `out_dir` (SIGKILL, power loss): their staging folders are removed, and
+    a previous export set aside by the two-rename fallback of `publish` (`.<name>.old-<pid>`) goes back in place
+    when nothing took its place, else is removed."""
+    out_dir = _target(out_dir)
+    for old in _dead_leftovers(out_dir, 'old'):
+        if not out_dir.exists() and (old / export_record.SIDECAR).is_file():
+            old.rename(out_dir)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in _dead_leftovers(out_dir, 'partial'):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def staging(out_dir) -> Iterator[pathlib.Path]:
     """A fresh staging folder `.<name>.partial-<pid>` beside `out_dir`, removed on the way out (whatever
-    happens); the staging folders of exports that were killed (their process is gone) are removed first."""
+    happens, SIGTERM included where the command turned it into an exception, `errors.stop_on_sigterm`); what
+    exports killed there left behind is tidied first (`recover`)."""
     out_dir = check_destination(out_dir)
-    parent = out_dir.resolve().parent
-    for old in parent.glob(f'.{out_dir.name}.partial-*'):
-        pid = old.name.rpartition('-')[2]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(old, ignore_errors=True)
-    stage = parent / f'.{out_dir.name}.partial-{os.getpid()}'
+    recover(out_dir)
+    stage = out_dir.parent / f'.{out_dir.name}.partial-{os.getpid()}'
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     try:
@@ -198,25 +238,81 @@ def staging(out_dir) -> Iterator[pathlib.Path]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+_RENAME_EXCHANGE = 2  # renameat2 flag (Linux 3.15+): swap two paths in one step
+
+
+def _exchange(a: pathlib.Path, b: pathlib.Path) -> bool:
+    """Swaps two folders atomically (Linux renameat2 RENAME_EXCHANGE); False where the system or the file system
+    cannot (then the caller renames twice)."""
+    if not sys.platform.startswith('linux'):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _sync(folder: pathlib.Path) -> None:
+    """Flushes every file of `folder` and the folder itself to disk (a power cut after publishing keeps them)."""
+    for path in [*folder.iterdir(), folder]:
+        if path.is_file() or path == folder:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            except OSError:  # some file systems cannot fsync a folder
+                pass
+            finally:
+                os.close(fd)
+
+
 def publish(stage: pathlib.Path, out_dir) -> None:
-    """Moves a complete staging folder to `out_dir` (a previous export there is replaced whole): renames
-    only, so a reader sees the old folder, then for an instant none, then the new one, never a mix."""
-    out_dir = pathlib.Path(out_dir)
+    """Puts a complete staging folder at `out_dir` (a previous export there is replaced whole), flushed to disk.
+
+    Where the system can (Linux), the two folders are swapped in one atomic step: a reader, or a kill at any
+    instant, sees the old folder or the new one, never a mix nor none; the old one, now at the staging path, is
+    removed by `staging`. Elsewhere the old folder is renamed aside and the new one into place; a failure between
+    the two renames puts the old one back, and an export killed between them is put back by the next export
+    (`recover`). A folder that cannot be replaced (permissions, in use) raises UserError and is left as it was.
+    """
+    out_dir = _target(out_dir)
     shutil.rmtree(stage / SCRATCH, ignore_errors=True)
-    old = None
-    if out_dir.exists():
-        old = out_dir.resolve().parent / f'.{out_dir.name}.old-{os.getpid()}'
-        shutil.rmtree(old, ignore_errors=True)
-        out_dir.rename(old)
-    stage.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    _sync(stage)
+    try:
+        if out_dir.exists():
+            if not _exchange(stage, out_dir):
+                _rename_twice(stage, out_dir)
+        else:
+            stage.rename(out_dir)
+    except OSError as e:
+        raise errors.UserError(f'cannot replace {out_dir} with the new export ({e.strerror or e}); the folder is '
+                               'unchanged: check its permissions, or give another --output') from e
+    _sync(out_dir.parent)
+
+
+def _rename_twice(stage: pathlib.Path, out_dir: pathlib.Path) -> None:
+    aside = out_dir.parent / f'.{out_dir.name}.old-{os.getpid()}'
+    shutil.rmtree(aside, ignore_errors=True)
+    with errors.deferred_stops():  # no Ctrl-C or SIGTERM between the renames
+        out_dir.rename(aside)
+        try:
+            stage.rename(out_dir)
+        except BaseException:
+            aside.rename(out_dir)
+            raise
+        aside.rename(stage)  # `staging` removes it with the rest
 
 
 def keep_failed(stage: pathlib.Path, out_dir) -> pathlib.Path:
     """Moves a staging folder whose verification failed to `<out_dir>.unverified` (for inspection)."""
-    out_dir = pathlib.Path(out_dir)
-    kept = out_dir.resolve().parent / f'{out_dir.name}.unverified'
+    out_dir = _target(out_dir)
+    kept = out_dir.parent / f'{out_dir.name}.unverified'
     shutil.rmtree(stage / SCRATCH, ignore_errors=True)
     shutil.rmtree(kept, ignore_errors=True)
     stage.rename(kept)

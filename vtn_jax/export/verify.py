@@ -131,7 +131,7 @@ def verify(out_dir, config, variables, *, num_clips: Optional[int] = None, split
     out_dir = pathlib.Path(out_dir)
     record = export_record.read(out_dir)
     _check_same_model(record, config, out_dir)
-    options = record.info['options']
+    options = _recorded_options(record, out_dir)
     tolerance = tolerance or options['tolerance']
     model = vtn_lib.create_model(config.model)
     clips_u8, labels, source = _clips(record, config, num_clips or options['verify_clips'],
@@ -185,12 +185,24 @@ def _check_same_model(record: export_record.ExportRecord, config, out_dir) -> No
                                'config it was exported with')
 
 
+def _recorded_options(record: export_record.ExportRecord, out_dir) -> dict:
+    """The export options export.json recorded, with the fields the verification reads (UserError naming a bad one)."""
+    options = record.info.get('options')
+    kinds = {'tolerance': (int, float), 'verify_clips': int, 'verify_split': str, 'seed': int}
+    bad = ([k for k, kind in kinds.items() if not isinstance(options.get(k), kind) or isinstance(options.get(k), bool)]
+           if isinstance(options, dict) else ['options'])
+    if bad:
+        raise errors.UserError(f'{pathlib.Path(out_dir) / export_record.SIDECAR}: "options" lacks a valid {bad[0]!r}; '
+                               'export again')
+    return options
+
+
 def _clips(record: export_record.ExportRecord, config, num_clips: int, split: str):
     """(uint8 clips [N, T, H, W, 3], labels or None, a description): a split's central clips, or random ones."""
     if split:
         clips_u8, labels = clips_lib.split_clips(config.data, split, num_clips)
         return clips_u8, labels, f'{config.data.name}:{split} ({len(clips_u8)} central uint8 clips)'
-    seed = record.info['options']['seed']
+    seed = record.info['options']['seed']  # checked by _recorded_options
     clips_u8 = synthetic.random_clips(num_clips, record.clip.num_frames, record.preprocessing.crop_size, seed)
     return clips_u8, None, f'random uint8 clips (seed {seed})'
 

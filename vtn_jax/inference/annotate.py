@@ -8,9 +8,15 @@ import numpy as np
 CODECS = {'.avi': 'MJPG', '.mp4': 'mp4v', '.mov': 'mp4v'}
 
 
+def printable(text: str) -> str:
+    """`text` for one console line: control characters and line breaks (a newline in a class name) written as
+    escapes (\\n, \\x1b, \\u2028), so a name never splits a line or drives the terminal."""
+    return ''.join(c if c.isprintable() else c.encode('unicode_escape').decode('ascii') for c in text)
+
+
 def format_top(top: Sequence[tuple[int, float]], class_names: Sequence[str]) -> str:
-    """'label 0.531 | label 0.212 | ...' for printing."""
-    return ' | '.join(f'{class_names[c]} {p:.3f}' for c, p in top)
+    """'label 0.531 | label 0.212 | ...' for printing (names through `printable`)."""
+    return ' | '.join(f'{printable(class_names[c])} {p:.3f}' for c, p in top)
 
 
 def draw_prediction(frame_BGR: np.ndarray, top: Sequence[tuple[int, float]], class_names: Sequence[str],

@@ -11,6 +11,7 @@ clip, the preprocessing, what each file takes, the class names, each file's chec
 verification passed), so nothing else is needed to run it; `from_export` needs only OpenVINO, OpenCV and
 numpy. `from_checkpoint` runs the model in JAX.
 """
+import contextlib
 import dataclasses
 import pathlib
 import time
@@ -54,12 +55,25 @@ class StreamStep:
         return np.ascontiguousarray(self.frame_bgr[..., ::-1])
 
 
+MAX_CAMERA_INDEX = 2 ** 31 - 1  # OpenCV takes a C int (an index, plus a capture API's offset such as 200 for V4L2)
+
+
 def parse_source(source: Union[str, int, pathlib.Path]) -> Union[str, int]:
-    """'0', '1', ... (or an int) -> a camera index; anything else is a video file path."""
-    if isinstance(source, int):
-        return source
-    source = str(source)
-    return int(source) if source.isdigit() else source
+    """'0', '1', ... (or an int) -> a camera index; anything else is a video file path.
+
+    Raises:
+        UserError: a camera index outside 0 .. MAX_CAMERA_INDEX.
+    """
+    if not isinstance(source, int):
+        source = str(source)
+        if not (source.isascii() and source.isdigit()):
+            return source
+    too_long = isinstance(source, str) and len(source) > len(str(MAX_CAMERA_INDEX))  # int() refuses 4,300+ digits
+    if too_long or not 0 <= int(source) <= MAX_CAMERA_INDEX:
+        shown = source if len(str(source)) < 40 else f'{str(source)[:20]}...({len(source)} digits)'
+        raise errors.UserError(f'camera index {shown} is out of range (0 to {MAX_CAMERA_INDEX}); for a video file '
+                               'give its path')
+    return int(source)
 
 
 class Recognizer:
@@ -218,8 +232,55 @@ class Recognizer:
         return whole_video.dense_video_logits(self.backend.encode, self.backend.decode, frames, self.clip,
                                               warmup=warmup)
 
+    def video_file_logits(self, path, *, warmup: str = 'wait') -> whole_video.DenseLogits:
+        """`video_logits` of a video file, decoded frame by frame as the pass goes: the same result as
+        `video_logits(video_io.read_video(path))`, bit for bit, in memory that does not grow with the video's
+        length or size (a few decoded frames, not all of them; `whole_video.dense_video_logits_stream`).
+
+        Raises:
+            VideoReadError: as `video_io.read_video`: not a video, a frame size that changes, or a stream that ends
+                well before the frame count its header announces (found at the end).
+        """
+        online = self.online()
+        frames = _checked_frames(path)
+        if not online.takes_raw:
+            return whole_video.dense_video_logits_stream(self.backend.encode, self.backend.decode,
+                                                         map(online.preprocess, frames), self.clip, warmup=warmup)
+
+        def staged():
+            for i, frame in enumerate(frames):
+                frame = self.preprocessing.host_stage(frame)
+                if not i:
+                    self.backend.prepare_frames(*frame.shape[:2], preprocessing=self.preprocessing,
+                                                modality=self.clip.modality)
+                yield frame
+        # The raw-frame encoder (OpenVINO's batch-1 IR) and its decoder run one item at a time, so batches of one
+        # give the same numbers and hold one full-size frame, not 32.
+        return whole_video.dense_video_logits_stream(self.backend.encode_frames, self.backend.decode, staged(),
+                                                     self.clip, warmup=warmup, raw_frames=True, batch_size=1)
+
     def predict_video(self, path, *, k: int = recognizer_lib.DEFAULT_TOP_K) -> tuple[tuple[str, float], ...]:
         """The top-k of a whole video file: clip logits averaged over its non-overlapping 32-frame segments
         (the paper's Video@1); empty for a video shorter than one clip."""
-        result = self.video_logits(video_io.read_video(path))
+        result = self.video_file_logits(path)
         return self.named(recognizer_lib.top_k_of_logits(result.video_logits, k))
+
+
+def _checked_frames(path) -> Iterator[np.ndarray]:
+    """The RGB frames of a video file, decoded a little ahead; VideoReadError as `video_io.read_video` raises it
+    (no frame, a frame size that changes, a stream cut well before its header's frame count)."""
+    expected = video_io.video_info(path)['num_frames']
+    count, size = 0, None
+    with contextlib.closing(video_io.prefetched(video_io.iter_frames(path))) as frames:
+        for frame in frames:
+            if size is None:
+                size = frame.shape
+            elif frame.shape != size:
+                raise video_io.VideoReadError(path, f'frame size changed from {size} to {frame.shape}', count)
+            yield frame
+            count += 1
+    if not count:
+        raise video_io.VideoReadError(path, 'no decodable frames (zero frames or corrupt stream)')
+    if video_io.is_truncated(count, expected):
+        raise video_io.VideoReadError(path, f'stream ended after {count} of {expected} frames (truncated or corrupt)',
+                                      count)

@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import pathlib
 from typing import Optional
 
@@ -313,6 +314,7 @@ class ExportRecord:
                 raise errors.UserError(f'{one} is not among the files {self.folder / SIDECAR} records; export again')
             if not one.is_file():
                 raise errors.UserError(f'{one} is missing from the export folder; export again')
+            check_inside(one, self.folder)
             if one.stat().st_size != want.get('bytes') or file_digest(one)['sha256'] != want.get('sha256'):
                 raise errors.UserError(f'{one} is not the file the export wrote (its size or SHA-256 differs): it was '
                                        'changed or cut short; export again')
@@ -337,6 +339,14 @@ def check_class_names(names, where: str) -> list:
     return list(names)
 
 
+def check_inside(path: pathlib.Path, folder) -> None:
+    """UserError unless `path`, its symbolic links followed, lies in `folder` (an export holds its own files)."""
+    real, home = pathlib.Path(path).resolve(), pathlib.Path(folder).resolve()
+    if real.parent != home:
+        raise errors.UserError(f'{path} is a link to {real}, outside the export folder: an export holds its own '
+                               'files; export again')
+
+
 def file_digest(path) -> dict:
     """{'bytes': size, 'sha256': hex digest} of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
@@ -355,6 +365,7 @@ def read(folder) -> ExportRecord:
     path = folder / SIDECAR
     if not path.is_file():
         raise errors.UserError(f'{path} does not exist: {folder} holds no export (make one with vtn-export)')
+    check_inside(path, folder)
     if path.stat().st_size > MAX_SIDECAR_BYTES:
         raise errors.UserError(f'{path} is {path.stat().st_size} bytes: not an export.json')
     try:
@@ -371,10 +382,16 @@ def _no_constant(name: str):
 def write(folder, record: ExportRecord) -> None:
     """Writes `folder/export.json` atomically (never a half-written sidecar)."""
     path = pathlib.Path(folder) / SIDECAR
-    tmp = path.with_suffix('.json.tmp')
+    tmp = path.with_name(f'.{SIDECAR}.{os.getpid()}.tmp')
     text = json.dumps(_plain(record.to_json()), indent=1, allow_nan=False)
-    tmp.write_text(text + '\n', encoding='utf-8')
-    tmp.replace(path)
+    try:
+        with open(tmp, 'w', encoding='utf-8') as f:
+            f.write(text + '\n')
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _plain(value):

@@ -10,6 +10,16 @@ from vtn_jax.inference import recognizer
 from vtn_jax.inference import whole_video
 
 
+# A cell starting with one of these is run as a formula by spreadsheets (OWASP, "CSV Injection").
+FORMULA_STARTS = ('=', '+', '-', '@', '\t', '\r')
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A text cell a spreadsheet will show as text: OWASP's rule, a leading single quote on a cell that starts
+    like a formula; any other cell unchanged (the csv module quotes commas, quotes and newlines)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def format_timeline_header(k: int) -> list[str]:
     """CSV columns of a per-frame timeline: frame, time_s, then label_i and prob_i for the top k."""
     return ['frame', 'time_s'] + [f'{name}{i}' for i in range(1, k + 1) for name in ('label', 'prob')]
@@ -17,10 +27,11 @@ def format_timeline_header(k: int) -> list[str]:
 
 def format_timeline_row(frame_index: int, time_s: float, top: Sequence[tuple[int, float]],
                         class_names: Sequence[str], k: int) -> list:
-    """One CSV row; the label and probability cells are empty for a frame without a prediction."""
+    """One CSV row; the label and probability cells are empty for a frame without a prediction. Labels pass
+    through `spreadsheet_safe` (a class name such as '=cmd()' is not run as a formula by a spreadsheet)."""
     cells = [frame_index, f'{time_s:.3f}']
     for i in range(k):
-        cells += [class_names[top[i][0]], f'{top[i][1]:.4f}'] if i < len(top) else ['', '']
+        cells += [spreadsheet_safe(class_names[top[i][0]]), f'{top[i][1]:.4f}'] if i < len(top) else ['', '']
     return cells
 
 

@@ -21,7 +21,8 @@ video's normalised frames (`vtn_jax.data.frames.Preprocessing.numpy`, the eval p
 
 Over a whole TFDS split this is the evaluator's 'dense' mode (`vtn_jax.training.evaluation`).
 """
-from typing import Callable, NamedTuple, Optional
+import collections
+from typing import Callable, Iterable, NamedTuple, Optional
 
 import numpy as np
 
@@ -66,11 +67,16 @@ def apply_in_batches(fn: Callable[[np.ndarray], np.ndarray], make_inputs: Callab
     outputs = []
     for start in range(0, total, batch_size):
         stop = min(start + batch_size, total)
-        x = make_inputs(start, stop)
-        if stop - start < batch_size and (total > batch_size or fixed_batch):
-            x = np.concatenate([x, np.zeros((batch_size - (stop - start),) + x.shape[1:], x.dtype)])
-        outputs.append(np.asarray(fn(x))[:stop - start])
+        outputs.append(_run_batch(fn, make_inputs(start, stop), batch_size, total > batch_size or fixed_batch))
     return np.concatenate(outputs)
+
+
+def _run_batch(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch_size: int, pad: bool) -> np.ndarray:
+    """fn(x), a short batch padded with zeros to batch_size first when `pad` (the padded rows dropped)."""
+    n = len(x)
+    if n < batch_size and pad:
+        x = np.concatenate([x, np.zeros((batch_size - n,) + x.shape[1:], x.dtype)])
+    return np.asarray(fn(x))[:n]
 
 
 def find_window_steps(t: int, clip: modality_lib.Clip, warmup: str) -> Optional[np.ndarray]:
@@ -175,3 +181,89 @@ def _short_clip_rows(n: int, clip: modality_lib.Clip):
             rows.append(base + len(extra))
             extra.append((int(cur), int(prev)))
     return np.asarray(rows), extra
+
+
+
+def dense_video_logits_stream(apply_encode: EncodeFn, apply_decode: DecodeFn, frames: Iterable[np.ndarray],
+                              clip: modality_lib.Clip, *, warmup: str = 'wait', batch_size: int = 32,
+                              fixed_batch: bool = False, raw_frames: bool = False) -> DenseLogits:
+    """`dense_video_logits` over frames that arrive one at a time (a long file as it is decoded): the same result,
+    bit for bit (the same encoder and decoder batches), holding batch_size + s frames and the embeddings of one
+    decoder batch instead of the whole video (the difference modalities also keep the first T*s frames until the
+    video proves longer than one clip: a shorter one's loop-padded clip may pair any two of them).
+
+    Args:
+        frames: the video's frames in order, each as `dense_video_logits` takes them ([H, W, 3] normalised
+            float32, or uint8 with raw_frames); any iterable, read once.
+        The rest: as `dense_video_logits`.
+    """
+    frames_lib.check_choice('warmup', warmup, recognizer.WARMUP_POLICIES)
+    offset, length = clip.step_offset, clip.num_frames * clip.stride
+    span = (clip.num_frames - 1) * clip.stride
+    recent = collections.deque(maxlen=offset + batch_size)  # (index, frame): what the next encoder batch reads
+    first = []  # difference modalities: the first T*s frames, while the video may still be shorter than a clip
+    embeddings = {}  # row -> [D], dropped once no window still to come reads it
+    windows, logits = collections.deque(), {}  # (end frame, rows) of the windows not yet decoded; end -> [K]
+    encoded = n = 0  # encoder passes run; frames read
+
+    def pair(current, previous):
+        if raw_frames:
+            return np.stack([current, previous], axis=-4) if previous is not None else current[..., None, :, :, :]
+        return modality_lib.encoder_input(current, previous, clip.modality).astype(np.float32, copy=False)
+
+    def encode(count: int, pad: bool):
+        nonlocal encoded
+        held = dict(recent)
+        current = np.stack([held[e + offset] for e in range(encoded, encoded + count)])
+        previous = np.stack([held[e] for e in range(encoded, encoded + count)]) if offset else None
+        embeddings.update(enumerate(_run_batch(apply_encode, pair(current, previous), batch_size, pad), encoded))
+        encoded += count
+
+    def decode(batch: list, table: dict, pad: bool) -> np.ndarray:
+        out = _run_batch(apply_decode, np.stack([np.stack([table[r] for r in rows]) for _, rows in batch]),
+                         batch_size, pad)
+        logits.update((t, out[i]) for i, (t, _) in enumerate(batch) if t is not None)
+        return out
+
+    for frame in frames:
+        recent.append((n, frame))
+        if offset and n < length:
+            first.append(frame)
+        steps = find_window_steps(n, clip, warmup)
+        if steps is not None:
+            windows.append((n, steps - offset))
+        n += 1
+        if n - offset - encoded >= batch_size:
+            encode(batch_size, False)
+        while len(windows) >= batch_size and windows[batch_size - 1][0] - offset < encoded:
+            decode([windows.popleft() for _ in range(batch_size)], embeddings, False)
+        if n >= length:  # longer than one clip: only the windows still to come read embeddings
+            first.clear()
+            keep = min(windows[0][1].min() if windows else n, n - span - offset)
+            for row in [r for r in embeddings if r < keep]:
+                del embeddings[row]
+    if not n:
+        raise errors.UserError('dense_video_logits needs at least one frame')
+    passes = max(n - offset, 0)
+    total = len(logits) + len(windows) + (n < length)  # decoder rows: every window, and a short video's clip
+    if passes > encoded:
+        encode(passes - encoded, passes > batch_size or fixed_batch)
+    rest, table = list(windows), embeddings
+    if n < length:  # the single loop-padded segment of a short video, as `dense_video_logits` computes it
+        rows, extra = _short_clip_rows(n, clip)
+        if extra:
+            inputs = np.stack([pair(first[cur], first[prev]) for cur, prev in extra])
+            emb = apply_in_batches(apply_encode, lambda a, b: inputs[a:b], len(extra), batch_size, fixed_batch)
+            table = {**embeddings, **dict(enumerate(emb, passes))}
+            passes += len(extra)
+        rest.append((None, rows))
+    outputs = [decode(rest[a:a + batch_size], table, total > batch_size or fixed_batch)
+               for a in range(0, len(rest), batch_size)]
+    k = outputs[-1].shape[1] if outputs else len(next(iter(logits.values())))
+    frame_logits = np.full((n, k), np.nan, np.float32)
+    for t, row in logits.items():
+        frame_logits[t] = row
+    if n < length:
+        return DenseLogits(frame_logits, outputs[-1][-1:], np.zeros(1, np.int64), passes)
+    starts = np.arange(0, (n // length) * length, length)
+    return DenseLogits(frame_logits, frame_logits[starts + span], starts.astype(np.int64), passes)

@@ -11,8 +11,13 @@ overridden as `--config.train.batch_size=8`, and a misspelt field fails before a
 A command imports the library inside `main`, so `--help` (the docstring and the flags) loads neither TensorFlow
 nor JAX nor OpenVINO.
 """
+import json
 import os
+import pathlib
 import sys
+import tempfile
+import time
+import traceback
 from typing import Callable, Optional, Sequence
 
 from absl import app, flags
@@ -50,9 +55,14 @@ ALLOW_UNVERIFIED = flags.DEFINE_bool('allow_unverified', False, 'Run an export f
 
 # What bad input raises: shown as one line naming the file, key or value, and exit status 1 (a misfitting
 # checkpoint, weights.CheckpointMismatchError, is a ValueError; video_io.VideoReadError is added where it is
-# caught, so that this module imports no library).
+# caught, so that this module imports no library). Anything else is unexpected (a bug, or an input no check
+# caught): one line naming the error and where it happened, and the traceback in a file (`report_unexpected`).
 USER_ERRORS = (errors.UserError, ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, OSError,
                ImportError)
+# Raised with a message no person wrote: a ValueError of a parser, or KeyError('name') of a dict lookup. Reported
+# as unexpected (with the place), since the message alone does not say which file or key is at fault.
+_BARE_ERRORS = (json.JSONDecodeError, UnicodeError)
+_PACKAGE_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def resolve_config_names(argv: Sequence[str]) -> list[str]:
@@ -161,8 +171,11 @@ def run(main: Callable[[list[str]], Optional[int]], argv: Optional[Sequence[str]
         common: the shared flags (`cli.CONFIG`, or `(cli.OUTPUT, 'its help here')`) the command takes: its
             --help lists them, and any other shared flag given is a usage error.
 
-    `--help` prints the command's docstring and flags and exits 0; VTN_TRACEBACK=1 shows the whole traceback of
-    an error instead of its one line.
+    `--help` prints the command's docstring and flags and exits 0. Bad input (`USER_ERRORS`) ends with
+    `error: <one line>` and exit status 1; any other error with one line naming its type and place and the file
+    holding its traceback (`report_unexpected`), status 1; Ctrl-C and SIGTERM stop the command through its clean-up
+    (`errors.stop_on_sigterm`) with `error: stopped by ...` and status 130 / 143. VTN_TRACEBACK=1 shows the whole
+    traceback of an error instead of its one line.
     """
     argv = list(argv if argv is not None else sys.argv)
     module = sys.modules[main.__module__]
@@ -173,23 +186,79 @@ def run(main: Callable[[list[str]], Optional[int]], argv: Optional[Sequence[str]
     def guarded(positional):
         logs.configure_cli_logging(verbose=flags.FLAGS['verbosity'].present)
         try:
-            return main(positional)
+            with errors.stop_on_sigterm():
+                return main(positional)
         except app.UsageError as e:
             sys.exit(f'error: {e} (see --help)')
-        except (*USER_ERRORS, _video_read_error()) as e:
+        except KeyboardInterrupt as e:  # Ctrl-C (SIGINT) or SIGTERM: clean-up has run on the way here
             if os.environ.get('VTN_TRACEBACK'):
                 raise
-            sys.exit(f'error: {one_line(e)}')
+            name = 'SIGTERM' if isinstance(e, errors.Terminated) else 'SIGINT (Ctrl-C)'
+            print(f'error: stopped by {name}', file=sys.stderr, flush=True)
+            sys.exit(errors.exit_status(e))
+        except BrokenPipeError:  # stdout closed early (`vtn-demo ... | head`): not an error of the command
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+        except Exception as e:  # pylint: disable=broad-except  (MemoryError and RecursionError included)
+            if os.environ.get('VTN_TRACEBACK'):
+                raise
+            if isinstance(e, (*USER_ERRORS, _video_read_error())) and not _is_bare(e):
+                sys.exit(f'error: {one_line(e)}')
+            sys.exit(report_unexpected(e, argv))
 
     try:
         positional = parse(argv)
     except (flags.Error, AttributeError, KeyError, FileNotFoundError) as e:  # a misspelt flag, config field or
         sys.exit(f'error: bad flag or config field: {one_line(e)} (see --help)')  # config name: before anything runs
+    except KeyboardInterrupt as e:
+        sys.exit(errors.exit_status(e))
     try:
         check_flags_given(module, common)
     except app.UsageError as e:
         sys.exit(f'error: {e} (see --help)')
     app.run(guarded, argv=argv, flags_parser=lambda _: positional)
+
+
+def _is_bare(error: BaseException) -> bool:
+    """An error whose message names no file or key by itself (see `_BARE_ERRORS`)."""
+    if isinstance(error, _BARE_ERRORS):
+        return True
+    return (type(error) is KeyError and len(error.args) == 1  # pylint: disable=unidiomatic-typecheck
+            and not (isinstance(error.args[0], str) and ' ' in error.args[0]))
+
+
+def _where(error: BaseException) -> str:
+    """'vtn_jax/inference/api.py:183 (stream)': the innermost frame of the traceback in this project's code (else
+    the innermost one)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return 'unknown place'
+    ours = [f for f in frames if pathlib.Path(f.filename).resolve().is_relative_to(_PACKAGE_ROOT / 'vtn_jax')]
+    frame = (ours or frames)[-1]
+    path = pathlib.Path(frame.filename).resolve()
+    shown = path.relative_to(_PACKAGE_ROOT) if path.is_relative_to(_PACKAGE_ROOT) else path
+    return f'{shown}:{frame.lineno} ({frame.name})'
+
+
+def report_unexpected(error: BaseException, argv: Sequence[str]) -> str:
+    """The one line for an error no check anticipated: its type, message and place, and the file the whole
+    traceback was written to (in the temporary directory; printed here instead when it cannot be written)."""
+    name = pathlib.Path(argv[0]).stem  # vtn-demo, or demo for `python -m vtn_jax.tools.demo`
+    name = name if name.startswith('vtn') else f'vtn-{name}'
+    text = ''.join(traceback.format_exception(error))
+    try:
+        fd, path = tempfile.mkstemp(prefix=f'{name}-{time.strftime("%Y%m%d-%H%M%S")}-', suffix='.traceback.txt')
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            f.write(f'{" ".join(map(str, argv))}\n\n{text}')
+        saved = f'the full traceback is in {path}'
+    except (OSError, MemoryError):
+        print(text, file=sys.stderr)
+        saved = 'the traceback is above'
+    message = one_line(error)
+    if len(message) > 300:
+        message = message[:300] + '...'
+    return (f'error: {type(error).__name__} in {_where(error)}: {message} ({saved}; VTN_TRACEBACK=1 shows it '
+            'here)')
 
 
 def one_line(error: BaseException) -> str:
@@ -205,24 +274,30 @@ def one_line(error: BaseException) -> str:
 
 def create_recognizer():
     """The recognizer the flags describe: --export (OpenVINO, configured by its export.json), else the model of
-    --config (default: the config a --checkpoint workdir was trained with, else `default`) with --checkpoint
-    (none: random weights from config.train.seed)."""
+    --config (default: the config a --checkpoint workdir was trained with, else `default`) with --checkpoint.
+    Class names: --class_names, else a workdir's class_names.txt, else the export's (a file that does not fit the
+    model is named)."""
     # pylint: disable=import-outside-toplevel  (the library loads after --help)
     from vtn_jax.data import class_names as class_names_lib
     from vtn_jax.inference import api
-    names = class_names_lib.read_class_names(CLASS_NAMES.value) if CLASS_NAMES.value else None
+    names_file = CLASS_NAMES.value
+    if names_file:
+        class_names_lib.read_class_names(names_file)  # a missing or unreadable file fails before the model loads
     if EXPORT.value:
         if CHECKPOINT.value:
             raise ValueError('give either --export or --checkpoint, not both')
         precision = None if PRECISION.value == 'auto' else PRECISION.value
-        return api.Recognizer.from_export(EXPORT.value, precision=precision, threads=THREADS.value,
-                                          class_names=names, allow_unverified=ALLOW_UNVERIFIED.value)
-    config = CONFIG.value
-    if CHECKPOINT.value and os.path.isdir(CHECKPOINT.value):  # a training workdir knows its config and classes
-        if config is None:
-            from vtn_jax import checkpoints  # (JAX: not in a deploy install)
-            config = checkpoints.read_run_config(CHECKPOINT.value)
-        names_file = os.path.join(CHECKPOINT.value, 'class_names.txt')
-        if names is None and os.path.isfile(names_file):
-            names = class_names_lib.read_class_names(names_file)
-    return api.Recognizer.from_checkpoint(config or configs.load('default'), CHECKPOINT.value, class_names=names)
+        recognizer = api.Recognizer.from_export(EXPORT.value, precision=precision, threads=THREADS.value,
+                                                allow_unverified=ALLOW_UNVERIFIED.value)
+    else:
+        config = CONFIG.value
+        if CHECKPOINT.value and os.path.isdir(CHECKPOINT.value):  # a training workdir knows its config and classes
+            if config is None:
+                from vtn_jax import checkpoints  # (JAX: not in a deploy install)
+                config = checkpoints.read_run_config(CHECKPOINT.value)
+            run_names = os.path.join(CHECKPOINT.value, 'class_names.txt')
+            names_file = names_file or (run_names if os.path.isfile(run_names) else '')
+        recognizer = api.Recognizer.from_checkpoint(config or configs.load('default'), CHECKPOINT.value)
+    if names_file:
+        recognizer.class_names = class_names_lib.read_class_names(names_file, len(recognizer.class_names))
+    return recognizer

@@ -12,6 +12,8 @@ for warm-up frames) and, beside it, a PNG of the label of every frame over time.
 checkpoint (`--checkpoint`, JAX); with neither, random weights (a loud warning). Bad input (not a video, a
 corrupt or truncated stream, a class-names file that does not fit the model) ends with a one-line message and
 exit status 1; a stream that breaks mid-way is processed up to the frame that broke, and the outputs hold those.
+Ctrl-C (or SIGTERM) stops it the same way: the outputs are finished with the frames so far, then it exits with
+status 130 (143 for SIGTERM).
 """
 import csv
 import logging
@@ -23,6 +25,7 @@ import cv2
 import numpy as np
 from absl import app, flags
 
+from vtn_jax import errors
 from vtn_jax import plots
 from vtn_jax.data import video_io
 from vtn_jax.inference import annotate
@@ -65,6 +68,7 @@ def run_demo(recognizer: api.Recognizer, source, *, output: str = '', timeline: 
 
     Raises:
         VideoReadError: a source that cannot be read, or breaks mid-way (after the outputs are finished).
+        KeyboardInterrupt: Ctrl-C, or SIGTERM as `errors.Terminated` (after the outputs are finished).
     """
     if output:
         annotate.choose_codec(output)  # a bad name fails now, not after the first frame
@@ -84,6 +88,7 @@ def run_demo(recognizer: api.Recognizer, source, *, output: str = '', timeline: 
     top1, top1_prob = [], []
     first_full = recognizer.clip.span
     start = time.perf_counter()
+    stop = None
     try:
         for step in stream:
             count, predicted = count + 1, predicted + (step.prediction is not None)
@@ -110,28 +115,40 @@ def run_demo(recognizer: api.Recognizer, source, *, output: str = '', timeline: 
                     cv2.imshow('vtn-demo', bgr)
                     if cv2.waitKey(1) & 0xFF in (ord('q'), 27):
                         break
-    except KeyboardInterrupt:
-        _LOG.warning('interrupted: finishing the outputs')
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: finish the outputs with the frames so far, then stop
+        stop = e
     finally:
-        elapsed = time.perf_counter() - start
-        if writer is not None:
-            writer.release()
-        if rows is not None:
-            rows.close()
-        if show:
-            cv2.destroyAllWindows()
+        # Whatever ended the stream (its end, q, Ctrl-C, SIGTERM, a broken file), the outputs are finished with
+        # the frames read; a second Ctrl-C while they are written waits until they are.
+        with errors.deferred_stops():
+            elapsed = time.perf_counter() - start
+            stream.close()  # stops the reader thread, waits for a decoder window still running
+            if writer is not None:
+                writer.release()
+            if rows is not None:
+                rows.close()
+            if show:
+                cv2.destroyAllWindows()
+            png = _timeline_png(timeline, recognizer, source, top1, top1_prob, truth) if timeline and count else None
     summary = {'frames': count, 'predictions': predicted, 'fps': count / elapsed if elapsed > 0 else 0.0,
                'top1': top1}
-    if timeline and count:
-        fps = stream_fps(source)
-        image = plots.draw_timeline(np.asarray(top1), np.asarray(top1_prob), recognizer.class_names, fps=fps,
-                                    truth=None if truth is None else np.asarray(truth)[:count])
-        summary['timeline_png'] = str(plots.save_png(pathlib.Path(timeline).with_suffix('.png'), image))
+    if png is not None:
+        summary['timeline_png'] = str(png)
     _LOG.info('%d frames, %d predictions, %.1f FPS end to end', count, predicted, summary['fps'])
+    if stop is not None:
+        _LOG.warning('stopped after %d frames: the outputs hold those frames', count)
+        raise stop
     if count and not predicted:
         _LOG.warning('%s has %d frames, fewer than one window (%d frames), so --warmup=wait gives no prediction; '
                      '--warmup=repeat predicts from the first frames', source, count, first_full + 1)
     return summary
+
+
+def _timeline_png(timeline, recognizer: api.Recognizer, source, top1, top1_prob, truth) -> pathlib.Path:
+    """The PNG beside the timeline CSV: the label of every frame over time (and the true one, when known)."""
+    image = plots.draw_timeline(np.asarray(top1), np.asarray(top1_prob), recognizer.class_names,
+                                fps=stream_fps(source), truth=None if truth is None else np.asarray(truth)[:len(top1)])
+    return plots.save_png(pathlib.Path(timeline).with_suffix('.png'), image)
 
 
 def stream_fps(source) -> float:
