@@ -93,7 +93,8 @@ def test_a_slow_consumer_gets_the_newest_frame_and_memory_stays_flat(tmp_path):
             base = tracemalloc.get_traced_memory()[0]
             tracemalloc.reset_peak()
             seen = []
-            for _ in range(15):
+            deadline = time.monotonic() + 60
+            while (len(seen) < 10 or source.stats().captured < 100) and time.monotonic() < deadline:
                 captured_before = source.stats().captured
                 frame = source.latest(timeout=10)
                 # Never older than the newest frame that existed when the consumer asked.
@@ -104,11 +105,11 @@ def test_a_slow_consumer_gets_the_newest_frame_and_memory_stays_flat(tmp_path):
             stats = source.stats()
     finally:
         tracemalloc.stop()
-    assert seen == sorted(set(seen))
-    assert stats.captured == stats.delivered + stats.dropped + stats.pending and stats.delivered == 15
-    assert stats.dropped > 15 and stats.captured > seen[-1]
-    # Hundreds of 230 kB frames went by; a queue would hold them all, the slot holds one (plus one decoding).
-    assert stats.captured > 50 and peak < 8 * 240 * 320 * 3
+    assert seen == sorted(set(seen)) and stats.captured >= 100
+    assert stats.captured == stats.delivered + stats.dropped + stats.pending and stats.delivered == len(seen)
+    assert stats.dropped >= stats.captured - len(seen) - 1 > 0
+    # 100 and more 230 kB frames went by; a queue would hold them all, the slot holds one (plus one decoding).
+    assert peak < 8 * 240 * 320 * 3
 
 
 def test_a_file_in_real_time_is_released_at_its_frame_rate(tmp_path, clip):
@@ -226,6 +227,14 @@ def free_port(kind=socket.SOCK_STREAM):
         return s.getsockname()[1]
 
 
+def listening(port):
+    try:
+        socket.create_connection(('127.0.0.1', port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
 @pytest.mark.skipif(shutil.which('ffmpeg') is None or shutil.which('rtsp-server-perl') is None,
                     reason='RTSP needs ffmpeg and rtsp-server-perl on PATH '
                            '(apt-get install --no-install-recommends ffmpeg rtsp-server-perl)')
@@ -253,8 +262,7 @@ def test_rtsp_from_a_real_server_and_publisher(tmp_path, clip, served, warnings_
 
     publisher = None
     try:
-        wait_for(lambda: subprocess.run(['bash', '-c', f'exec 3<>/dev/tcp/127.0.0.1/{source_port}'],
-                                        capture_output=True).returncode == 0)
+        wait_for(lambda: listening(source_port))
         publisher = publish()
         opened = []
         wait_for(lambda: opened.append(try_open()) or opened[-1] is not None)
