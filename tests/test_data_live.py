@@ -125,6 +125,16 @@ def test_a_file_in_real_time_is_released_at_its_frame_rate(tmp_path, clip):
     assert all(f.timestamp - first.timestamp >= (f.index - first.index) / 50.0 - 1e-3 for f in frames)
 
 
+def test_a_looped_file_keeps_counting_and_keeps_its_rate(tmp_path, clip):
+    path = tmp_path / 'clip.avi'
+    video_io.write_video(path, clip[:4])
+    with live.LiveSource(path, realtime=True, loop=True, fps=100.0) as source:
+        frames = [f for _, f in zip(range(10), source)]
+    assert frames[-1].index >= 9 and all(a.index < b.index for a, b in zip(frames, frames[1:]))
+    first = frames[0]
+    assert all(f.timestamp - first.timestamp >= (f.index - first.index) / 100.0 - 1e-3 for f in frames)
+
+
 def test_a_file_that_ends_ends_the_iteration(tmp_path, clip):
     path = tmp_path / 'clip.avi'
     video_io.write_video(path, clip[:6])
@@ -178,6 +188,11 @@ def test_close_does_not_hang_on_a_stalled_stream(clip, warnings_of_live):
 def test_bad_sources_are_one_line_errors(tmp_path):
     with pytest.raises(UserError, match='file not found'):
         live.LiveSource(tmp_path / 'missing.avi')
+    empty = tmp_path / 'empty.avi'
+    cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*'MJPG'), 25.0, (64, 64)).release()  # opens, no frames
+    with live.LiveSource(empty, loop=True) as source:
+        with pytest.raises(UserError, match='no decodable frames'):
+            source.latest(timeout=10)
     with socket.socket() as s:  # a port with nobody listening
         s.bind(('127.0.0.1', 0))
         url = f'http://127.0.0.1:{s.getsockname()[1]}/video.mjpg'

@@ -251,8 +251,8 @@ class LiveSource:
         return frame
 
     def _run(self, capture: cv2.VideoCapture) -> None:
-        start = None  # realtime files: when frame 0 of this play was (or would have been) released
-        played = 0  # frames released in this play of the file
+        start = None  # realtime files: when the first frame was released
+        played = 0  # frames released so far: frame n is due at start + n / play_fps
         try:
             while not self._stop.is_set():
                 ok, frame_bgr = capture.read()
@@ -262,18 +262,17 @@ class LiveSource:
                     capture = None
                     if self._stop.is_set():
                         return  # closed while a read was waiting: not a dropped stream
+                    if self.kind == 'file' and self._captured == 0:
+                        raise UserError(f'live source {self.name}: no decodable frames (an empty or corrupt video)')
                     if self.kind == 'file' and not self.loop:
                         return
                     if self.kind == 'file':
                         capture = self._open()
-                        if self._captured == 0 or capture is None:
-                            return  # an unreadable file would loop forever
                     else:
                         capture = self._reopen()
                         if capture is None:
                             return
-                    start, played = None, 0
-                    continue
+                    continue  # a looped file keeps its release schedule
                 image = self._convert(frame_bgr)
                 if self.realtime:
                     start = grabbed if start is None else start
