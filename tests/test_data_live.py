@@ -2,9 +2,11 @@
 newest-frame dropping, reconnects, clean close, the latency recorder; RTSP when ffmpeg and an RTSP server are
 installed."""
 import logging
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -201,6 +203,19 @@ def test_bad_sources_are_one_line_errors(tmp_path):
     assert url in str(error.value) and '\n' not in str(error.value)
     with pytest.raises(UserError, match='rtsp_transport'):
         live.LiveSource(url, rtsp_transport='http')
+
+
+def test_quiet_backend_logs_keeps_opencv_and_ffmpeg_off_stderr():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        url = f'http://127.0.0.1:{s.getsockname()[1]}/video.mjpg'  # refused
+    code = ('import sys, cv2\nfrom vtn_jax.data import live\nif sys.argv[1] == "quiet": live.quiet_backend_logs()\n'
+            f'cv2.VideoCapture("{url}", cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 1000])\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith('OPENCV_')}
+    loud, quiet = (subprocess.run([sys.executable, '-c', code, mode], capture_output=True, text=True, env=env,
+                                  timeout=120, check=True).stderr for mode in ('loud', 'quiet'))
+    assert 'refused' in loud  # what OpenCV's FFmpeg prints per attempt, without it
+    assert 'refused' not in quiet and 'WARN' not in quiet
 
 
 def test_one_event_serves_many_sources(clip, served):
