@@ -214,7 +214,7 @@ class FakeCamera:
         self._capture.release()
 
 
-def test_camera_index_is_read_like_a_stream(tmp_path, names_file, sample_video, monkeypatch, capsys):
+def test_camera_index_read_frame_by_frame(tmp_path, names_file, sample_video, monkeypatch, capsys):
     opened = []
 
     def capture(source, *args):
@@ -225,8 +225,8 @@ def test_camera_index_is_read_like_a_stream(tmp_path, names_file, sample_video, 
 
     monkeypatch.setattr(video_io.cv2, 'VideoCapture', capture)
     out, csv_path = tmp_path / 'camera.avi', tmp_path / 't.csv'
-    assert run_command(demo, '--input', '1', '--config', 'tiny', '--class_names', names_file, '--output', out,
-                       '--timeline', csv_path, '--print_every', 10) == (0, '')
+    assert run_command(demo, '--input', '1', '--nolive', '--config', 'tiny', '--class_names', names_file, '--output',
+                       out, '--timeline', csv_path, '--print_every', 10) == (0, '')
     assert opened == [1]  # '1' is a camera index, not a file name
     rows = read_timeline(csv_path)[1:]
     assert len(rows) == 40 and all(r[2] == '' for r in rows[:14]) and all(r[2] for r in rows[14:])

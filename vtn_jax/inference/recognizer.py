@@ -150,7 +150,7 @@ def check_backend(backend: Backend, clip: modality_lib.Clip, preprocessing: fram
                                f'{preprocessing.crop_size}')
 
 
-class _Done:
+class Done:
     """A decoder result already computed (backends without `decode_async`)."""
 
     def __init__(self, logits_BK: np.ndarray):
@@ -317,7 +317,7 @@ class OnlineRecognizer:
         done = self.flush()
         decode_async = getattr(self.backend, 'decode_async', None)
         batch = window.emb_SD[None]
-        self._pending = (window, decode_async(batch) if decode_async else _Done(self.backend.decode(batch)))
+        self._pending = (window, decode_async(batch) if decode_async else Done(self.backend.decode(batch)))
         return done
 
     # The stages of `push`, for callers that run the encoder and decoder of many streams together

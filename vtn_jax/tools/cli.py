@@ -33,7 +33,8 @@ WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory: checkpoints,
 CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'Weights: a training workdir, a flat .npz, or the authors\' '
                                  '.pth/.npz; empty: random weights (for trying the pipeline only).')
 SECONDS = flags.DEFINE_float('seconds', 3.0, 'Seconds per timing measurement (0 skips timing).')
-INPUT = flags.DEFINE_string('input', None, 'Video file, or a camera index (0, 1, ...).')
+INPUT = flags.DEFINE_multi_string('input', None, 'Video file, or a camera index (0, 1, ...); vtn-demo also takes '
+                                  'rtsp:// and http:// streams, and several --input.')
 OUTPUT = flags.DEFINE_string('output', '', 'Output file.')
 CLASS_NAMES = flags.DEFINE_string('class_names', '', 'Text file, one class name per line in class order.')
 SPLIT = flags.DEFINE_string('split', '', 'TFDS split (default: the config\'s eval split).')
@@ -84,9 +85,17 @@ def config_or(default_name: str):
 
 def require(holder, what: str):
     """The flag's value; a usage error naming the flag when it is missing."""
-    if holder.value in (None, ''):
+    if holder.value in (None, '', []):
         raise app.UsageError(f'--{holder.name} is required: {what}')
     return holder.value
+
+
+def require_one(holder, what: str):
+    """The single value of a repeatable flag; a usage error when it is missing or given more than once."""
+    values = require(holder, what)
+    if len(values) > 1:
+        raise app.UsageError(f'--{holder.name} takes one value here ({what}), got {len(values)}')
+    return values[0]
 
 
 def parse(argv: Sequence[str]) -> list[str]:

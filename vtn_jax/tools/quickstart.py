@@ -35,8 +35,8 @@ from vtn_jax.data import video_io
 from vtn_jax.export import artifacts
 from vtn_jax.export import pipeline
 from vtn_jax.inference import api
+from vtn_jax.inference import demo_run
 from vtn_jax.tools import cli
-from vtn_jax.tools import demo
 from vtn_jax.training import evaluation
 from vtn_jax.training import trainer
 
@@ -197,7 +197,7 @@ def run_quickstart(config, workdir, *, video: str = '', benchmark_seconds: float
     truth_file = workdir / 'demo_known_labels.csv'
     truth_file.write_text('frame,label,class\n' + ''.join(f'{i},{k},{names[k]}\n' for i, k in enumerate(truth)))
     out_video, timeline = workdir / 'demo_annotated.avi', workdir / 'demo_timeline.csv'
-    streamed = demo.run_demo(recognizer, str(known), output=str(out_video), timeline=str(timeline), print_every=0,
+    streamed = demo_run.run_demo(recognizer, str(known), output=str(out_video), timeline=str(timeline), print_every=0,
                              truth=truth)
     window = (config.model.num_frames - 1) * config.data.stride + 1
     top1 = np.asarray(streamed['top1'])
@@ -207,7 +207,7 @@ def run_quickstart(config, workdir, *, video: str = '', benchmark_seconds: float
                        'overview': str(write_overview(workdir / 'overview.png', known, top1, truth, names,
                                                                  streamed['timeline_png']))}
     if video:  # a visual check on the user's own video: no labels to score
-        demo.run_demo(recognizer, video, output=str(workdir / 'video_annotated.avi'), print_every=0)
+        demo_run.run_demo(recognizer, video, output=str(workdir / 'video_annotated.avi'), print_every=0)
     times['stream'] = time.time() - t
 
     _banner('6/6 summary')

@@ -27,7 +27,7 @@ COMMON = (cli.INPUT, cli.OUTPUT, cli.EXPORT, cli.CHECKPOINT, cli.CONFIG, cli.CLA
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-    path = cli.require(cli.INPUT, 'a video file')
+    path = cli.require_one(cli.INPUT, 'a video file')
     output = cli.require(cli.OUTPUT, 'the timeline file (.csv or .json)')
     timeline_lib.check_timeline_path(output)
     pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)  # a folder that cannot be made fails now
