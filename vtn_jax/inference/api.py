@@ -74,15 +74,19 @@ class Recognizer:
 
     @classmethod
     def from_export(cls, folder, *, precision: Optional[str] = None, threads: int = 0,
-                    class_names: Optional[Sequence[str]] = None, allow_unverified: bool = False) -> 'Recognizer':
+                    class_names: Optional[Sequence[str]] = None, allow_unverified: bool = False,
+                    hint: str = 'LATENCY') -> 'Recognizer':
         """The exported encoder and decoder IR of `folder`, in OpenVINO, configured from its `export.json`.
 
         Args:
             folder: a `vtn-export` output folder.
-            precision: OpenVINO inference precision ('f32', 'bf16', 'f16'; None: the CPU's default).
+            precision: OpenVINO inference precision ('f32', 'bf16', 'f16'; None: the CPU's default), or 'int8':
+                the export's INT8 IRs (`vtn-export --int8`), their float parts in the CPU's default.
             threads: inference threads (0: all).
             class_names: override the names recorded in the export.
             allow_unverified: run a folder whose verification failed or never ran (refused by default).
+            hint: OpenVINO's performance hint for the encoder ('LATENCY'; 'THROUGHPUT' for many streams, see
+                `openvino_backend.OpenVinoBackend`).
 
         Raises:
             UserError: the folder is not a complete, verified export (naming the file or key at fault).
@@ -90,9 +94,11 @@ class Recognizer:
         from vtn_jax.inference import openvino_backend  # noqa: PLC0415  (optional: OpenVINO)
         record = export_record.read(folder)
         record.check_verified(allow_unverified)
-        encoder, decoder = record.checked_file('encoder'), record.checked_file('decoder')
-        backend = openvino_backend.OpenVinoBackend(encoder, decoder, precision=precision, num_threads=threads,
-                                                   encoder_input=record.parts['encoder'].ir_input)
+        key = 'ir_int8' if precision == 'int8' else 'ir'
+        encoder, decoder = record.checked_file('encoder', key), record.checked_file('decoder', key)
+        backend = openvino_backend.OpenVinoBackend(encoder, decoder, precision=None if key == 'ir_int8' else precision,
+                                                   num_threads=threads, encoder_input=record.parts['encoder'].ir_input,
+                                                   hint=hint)
         return cls(backend, record.clip, record.preprocessing, class_names=class_names or record.class_names)
 
     @classmethod

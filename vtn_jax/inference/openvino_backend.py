@@ -271,6 +271,22 @@ class OpenVinoBackend:
         return np.concatenate([self.decode_many_async(emb[i:i + MAX_DECODER_BATCH]).result()
                                for i in range(0, len(emb), MAX_DECODER_BATCH)])
 
+    def prepare_decoder(self, count: int) -> None:
+        """Compiles the batched decoders `decode_many` uses for up to `count` windows per call now, not when the
+        first call of that size comes (a compile in the middle of a live stream would drop its frames)."""
+        batch = 1
+        while batch < 2 * min(count, MAX_DECODER_BATCH):
+            self._batched_request(batch)
+            batch *= 2
+
+    def _batched_request(self, batch: int):
+        if batch not in self._batched:
+            self._batched[batch] = compile_openvino(decoder_batch.with_batch(self._decoder_model, batch),
+                                                    **self._decoder_config)
+        if batch not in self._batched_requests:
+            self._batched_requests[batch] = self._batched[batch].create_infer_request()
+        return self._batched_requests[batch]
+
     def decode_many_async(self, emb_BSD: np.ndarray) -> _Pending:
         """Starts the decoder on B <= MAX_DECODER_BATCH windows [B, S, D] (padded to a power of two) in one call;
         `result()` waits and gives [B, K]. One call at a time, as `decode_async`."""
@@ -278,14 +294,9 @@ class OpenVinoBackend:
         if not 1 <= count <= MAX_DECODER_BATCH:
             raise errors.UserError(f'decode_many_async takes 1 to {MAX_DECODER_BATCH} windows, got {count}')
         batch = 1 << (count - 1).bit_length()
-        if batch not in self._batched:
-            self._batched[batch] = compile_openvino(decoder_batch.with_batch(self._decoder_model, batch),
-                                                    **self._decoder_config)
-        if batch not in self._batched_requests:
-            self._batched_requests[batch] = self._batched[batch].create_infer_request()
         x = np.zeros((batch,) + emb_BSD.shape[1:], np.float32)
         x[:count] = emb_BSD
-        return _Pending(self._batched_requests[batch], x, count)
+        return _Pending(self._batched_request(batch), x, count)
 
 
 def _frame_inputs(frame_HWC: np.ndarray, previous_HWC: Optional[np.ndarray]) -> list:

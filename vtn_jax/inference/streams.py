@@ -251,6 +251,9 @@ class Streams:
         self._closed = False
 
     def _open(self) -> None:
+        prepare = getattr(self.recognizer.backend, 'prepare_decoder', None)
+        if prepare is not None and len(self.sources) > 1:
+            prepare(len(self.sources))  # every batch size a round can need, compiled before the first frame
         for number, source in enumerate(self.sources):
             if is_live(source, self.live):
                 reader = _Live(source, self._ready, self.live_options)

@@ -40,8 +40,9 @@ CLASS_NAMES = flags.DEFINE_string('class_names', '', 'Text file, one class name 
 SPLIT = flags.DEFINE_string('split', '', 'TFDS split (default: the config\'s eval split).')
 DATA_DIR = flags.DEFINE_string('data_dir', '', 'TFDS data directory (default: the config\'s data.data_dir).')
 EXPORT = flags.DEFINE_string('export', '', 'An export folder (export.json + encoder/decoder IR) to run in OpenVINO.')
-PRECISION = flags.DEFINE_enum('precision', 'auto', ['auto', 'f32', 'bf16', 'f16'], 'OpenVINO inference '
-                              'precision (auto: the CPU\'s default, bf16 where it has AVX-512-BF16 or AMX).')
+PRECISION = flags.DEFINE_enum('precision', 'auto', ['auto', 'f32', 'bf16', 'f16', 'int8'], 'OpenVINO inference '
+                              'precision (auto: the CPU\'s default, bf16 where it has AVX-512-BF16 or AMX; int8: the '
+                              'export\'s INT8 IRs, from vtn-export --int8).')
 TOP_K = flags.DEFINE_integer('top_k', 3, 'Labels printed, drawn and written per frame.')
 WARMUP = flags.DEFINE_enum('warmup', 'wait', ['wait', 'repeat'], 'The first (T-1)*stride frames: wait for a '
                            'full window, or repeat the frames seen (as the authors\' demo).')
