@@ -39,7 +39,8 @@ from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo root, for `vtn_jax`
 
-from vtn_jax.configs import default  # noqa: E402
+import bench_models  # noqa: E402  (bench/)
+
 from vtn_jax.data import frames as frames_lib  # noqa: E402
 from vtn_jax.data import synthetic, video_io  # noqa: E402
 from vtn_jax.export import benchmark as benchmark_lib  # noqa: E402
@@ -62,27 +63,6 @@ _WORKDIR = flags.DEFINE_string('workdir', os.path.join(tempfile.gettempdir(), 'v
                                 'Exported models and the rendered source (reused).')
 
 WARMUP_FRAMES = 40  # the first window fills (31 frames) and OpenVINO's first calls settle
-EXPORT_VERSION = 'v3'  # bump when the exported graphs change, so cached exports are redone
-
-
-def export_model(encoder: str, work_dir: pathlib.Path):
-    """Exports (or reuses) the encoder and decoder of a random-weight 224x224 RGB VTN, float and INT8."""
-    config = default.get_config()
-    config.model.encoder = encoder
-    out = work_dir / f'{encoder}_{EXPORT_VERSION}'
-    wanted = ('encoder.xml', 'decoder.xml', 'encoder_int8.xml', 'decoder_int8.xml', 'export.json')
-    if all((out / name).is_file() for name in wanted):
-        return out, config
-    from vtn_jax import checkpoints  # pylint: disable=import-outside-toplevel
-    from vtn_jax.export import artifacts, pipeline  # pylint: disable=import-outside-toplevel
-    from vtn_jax.models import vtn as vtn_lib  # pylint: disable=import-outside-toplevel
-    variables = checkpoints.random_variables(vtn_lib.create_model(config.model), image_size=config.data.crop_size)
-    options = artifacts.ExportOptions(parts=('encoder', 'decoder'), int8=True, calib_clips=32,
-                                      calib_split='synthetic')
-    t0 = time.perf_counter()
-    pipeline.export(config, variables, out, options, weights='random (benchmark)', verify_exports=False)
-    print(f'  exported {encoder} to {out} in {time.perf_counter() - t0:.0f} s', flush=True)
-    return out, config
 
 
 def render_camera(width: int, height: int, work_dir: pathlib.Path, num_frames: int = 240) -> pathlib.Path:
@@ -246,7 +226,7 @@ def main(argv):
         sources.append((f'rendered {width}x{height} MJPG', str(render_camera(width, height, work_dir))))
     if not sources:
         raise app.UsageError('nothing to stream: give --video and/or --camera WxH')
-    exports = {name: export_model(name, work_dir) for name in _MODELS.value}
+    exports = {name: bench_models.export_model(name, work_dir) for name in _MODELS.value}
     print(f'CPU: {benchmark_lib.cpu_info()["summary"]}')
     print(f'OpenVINO {ov.get_version()}; threads: {_THREADS.value or "all"}; {_ROUNDS.value} rounds x {_FRAMES.value} '
           f'frames; load average at the start {" ".join(f"{x:.2f}" for x in os.getloadavg())}', flush=True)

@@ -6,6 +6,7 @@ from inference_helpers import CountingBackend, build, make_video, offline_logits
 from vtn_jax.data import frames as frames_lib
 from vtn_jax.inference import jax_backend
 from vtn_jax.inference import recognizer as recognizer_lib
+from vtn_jax.inference import smoothing as smoothing_lib
 from vtn_jax.models import modality as modality_lib
 
 
@@ -153,3 +154,95 @@ def test_bgr_frames_give_the_rgb_predictions(tiny_config):
         assert (a is None) == (b is None)
         if a is not None:
             np.testing.assert_array_equal(a.logits, b.logits)
+
+
+@pytest.mark.parametrize('modality', ['rgb', 'rgbdiff'])
+def test_label_every_stride_encodes_one_phase_with_the_every_frame_logits(tiny_config, modality):
+    config, model, variables = build(tiny_config, modality)
+    backend = jax_backend.JaxBackend(model, variables)
+    video = make_video(40)
+    full = recognizer_lib.OnlineRecognizer.from_config(backend, config)
+    every = [full.push(f) for f in video]
+    counting = CountingBackend(backend)
+    strided = recognizer_lib.OnlineRecognizer.from_config(counting, config, label_every=2)
+    got = [strided.push(f) for f in video]
+    labelled = [t for t, p in enumerate(got) if p is not None]
+    assert labelled == list(range(strided.clip.span, len(video), 2))  # phase 0 only, from the first full window
+    for t in labelled:
+        assert got[t].frame_index == t
+        np.testing.assert_array_equal(got[t].logits, every[t].logits)
+    # Half the encoder passes: the frames of phase 0 (for rgbdiff, all but the first, which has no earlier frame).
+    assert strided.encoder_calls == len(counting.encoded) == 20 - (modality != 'rgb')
+    assert full.encoder_calls == 40 - 2 * (modality != 'rgb') and strided.skipped == 20
+    with pytest.raises(ValueError, match='label_every must be 1 .* or the stride 2'):
+        recognizer_lib.OnlineRecognizer.from_config(backend, config, label_every=3)
+
+
+def test_dropped_frames_are_marked_or_restart_the_phase(tiny_config):
+    config, model, variables = build(tiny_config, 'rgb')
+    backend = jax_backend.JaxBackend(model, variables)
+    video = make_video(64)
+    arrived = [t for t in range(len(video)) if t not in (30, 31, 45)]  # what a live source delivered
+    every = [p for p in map(recognizer_lib.OnlineRecognizer.from_config(backend, config).push, video)]
+    mark = recognizer_lib.OnlineRecognizer.from_config(backend, config)
+    marked = {t: mark.push(video[t], t) for t in arrived}
+    restart = recognizer_lib.OnlineRecognizer.from_config(backend, config, gaps='restart')
+    restarted = {t: restart.push(video[t], t) for t in arrived}
+
+    span, steps = mark.clip.span, model.num_frames
+    frames = np.stack([mark.preprocess(f) for f in video])
+
+    def window(t):  # the last T frames of t's phase that arrived, oldest first
+        return np.array([i for i in arrived if i <= t and i % 2 == t % 2][-steps:])
+    ends = [t for t in arrived if t >= span]
+    expected = offline_logits(model, variables, frames, ends, window)
+    np.testing.assert_allclose(np.stack([marked[t].logits for t in ends]), expected, atol=1e-5, rtol=0)
+    for t in ends:
+        assert marked[t].missing == (t - window(t)[0]) // 2 + 1 - steps
+    # Frame 30 is missing from the window of 44 (1 stride more), not from that of 46; 47's misses 31 and 45.
+    assert [marked[t].missing for t in (29, 44, 46, 47, 59, 61)] == [0, 1, 0, 2, 1, 0]
+    # restart: no label for a phase until T frames after its gap; every label an exact window.
+    labelled = [t for t, p in restarted.items() if p is not None]
+    assert labelled == [t for t in ends if t < 30 or (t % 2 == 0 and t >= 46) or t >= 61 and t % 2]
+    for t in labelled:
+        assert restarted[t].missing == 0
+        np.testing.assert_array_equal(restarted[t].logits, every[t].logits)
+    with pytest.raises(ValueError, match='frame index 40 after 63'):
+        mark.push(video[0], 40)
+
+
+class ScriptedBackend:
+    """A model whose label is written in the frame: encode gives the crop's mean value per channel, the decoder 8
+    times the one-hot of the newest frame's value (the label of frame t is what was written into frame t)."""
+    num_steps, frame_channels, embed_dim, num_classes = 4, 3, 3, 3
+
+    def encode(self, frames_NHWC):
+        return frames_NHWC.mean(axis=(1, 2)).astype(np.float32)
+
+    def decode(self, emb_BSD):
+        return 8.0 * np.eye(self.num_classes, dtype=np.float32)[np.rint(emb_BSD[:, -1, 0]).astype(int)]
+
+
+def test_hysteresis_and_ema_go_through_the_smoother_on_a_known_label_stream():
+    labels = [0] * 12 + [1] + [0] * 6 + [2] * 10 + [1, 1]  # one flicker to 1, a change to 2 at frame 19
+    clip = modality_lib.Clip(4, 1, 'rgb')
+    prep = frames_lib.Preprocessing(8, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    frames = [np.full((8, 8, 3), label, np.float32) for label in labels]
+    plain = recognizer_lib.OnlineRecognizer(ScriptedBackend(), clip, prep, k=2)
+    raw = [plain.push_normalised(f) for f in frames][3:]
+    assert [p.top[0][0] for p in raw] == labels[3:]  # each label is the frame's
+    held = recognizer_lib.OnlineRecognizer(ScriptedBackend(), clip, prep, k=2, hysteresis=3)
+    # The flicker at frame 12 is never shown; the change to 2 at frame 19 is, k - 1 = 2 labels late (frame 21); the
+    # last two labels (1, 1) are too short to be shown.
+    assert [p.top[0][0] for p in list(map(held.push_normalised, frames))[3:]] == [0] * 18 + [2] * 10
+    smooth = recognizer_lib.OnlineRecognizer(ScriptedBackend(), clip, prep, k=2, smoothing=0.6, hysteresis=3)
+    shown = [smooth.push_normalised(f) for f in frames][3:]
+    reference = smoothing_lib.Smoother(0.6, 3)
+    for p, r in zip(shown, raw):
+        np.testing.assert_array_equal(p.logits, r.logits)  # logits are never smoothed
+        s = reference(recognizer_lib.softmax(r.logits))
+        np.testing.assert_allclose(p.probs, s.probs, atol=1e-12)
+        assert p.top[0][0] == s.label and len(p.top) == 2
+    assert [p.top[0][0] for p in shown] == [0] * 19 + [2] * 9  # the EMA delays the change one label more
+    smooth.reset()
+    assert [smooth.push_normalised(f) for f in frames][3].top[0][0] == 0  # reset forgets the shown class

@@ -14,7 +14,7 @@ import pytest
 from conftest import extra_videos, run_command
 from vtn_jax import checkpoints
 from vtn_jax.configs import tiny
-from vtn_jax.data import video_io
+from vtn_jax.data import mjpeg, synthetic, video_io
 from vtn_jax.inference import jax_backend
 from vtn_jax.inference import recognizer as recognizer_lib
 from vtn_jax.models import vtn as model_lib
@@ -188,6 +188,36 @@ def test_demo_uses_the_checkpoint(tmp_path, names_file, sample_video):
     assert message.startswith(f'error: cannot read {garbage} as an .npz of arrays')
 
 
+def test_several_live_inputs_write_their_own_outputs_and_report_latency(tmp_path, names_file, capsys):
+    clips = [synthetic.make_video(i, seed=5, num_frames=32)[0] for i in range(2)]
+    csv_path = tmp_path / 't.csv'
+    with mjpeg.MjpegServer(clips[0], fps=60) as one, mjpeg.MjpegServer(clips[1], fps=60) as two:
+        assert run_command(demo, '--input', one.url, '--input', two.url, '--config', 'tiny', '--class_names',
+                           names_file, '--timeline', csv_path, '--max_frames', 40, '--print_every', 5,
+                           '--label_every', 2) == (0, '')
+    printed = capsys.readouterr().out
+    for i, url in enumerate((one.url, two.url)):
+        rows = read_timeline(tmp_path / f't_{i}.csv')[1:]  # one timeline per input
+        assert len(rows) == 40 and (tmp_path / f't_{i}.png').is_file()
+        frames = [int(r[0]) for r in rows]
+        assert frames == sorted(set(frames))  # live: the frames taken, in order (the others were dropped)
+        assert f'[{i}] frame ' in printed and f'stream {i} {url}: 40 frames' in printed
+    live_lines = [l for l in printed.splitlines() if l.startswith('[0] frame') and 'latency p50' in l]
+    assert live_lines and all(' dropped' in l and 'FPS]' in l for l in live_lines)
+    assert 'capture-to-label latency p50' in printed and 'skipped' in printed
+
+
+def test_hysteresis_and_smoothing_flags_reach_the_labels(tmp_path, names_file, sample_video):
+    common = ['--input', sample_video, '--config', 'tiny', '--class_names', names_file, '--print_every', 0]
+    plain, held = tmp_path / 'plain.csv', tmp_path / 'held.csv'
+    assert run_command(demo, *common, '--timeline', plain) == (0, '')
+    assert run_command(demo, *common, '--timeline', held, '--hysteresis', 1000, '--smoothing', 0.5) == (0, '')
+    plain_rows, held_rows = read_timeline(plain)[15:], read_timeline(held)[15:]
+    assert len({r[2] for r in plain_rows}) > 1  # the label changes over the video ...
+    assert len({r[2] for r in held_rows}) == 1  # ... and a new one would have to lead for 1000 labels in a row
+    assert plain_rows[1][3] != held_rows[1][3]  # the EMA changes the probabilities after the first label
+
+
 _REAL_CAPTURE = cv2.VideoCapture
 
 
@@ -216,7 +246,7 @@ class FakeCamera:
         self._capture.release()
 
 
-def test_camera_index_is_read_like_a_stream(tmp_path, names_file, sample_video, monkeypatch, capsys):
+def test_camera_index_read_frame_by_frame(tmp_path, names_file, sample_video, monkeypatch, capsys):
     opened = []
 
     def capture(source, *args):
@@ -227,8 +257,8 @@ def test_camera_index_is_read_like_a_stream(tmp_path, names_file, sample_video, 
 
     monkeypatch.setattr(video_io.cv2, 'VideoCapture', capture)
     out, csv_path = tmp_path / 'camera.avi', tmp_path / 't.csv'
-    assert run_command(demo, '--input', '1', '--config', 'tiny', '--class_names', names_file, '--output', out,
-                       '--timeline', csv_path, '--print_every', 10) == (0, '')
+    assert run_command(demo, '--input', '1', '--nolive', '--config', 'tiny', '--class_names', names_file, '--output',
+                       out, '--timeline', csv_path, '--print_every', 10) == (0, '')
     assert opened == [1]  # '1' is a camera index, not a file name
     rows = read_timeline(csv_path)[1:]
     assert len(rows) == 40 and all(r[2] == '' for r in rows[:14]) and all(r[2] for r in rows[14:])
@@ -245,7 +275,7 @@ def test_a_camera_that_cannot_be_opened_is_named(names_file, sample_video, monke
 
     monkeypatch.setattr(video_io.cv2, 'VideoCapture', lambda source, *args: Closed(sample_video, 0))
     _, message = run_command(demo, '--input', '3', '--config', 'tiny', '--class_names', names_file)
-    assert message == 'error: cannot read video camera 3: camera cannot be opened'
+    assert message == 'error: cannot open live source camera 3: no such camera, or it is in use'
 
 
 @pytest.mark.parametrize('path', extra_videos() or [None], ids=lambda p: p.name if p else 'none')

@@ -42,7 +42,7 @@ class VideoReadError(Exception):
         return VideoReadError, (self.path, self.reason, self.frames_read)
 
 
-def _open_capture(path_or_camera: Union[str, os.PathLike, int]) -> cv2.VideoCapture:
+def open_capture(path_or_camera: Union[str, os.PathLike, int]) -> cv2.VideoCapture:
     """Opens a cv2.VideoCapture, raising VideoReadError for a missing, empty or unknown file."""
     if isinstance(path_or_camera, int):
         capture = cv2.VideoCapture(path_or_camera)
@@ -99,7 +99,7 @@ def iter_frames(path_or_camera_index: Union[str, os.PathLike, int], *,
     Raises:
         VideoReadError: the source cannot be opened.
     """
-    capture = _open_capture(path_or_camera_index)
+    capture = open_capture(path_or_camera_index)
     try:
         while True:
             ok, frame_bgr = capture.read()
@@ -177,7 +177,7 @@ def video_info(path: Union[str, os.PathLike]) -> dict:
     Raises:
         VideoReadError: the file cannot be opened.
     """
-    capture = _open_capture(path)
+    capture = open_capture(path)
     try:
         return {
             'num_frames': int(capture.get(cv2.CAP_PROP_FRAME_COUNT)),

@@ -12,9 +12,7 @@ verification passed), so nothing else is needed to run it; `from_export` needs o
 numpy. `from_checkpoint` runs the model in JAX.
 """
 import contextlib
-import dataclasses
 import pathlib
-import time
 from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
@@ -26,33 +24,12 @@ from vtn_jax.data import frames as frames_lib
 from vtn_jax.data import video_io
 from vtn_jax.inference import export_record
 from vtn_jax.inference import recognizer as recognizer_lib
+from vtn_jax.inference import streams as streams_lib
 from vtn_jax.inference import whole_video
 from vtn_jax.models import modality as modality_lib
 
 
-@dataclasses.dataclass(frozen=True)
-class StreamStep:
-    """One frame of a stream and what the recognizer made of it.
-
-    Attributes:
-        frame_index: 0-based index of the frame.
-        time_s: its time: position in the file, or arrival time for a camera.
-        frame_bgr: the frame as OpenCV decoded it, BGR uint8 [H, W, 3] (read-only: the recognizer may still use
-            it); `frame` is its RGB copy, made when asked for.
-        prediction: the recognizer's output for the window ending at this frame (None during the warm-up); with
-            decode_every > 1, the latest one (its frame_index says which window).
-        top: [(class name, probability)] best first; empty without a prediction.
-    """
-    frame_index: int
-    time_s: float
-    frame_bgr: np.ndarray
-    prediction: Optional[recognizer_lib.Prediction]
-    top: tuple[tuple[str, float], ...]
-
-    @property
-    def frame(self) -> np.ndarray:
-        """The decoded frame, RGB uint8 [H, W, 3]."""
-        return np.ascontiguousarray(self.frame_bgr[..., ::-1])
+StreamStep = streams_lib.StreamStep  # one frame of a stream and its label (defined with the stream runner)
 
 
 MAX_CAMERA_INDEX = 2 ** 31 - 1  # OpenCV takes a C int (an index, plus a capture API's offset such as 200 for V4L2)
@@ -97,15 +74,19 @@ class Recognizer:
 
     @classmethod
     def from_export(cls, folder, *, precision: Optional[str] = None, threads: int = 0,
-                    class_names: Optional[Sequence[str]] = None, allow_unverified: bool = False) -> 'Recognizer':
+                    class_names: Optional[Sequence[str]] = None, allow_unverified: bool = False,
+                    hint: str = 'LATENCY') -> 'Recognizer':
         """The exported encoder and decoder IR of `folder`, in OpenVINO, configured from its `export.json`.
 
         Args:
             folder: a `vtn-export` output folder.
-            precision: OpenVINO inference precision ('f32', 'bf16', 'f16'; None: the CPU's default).
+            precision: OpenVINO inference precision ('f32', 'bf16', 'f16'; None: the CPU's default), or 'int8':
+                the export's INT8 IRs (`vtn-export --int8`), their float parts in the CPU's default.
             threads: inference threads (0: all).
             class_names: override the names recorded in the export.
             allow_unverified: run a folder whose verification failed or never ran (refused by default).
+            hint: OpenVINO's performance hint for the encoder ('LATENCY'; 'THROUGHPUT' for many streams, see
+                `openvino_backend.OpenVinoBackend`).
 
         Raises:
             UserError: the folder is not a complete, verified export (naming the file or key at fault).
@@ -113,9 +94,11 @@ class Recognizer:
         from vtn_jax.inference import openvino_backend  # noqa: PLC0415  (optional: OpenVINO)
         record = export_record.read(folder)
         record.check_verified(allow_unverified)
-        encoder, decoder = record.checked_file('encoder'), record.checked_file('decoder')
-        backend = openvino_backend.OpenVinoBackend(encoder, decoder, precision=precision, num_threads=threads,
-                                                   encoder_input=record.parts['encoder'].ir_input)
+        key = 'ir_int8' if precision == 'int8' else 'ir'
+        encoder, decoder = record.checked_file('encoder', key), record.checked_file('decoder', key)
+        backend = openvino_backend.OpenVinoBackend(encoder, decoder, precision=None if key == 'ir_int8' else precision,
+                                                   num_threads=threads, encoder_input=record.parts['encoder'].ir_input,
+                                                   hint=hint)
         return cls(backend, record.clip, record.preprocessing, class_names=class_names or record.class_names)
 
     @classmethod
@@ -135,88 +118,40 @@ class Recognizer:
         return cls(jax_backend.JaxBackend(model, variables), modality_lib.Clip.from_config(config),
                    frames_lib.Preprocessing.from_config(config.data), class_names=class_names)
 
-    def online(self, *, warmup: str = 'wait', smoothing: float = 0.0, k: int = recognizer_lib.DEFAULT_TOP_K,
-               pipelined: bool = False, decode_every: int = 1,
-               frame_color: str = 'RGB') -> recognizer_lib.OnlineRecognizer:
-        """A fresh online recognizer (one encoder pass per frame) with this model's clip and preprocessing."""
-        return recognizer_lib.OnlineRecognizer(self.backend, self.clip, self.preprocessing, warmup=warmup,
-                                               smoothing=smoothing, k=k, pipelined=pipelined,
-                                               decode_every=decode_every, frame_color=frame_color)
+    def online(self, *, frame_color: str = 'RGB', **options) -> recognizer_lib.OnlineRecognizer:
+        """A fresh online recognizer (one encoder pass per frame) with this model's clip and preprocessing.
+
+        `options`: the `OnlineRecognizer`'s (warmup, smoothing, hysteresis, margin, k, pipelined, decode_every,
+        label_every, gaps, raw_frames)."""
+        return recognizer_lib.OnlineRecognizer(self.backend, self.clip, self.preprocessing, frame_color=frame_color,
+                                               **options)
 
     def named(self, top: Sequence[tuple[int, float]]) -> tuple[tuple[str, float], ...]:
         """[(class index, p)] -> [(class name, p)]."""
         return tuple((self.class_names[c], p) for c, p in top)
 
-    def stream(self, source, *, warmup: str = 'wait', smoothing: float = 0.0, k: int = recognizer_lib.DEFAULT_TOP_K,
-               max_frames: int = 0, decode_every: int = 1,
-               pipelined: Optional[bool] = None) -> Iterator[StreamStep]:
-        """Recognises a video file or camera frame by frame (see `StreamStep`).
+    def stream(self, source, **options) -> streams_lib.Streams:
+        """Recognises a video file, camera or network stream frame by frame: iterate it for `StreamStep`s.
 
-        The next frame is decoded in a background thread while this one is recognised, and (pipelined, the
-        default where the backend has `decode_async`) the decoder window of a frame runs while the next frame is
-        encoded: a frame's step then comes out one frame later, with the same prediction.
+        The next frame is decoded in a background thread while this one is recognised, and a frame's decoder
+        window runs while the next frame is encoded (a step then comes out one frame later, with the same
+        label). Cameras and rtsp:// / http:// streams are live (newest frame wins, dropped frames counted; a file
+        too with live=True, played at its own frame rate); `report()` gives the counts and the capture-to-label
+        latency. `options`: `streams.Streams`'s (live, max_frames, overlap, live_options) and the
+        `OnlineRecognizer`'s (warmup, smoothing, hysteresis, margin, k, decode_every, label_every, gaps).
 
-        Args:
-            decode_every: run the decoder on every k-th window only (labels up to k - 1 frames old).
-            pipelined: overlap the decoder with the next frame's encoder (None: where the backend can).
-
-        Raises:
+        Raises (while iterating):
             VideoReadError: the source cannot be opened, changes frame size, or (a file) ends well before the
                 frame count its header announces; every frame before the fault has been yielded.
+            UserError: a live source that cannot be opened, or that stopped and did not come back.
         """
-        source = parse_source(source)
-        fps, expected = 0.0, 0
-        if isinstance(source, str):
-            info = video_io.video_info(source)
-            fps, expected = info['fps'], info['num_frames']
-        fps = fps if fps and np.isfinite(fps) and fps > 0 else 30.0
-        if pipelined is None:
-            pipelined = callable(getattr(self.backend, 'decode_async', None))
-        # Frames stay BGR as decoded: the raw-frame encoder takes them so, and drawing wants them so.
-        online = self.online(warmup=warmup, smoothing=smoothing, k=k, pipelined=pipelined,
-                             decode_every=decode_every, frame_color='BGR')
-        start, size, count = time.perf_counter(), None, 0
-        waiting, latest = None, None  # pipelined: the step whose prediction comes with the next push
+        return self.stream_many([source], **options)
 
-        def step(held, prediction):
-            nonlocal latest
-            latest = prediction if prediction is not None else (latest if decode_every > 1 else None)
-            top = self.named(latest.top) if latest is not None else ()
-            return StreamStep(*held, latest, top)
-
-        frames = video_io.prefetched(video_io.iter_frames(source, color='BGR'))
-        error, finished = None, False
-        try:
-            for frame in frames:
-                if size is None:
-                    size = frame.shape
-                elif frame.shape != size:
-                    error = video_io.VideoReadError(source, f'frame size changed from {size[1]}x{size[0]} to '
-                                                            f'{frame.shape[1]}x{frame.shape[0]} (corrupt stream)', count)
-                    break
-                prediction = online.push(frame)
-                # A file's timestamp is its frame's place in the video; a camera's is the time it arrived.
-                held = (count, count / fps if isinstance(source, str) else time.perf_counter() - start, frame)
-                if pipelined:
-                    held, waiting = waiting, held
-                if held is not None:
-                    yield step(held, prediction)
-                count += 1
-                if max_frames and count >= max_frames:
-                    break
-            else:
-                if count and expected and video_io.is_truncated(count, expected):
-                    error = video_io.VideoReadError(source, f'the stream broke at frame {count} of the {expected} '
-                                                            'its header announces (truncated or corrupt)', count)
-            finished = True
-        finally:
-            frames.close()
-            if not finished:
-                online.reset()  # the consumer left early: let a window still running finish
-        if waiting is not None:
-            yield step(waiting, online.flush())
-        if error is not None:
-            raise error
+    def stream_many(self, sources: Sequence, **options) -> streams_lib.Streams:
+        """Recognises several sources at once with this one model (one compiled encoder and decoder; per source
+        its own rings, labels and latency): iterate for `StreamStep`s (`step.stream` says which source), in
+        rounds of one frame per source that has one. Options as `stream`."""
+        return streams_lib.Streams(self, [parse_source(s) for s in sources], **options)
 
     def video_logits(self, frames_RGB: np.ndarray, *, warmup: str = 'wait') -> whole_video.DenseLogits:
         """The whole-video pass over decoded RGB uint8 frames [N, H, W, 3]: every frame encoded once (through

@@ -11,6 +11,7 @@ import openvino as ov
 
 from vtn_jax import errors
 from vtn_jax.data import frames as frames_lib
+from vtn_jax.inference import decoder_batch
 from vtn_jax.inference import export_record
 from vtn_jax.inference import openvino_frames
 
@@ -54,16 +55,33 @@ def runtime_precision(compiled) -> str:
     return ' / '.join(f'{p} {n}' if len(counts) > 1 else p for p, n in counts.most_common())
 
 
-class _Pending:
-    """A decoder window running asynchronously; `result()` waits for it and returns its logits [1, K]."""
+MAX_DECODER_BATCH = 16  # the largest batched decoder compiled (`decode_many`); more windows take several calls
 
-    def __init__(self, request, window_BSD: np.ndarray):
-        self._request = request
+
+class _Pending:
+    """Decoder windows running asynchronously; `result()` waits for them and returns their logits [B, K]."""
+
+    def __init__(self, request, window_BSD: np.ndarray, count: int = 1):
+        self._request, self._count = request, count
         request.start_async({0: window_BSD})
 
     def result(self) -> np.ndarray:
         self._request.wait()
-        return np.array(self._request.get_output_tensor(0).data, np.float32).reshape(1, -1)
+        out = np.array(self._request.get_output_tensor(0).data, np.float32)
+        return out.reshape(len(out), -1)[:self._count]
+
+
+class _Requests:
+    """A compiled model and the infer requests made from it so far (one per job run at the same time)."""
+
+    def __init__(self, compiled):
+        self.compiled = compiled
+        self.all = [compiled.create_infer_request()]
+
+    def take(self, count: int) -> list:
+        while len(self.all) < count:
+            self.all.append(self.compiled.create_infer_request())
+        return self.all[:count]
 
 
 class OpenVinoBackend:
@@ -92,13 +110,22 @@ class OpenVinoBackend:
         encoder_input: what the encoder takes, from its export record (`export_record.InputSpec`): asserted
             against the IR. None (a bare IR file): float RGB, the layout read from the input's shape.
         decoder_precision: the decoder's own precision hint (default: `precision`).
+        hint: OpenVINO's PERFORMANCE_HINT: 'LATENCY' (default: one request at a time, all cores on it) or
+            'THROUGHPUT' (several CPU streams: requests of many video streams run side by side).
+
+    Many streams (`encode_frame_many`, `decode_many`): the raw-frame encoder runs several frames on their own infer
+    requests of the one compiled model, started together; the decoder runs several windows in one call of a
+    batch-B copy (`decoder_batch.with_batch`, B a power of two, compiled when first needed), which reads the
+    weights once for all of them.
     """
+
+    max_decoder_batch = MAX_DECODER_BATCH
 
     def __init__(self, encoder_path, decoder_path, *, precision: Optional[str] = 'f32', num_threads: int = 0,
                  device: str = 'CPU', encoder_input: Optional[export_record.InputSpec] = None,
-                 decoder_precision: Optional[str] = ''):
+                 decoder_precision: Optional[str] = '', hint: str = 'LATENCY'):
         self._core = core = ov.Core()
-        self._config = dict(precision=precision, hint='LATENCY', threads=num_threads, core=core, device=device)
+        self._config = dict(precision=precision, hint=hint, threads=num_threads, core=core, device=device)
         self._encoder_path = encoder_path
         try:
             self._encoder_model = model = core.read_model(str(encoder_path))
@@ -106,8 +133,13 @@ class OpenVinoBackend:
         except RuntimeError as e:
             raise errors.UserError(f'OpenVINO cannot read {encoder_path} / {decoder_path} as models: '
                                    f'{str(e).splitlines()[0][:200]}') from None
-        decoder_config = dict(self._config, precision=precision if decoder_precision == '' else decoder_precision)
+        self._decoder_model = decoder_model
+        decoder_config = dict(self._config, hint='LATENCY',  # one call of all the windows due
+                              precision=precision if decoder_precision == '' else decoder_precision)
+        self._decoder_config = decoder_config
         self._decoder = compile_openvino(decoder_model, **decoder_config)
+        self._batched = {1: self._decoder}  # windows per call -> compiled decoder (`decode_many`)
+        self._batched_requests = {}
         self._decode_request = self._decoder.create_infer_request()
         self._async_request = self._decoder.create_infer_request()
         enc_shape = tuple(model.input(0).get_partial_shape().get_min_shape())
@@ -177,8 +209,7 @@ class OpenVinoBackend:
             model = openvino_frames.raw_frame_encoder(
                 self._encoder_model, preprocessing=preprocessing, modality=modality, frame_color=frame_color,
                 model_color=self.encoder_input.color, height=height, width=width)
-            compiled = compile_openvino(model, **self._config)
-            self._frame_encoders[(height, width)] = compiled.create_infer_request()
+            self._frame_encoders[(height, width)] = _Requests(compile_openvino(model, **self._config))
 
     def encode_frames(self, frames_NPHWC: np.ndarray) -> np.ndarray:
         """Raw uint8 frames [N, P, H, W, 3] (see the class docstring) -> embeddings [N, D] float32."""
@@ -193,12 +224,33 @@ class OpenVinoBackend:
         The frames are read in place (no copy): they must not change during the call. `prepare_frames` must have
         been called for this frame size.
         """
-        request = self._frame_encoders.get(frame_HWC.shape[:2])
-        if request is None:
+        request = self._frame_requests(frame_HWC, 1)[0]
+        return request.infer(_frame_inputs(frame_HWC, previous_HWC), share_inputs=True)[0].reshape(-1).astype(
+            np.float32)
+
+    def encode_frame_many(self, jobs) -> list:
+        """`encode_frame` of several (frame, previous or None) pairs, each on its own infer request, all started
+        before any is waited for (with the THROUGHPUT hint they run side by side) -> [[D] float32]."""
+        taken, started = {}, []
+        for frame, previous in jobs:
+            size = frame.shape[:2]
+            taken[size] = taken.get(size, 0) + 1
+            request = self._frame_requests(frame, taken[size])[taken[size] - 1]
+            inputs = _frame_inputs(frame, previous)  # shared with the request: kept alive until it is waited for
+            request.start_async(inputs, share_inputs=True)
+            started.append((request, inputs))
+        out = []
+        for request, _ in started:
+            request.wait()
+            out.append(np.array(request.get_output_tensor(0).data, np.float32).reshape(-1))
+        return out
+
+    def _frame_requests(self, frame_HWC: np.ndarray, count: int) -> list:
+        pool = self._frame_encoders.get(frame_HWC.shape[:2])
+        if pool is None:
             raise errors.UserError(f'no raw-frame encoder prepared for {frame_HWC.shape[1]}x{frame_HWC.shape[0]} '
                                    'frames: call prepare_frames first')
-        inputs = [np.ascontiguousarray(f[None], np.uint8) for f in (frame_HWC, previous_HWC) if f is not None]
-        return request.infer(inputs, share_inputs=True)[0].reshape(-1).astype(np.float32)
+        return pool.take(count)
 
     def decode(self, emb_BSD: np.ndarray) -> np.ndarray:
         emb = np.ascontiguousarray(emb_BSD, dtype=np.float32)
@@ -211,3 +263,42 @@ class OpenVinoBackend:
         One window at a time: wait for the previous result before starting the next.
         """
         return _Pending(self._async_request, np.ascontiguousarray(emb_1SD, dtype=np.float32))
+
+    def decode_many(self, emb_BSD: np.ndarray) -> np.ndarray:
+        """Windows [B, S, D] -> logits [B, K], up to MAX_DECODER_BATCH windows per call of a batched decoder (a
+        window's logits do not depend on the others')."""
+        emb = np.ascontiguousarray(emb_BSD, dtype=np.float32)
+        return np.concatenate([self.decode_many_async(emb[i:i + MAX_DECODER_BATCH]).result()
+                               for i in range(0, len(emb), MAX_DECODER_BATCH)])
+
+    def prepare_decoder(self, count: int) -> None:
+        """Compiles the batched decoders `decode_many` uses for up to `count` windows per call now, not when the
+        first call of that size comes (a compile in the middle of a live stream would drop its frames)."""
+        batch = 1
+        while batch < 2 * min(count, MAX_DECODER_BATCH):
+            self._batched_request(batch)
+            batch *= 2
+
+    def _batched_request(self, batch: int):
+        if batch not in self._batched:
+            self._batched[batch] = compile_openvino(decoder_batch.with_batch(self._decoder_model, batch),
+                                                    **self._decoder_config)
+        if batch not in self._batched_requests:
+            self._batched_requests[batch] = self._batched[batch].create_infer_request()
+        return self._batched_requests[batch]
+
+    def decode_many_async(self, emb_BSD: np.ndarray) -> _Pending:
+        """Starts the decoder on B <= MAX_DECODER_BATCH windows [B, S, D] (padded to a power of two) in one call;
+        `result()` waits and gives [B, K]. One call at a time, as `decode_async`."""
+        count = len(emb_BSD)
+        if not 1 <= count <= MAX_DECODER_BATCH:
+            raise errors.UserError(f'decode_many_async takes 1 to {MAX_DECODER_BATCH} windows, got {count}')
+        batch = 1 << (count - 1).bit_length()
+        x = np.zeros((batch,) + emb_BSD.shape[1:], np.float32)
+        x[:count] = emb_BSD
+        return _Pending(self._batched_request(batch), x, count)
+
+
+def _frame_inputs(frame_HWC: np.ndarray, previous_HWC: Optional[np.ndarray]) -> list:
+    """The raw-frame encoder's inputs: the frame (and the one a stride earlier), each [1, H, W, 3] uint8."""
+    return [np.ascontiguousarray(f[None], np.uint8) for f in (frame_HWC, previous_HWC) if f is not None]

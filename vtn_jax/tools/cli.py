@@ -35,15 +35,17 @@ CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'Weights: a training workdir,
                                  '.pth/.npz; empty: random weights from config.train.seed (for trying the pipeline '
                                  'only).')
 SECONDS = flags.DEFINE_float('seconds', 3.0, 'Seconds per timing measurement (0 skips timing).')
-INPUT = flags.DEFINE_string('input', None, 'Video file, or a camera index (0, 1, ...).')
+INPUT = flags.DEFINE_multi_string('input', None, 'Video file, or a camera index (0, 1, ...); vtn-demo also takes '
+                                  'rtsp:// and http:// streams, and several --input.')
 # What a command writes: each command that takes it says what in its COMMON (a folder, a video, a file).
 OUTPUT = flags.DEFINE_string('output', '', 'What the command writes.')
 CLASS_NAMES = flags.DEFINE_string('class_names', '', 'Text file, one class name per line in class order.')
 SPLIT = flags.DEFINE_string('split', '', 'A TFDS split of the config\'s dataset.')
 DATA_DIR = flags.DEFINE_string('data_dir', '', 'TFDS data directory.')
 EXPORT = flags.DEFINE_string('export', '', 'An export folder (export.json + encoder/decoder IR) to run in OpenVINO.')
-PRECISION = flags.DEFINE_enum('precision', 'auto', ['auto', 'f32', 'bf16', 'f16'], 'OpenVINO inference '
-                              'precision (auto: the CPU\'s default, bf16 where it has AVX-512-BF16 or AMX).')
+PRECISION = flags.DEFINE_enum('precision', 'auto', ['auto', 'f32', 'bf16', 'f16', 'int8'], 'OpenVINO inference '
+                              'precision (auto: the CPU\'s default, bf16 where it has AVX-512-BF16 or AMX; int8: the '
+                              'export\'s INT8 IRs, from vtn-export --int8).')
 # The Python API's default k (Recognizer.stream / predict_video, OnlineRecognizer); tests/test_tools_cli.py
 # checks that the two agree.
 TOP_K = flags.DEFINE_integer('top_k', 5, 'Labels printed, drawn and written per frame.')
@@ -88,9 +90,17 @@ def config_or(default_name: str):
 
 def require(holder, what: str):
     """The flag's value; a usage error naming the flag when it is missing."""
-    if holder.value in (None, ''):
+    if holder.value in (None, '', []):
         raise app.UsageError(f'--{holder.name} is required: {what}')
     return holder.value
+
+
+def require_one(holder, what: str):
+    """The single value of a repeatable flag; a usage error when it is missing or given more than once."""
+    values = require(holder, what)
+    if len(values) > 1:
+        raise app.UsageError(f'--{holder.name} takes one value here ({what}), got {len(values)}')
+    return values[0]
 
 
 def parse(argv: Sequence[str]) -> list[str]:

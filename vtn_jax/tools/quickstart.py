@@ -31,9 +31,9 @@ from vtn_jax.data import tfds_builders
 from vtn_jax.export import artifacts
 from vtn_jax.export import pipeline
 from vtn_jax.inference import api
+from vtn_jax.inference import demo_run
 from vtn_jax.inference import stream_report
 from vtn_jax.tools import cli
-from vtn_jax.tools import demo
 from vtn_jax.training import evaluation
 from vtn_jax.training import trainer
 
@@ -111,7 +111,7 @@ def export(config, workdir: pathlib.Path, benchmark_seconds: float) -> dict:
 def _run_demo(recognizer, source, workdir: pathlib.Path, name: str, truth=None) -> dict:
     """Streams `source` through the recognizer (vtn-demo's loop): <name>_annotated.avi and <name>_timeline.csv
     (and .png) in the workdir."""
-    return demo.run_demo(recognizer, str(source), output=str(workdir / f'{name}_annotated.avi'),
+    return demo_run.run_demo(recognizer, str(source), output=str(workdir / f'{name}_annotated.avi'),
                          timeline=str(workdir / f'{name}_timeline.csv'), print_every=0, truth=truth)
 
 

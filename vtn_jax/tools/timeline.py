@@ -28,7 +28,7 @@ def main(argv):
     from vtn_jax.inference import annotate
     from vtn_jax.inference import recognizer as recognizer_lib
     from vtn_jax.inference import timeline as timeline_lib
-    path = cli.require(cli.INPUT, 'a video file')
+    path = cli.require_one(cli.INPUT, 'a video file')
     output = cli.require(cli.OUTPUT, 'the timeline file (.csv or .json)')
     timeline_lib.check_timeline_path(output)
     pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)  # a folder that cannot be made fails now
