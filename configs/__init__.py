@@ -5,7 +5,6 @@ path (`--config configs/tiny.py`, from any directory) or by name (`--config tiny
 import importlib.util
 import pathlib
 
-import ml_collections
 
 DIRECTORY = pathlib.Path(__file__).resolve().parent
 
@@ -33,24 +32,7 @@ def load(name_or_path: str):
     return module.get_config(arg) if arg else module.get_config()
 
 
-# Fields renamed since older runs and exports were written: (section, old name) -> new name, and old values.
-RENAMED_FIELDS = {('data', 'eval_preprocess'): 'eval_crop'}
-RENAMED_VALUES = {('data', 'eval_crop'): {'reference': 'authors'}, ('data', 'crop_placement'): {'reference': 'authors'}}
-
-
-def complete(values, base: str = 'default'):
-    """A full config from a stored, possibly partial one (a run's config.json, an export's model section):
-    the shipped config `base` updated with `values` (fields renamed since are carried over), so every field
-    can be read plainly. A key that no config field has raises KeyError naming it."""
-    config = load(base)
-    for section, fields in dict(values).items():
-        if not isinstance(fields, dict):
-            config[section] = fields
-            continue
-        for name, value in fields.items():
-            name = RENAMED_FIELDS.get((section, name), name)
-            value = RENAMED_VALUES.get((section, name), {}).get(value, value) if isinstance(value, str) else value
-            if section not in config or name not in config[section]:
-                raise KeyError(f'config field {section}.{name} is not a field of this version\'s configs')
-            config[section][name] = tuple(value) if isinstance(value, list) else value
-    return ml_collections.ConfigDict(config)
+# Fields renamed since older runs were written (`checkpoints.full_config` reads a stored config through these):
+# 'section.old name' -> 'section.new name', and 'section.field' -> {old value: new value}.
+RENAMED_FIELDS = {'data.eval_preprocess': 'data.eval_crop'}
+RENAMED_VALUES = {'data.eval_crop': {'reference': 'authors'}, 'data.crop_placement': {'reference': 'authors'}}

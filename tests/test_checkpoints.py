@@ -130,6 +130,8 @@ def test_a_stored_config_is_completed_with_the_defaults(caplog):
     stored = json.loads(tiny.get_config().to_json_best_effort())
     del stored['optim']['plateau_eps']  # a config.json written before the field existed
     stored['data']['retired_field'] = 1
+    del stored['data']['eval_crop']
+    stored['data']['eval_preprocess'] = 'reference'  # renamed since: data.eval_crop, 'authors'
     logger = logging.getLogger('vtn_jax.checkpoints')
     logger.addHandler(caplog.handler)
     try:
@@ -138,7 +140,8 @@ def test_a_stored_config_is_completed_with_the_defaults(caplog):
         logger.removeHandler(caplog.handler)
     assert config.optim.plateau_eps == default.get_config().optim.plateau_eps
     assert config.model.encoder == 'resnet_tiny' and config.data.mean == default.get_config().data.mean  # a tuple
-    assert 'retired_field' not in config.data
+    assert 'retired_field' not in config.data and 'eval_preprocess' not in config.data
+    assert config.data.eval_crop == 'authors'
     assert 'old/config.json has fields this version does not know, left out: data.retired_field' in caplog.text
 
 

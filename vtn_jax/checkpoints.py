@@ -19,6 +19,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from vtn_jax import distributed
+from vtn_jax import configs
 from vtn_jax.configs import default as default_config
 from vtn_jax.errors import UserError, root_cause
 from vtn_jax.data import synthetic
@@ -211,13 +212,18 @@ def read_run(workdir, which: str = 'best') -> tuple[int, dict, ml_collections.Co
 
 def full_config(stored: dict, source: str = 'the stored config') -> ml_collections.ConfigDict:
     """A complete config from a stored one: `configs/default.py`'s fields, updated with the stored values (so a
-    config.json written before a field existed still gives every field). Stored fields this version does not
+    config.json written before a field existed still gives every field; a field or value renamed since, in
+    `configs.RENAMED_FIELDS` / `RENAMED_VALUES`, is read under its new name). Stored fields this version does not
     know are left out, named in one warning."""
     unknown = []
 
     def merge(base: dict, given: dict, prefix: str) -> dict:
         out = dict(base)
         for key, value in given.items():
+            renamed = configs.RENAMED_FIELDS.get(prefix + key, prefix + key)
+            key = renamed[len(prefix):] if renamed.startswith(prefix) else key
+            if isinstance(value, str):
+                value = configs.RENAMED_VALUES.get(prefix + key, {}).get(value, value)
             if key not in base:
                 unknown.append(prefix + key)
             elif isinstance(base[key], dict):
