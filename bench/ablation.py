@@ -37,15 +37,15 @@ from scipy import stats
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo root, for `vtn_jax`
 
-from vtn_jax import checkpoints  # noqa: E402
-from vtn_jax import distributed  # noqa: E402
-from vtn_jax import logs  # noqa: E402
-from vtn_jax import metrics  # noqa: E402
-from vtn_jax.configs import demo  # noqa: E402
-from vtn_jax.data import two_cue  # noqa: E402
-from vtn_jax.models import vtn as vtn_lib  # noqa: E402
-from vtn_jax.training import evaluation  # noqa: E402
-from vtn_jax.training import trainer  # noqa: E402
+from vtn_jax import checkpoints
+from vtn_jax import distributed
+from vtn_jax import logs
+from vtn_jax import metrics
+from vtn_jax.configs import demo
+from vtn_jax.data import two_cue
+from vtn_jax.models import vtn as vtn_lib
+from vtn_jax.training import evaluation
+from vtn_jax.training import trainer
 
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/ablation', 'Where every run and ablation.json are written.')
 _SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2'], 'Training seeds (initialisation, dropout, data order).')
@@ -227,7 +227,8 @@ def main(argv):
     per_seed = [run_seed(root, seed, rows, _SPLIT.value) for seed in seeds]
     results = {key: [r[key] for r in per_seed] for key, _, _ in ROWS if all(key in r for r in per_seed)}
     seconds = time.time() - start
-    header = (f'synthetic_actions/two_cue, 12 classes (chance 0.083; one frame tells at most 0.25, frame differences at most 0.33), '
+    header = (f'synthetic_actions/two_cue, 12 classes (chance 0.083; one frame tells at most 0.25, '
+              f'frame differences at most 0.33), '
               f'{_SPLIT.value} split; configs/demo.py tiny VTN, {_STEPS.value} steps per trained row, batch '
               f'{demo.get_config().train.batch_size}; KD T = {_TEMPERATURE.value:g}, w = {_WEIGHT.value:g}; seeds '
               f'{",".join(map(str, seeds))}; float32 on {cpu_name()} ({jax.device_count()} JAX CPU '

@@ -15,9 +15,9 @@ def export_model(encoder: str, work_dir: pathlib.Path):
     wanted = ('encoder.xml', 'decoder.xml', 'encoder_int8.xml', 'decoder_int8.xml', 'export.json')
     if all((out / name).is_file() for name in wanted):
         return out, config
-    from vtn_jax import checkpoints  # pylint: disable=import-outside-toplevel
-    from vtn_jax.export import artifacts, pipeline  # pylint: disable=import-outside-toplevel
-    from vtn_jax.models import vtn as vtn_lib  # pylint: disable=import-outside-toplevel
+    from vtn_jax import checkpoints
+    from vtn_jax.export import artifacts, pipeline
+    from vtn_jax.models import vtn as vtn_lib
     variables = checkpoints.random_variables(vtn_lib.create_model(config.model), image_size=config.data.crop_size)
     options = artifacts.ExportOptions(parts=('encoder', 'decoder'), int8=True, calib_clips=32,
                                       calib_split='synthetic')

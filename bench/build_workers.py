@@ -17,11 +17,11 @@ import time
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path[:0] = [str(pathlib.Path(__file__).resolve().parents[1]), str(pathlib.Path(__file__).resolve().parent)]
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
-import bench_data  # noqa: E402  (bench/)
-from vtn_jax import logs  # noqa: E402
-from vtn_jax.data import tfds_builders  # noqa: E402
+import bench_data  # bench/
+from vtn_jax import logs
+from vtn_jax.data import tfds_builders
 
 _WORKDIR = flags.DEFINE_string('workdir', '', 'Where the clips and builds go (default: a temp dir).')
 _WORKERS = flags.DEFINE_list('workers', ['1', '2'], 'Worker process counts to build with, in order.')

@@ -31,7 +31,8 @@ _ROUNDS = flags.DEFINE_integer('rounds', 3, 'Runs per command (the best counts).
 
 
 def cpu_model() -> str:
-    for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines() if pathlib.Path('/proc/cpuinfo').exists() else []:
+    for line in (pathlib.Path('/proc/cpuinfo').read_text().splitlines()
+                 if pathlib.Path('/proc/cpuinfo').exists() else []):
         if line.startswith('model name'):
             return line.split(':', 1)[1].strip()
     return platform.processor() or 'unknown CPU'

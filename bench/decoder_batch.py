@@ -22,8 +22,8 @@ from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo root, for `vtn_jax`
 
-from vtn_jax.export import benchmark as benchmark_lib  # noqa: E402
-from vtn_jax.inference import decoder_batch, openvino_backend  # noqa: E402
+from vtn_jax.export import benchmark as benchmark_lib
+from vtn_jax.inference import decoder_batch, openvino_backend
 
 _ARTIFACTS = flags.DEFINE_string('artifacts', None, 'An export directory with decoder.xml.', required=True)
 _BATCHES = flags.DEFINE_list('batches', ['1', '2', '4', '8'], 'Windows per call.')

@@ -14,23 +14,23 @@ from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo root, for `vtn_jax`
 
-from vtn_jax import logs  # noqa: E402
+from vtn_jax import logs
 
 logs.quiet_native_start()
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-import onnxruntime as ort  # noqa: E402
-import openvino as ov  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf2onnx  # noqa: E402
-from jax.experimental import jax2tf  # noqa: E402
+import jax
+import numpy as np
+import onnxruntime as ort
+import openvino as ov
+import tensorflow as tf
+import tf2onnx
+from jax.experimental import jax2tf
 
-from vtn_jax import checkpoints  # noqa: E402
-from vtn_jax import configs  # noqa: E402
-from vtn_jax.export import artifacts  # noqa: E402
-from vtn_jax.export import convert  # noqa: E402
-from vtn_jax.models import vtn as vtn_lib  # noqa: E402
+from vtn_jax import checkpoints
+from vtn_jax import configs
+from vtn_jax.export import artifacts
+from vtn_jax.export import convert
+from vtn_jax.models import vtn as vtn_lib
 
 _CONFIG = flags.DEFINE_string('config', 'tiny', 'Config file or shipped config name.')
 _CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'Weights (as vtn-export --checkpoint; default: random).')
@@ -55,7 +55,7 @@ def probe_routes(config, variables, work_dir) -> list:
         try:
             outcome = fn()
             results.append((route, f'OK{": " + outcome if outcome else ""}'))
-        except Exception as e:  # pylint: disable=broad-except  # recording the failure is the point
+        except Exception as e:  # noqa: BLE001  (recording the failure is the point)
             lines = [line.strip() for line in str(e).splitlines() if line.strip()]
             key = [line for line in lines if re.search(r'Error|No conversion|No translator|Non-zero', line)]
             line = (key or lines or [''])[-1]
@@ -68,7 +68,8 @@ def probe_routes(config, variables, work_dir) -> list:
     results.append(('jax2tf.convert -> tf.function: graph ops', ', '.join(ops)))
     with convert.quiet_converters():
         attempt('tf2onnx.convert.from_function(jax2tf function)',
-                lambda: tf2onnx.convert.from_function(tf_fn, input_signature=signature, opset=convert.ONNX_OPSET) and '')
+                lambda: tf2onnx.convert.from_function(tf_fn, input_signature=signature,
+                                                      opset=convert.ONNX_OPSET) and '')
 
     def saved_model():
         module = tf.Module()

@@ -39,12 +39,12 @@ def _stand_in_ml_collections() -> bool:
     """Installs a minimal `ml_collections.ConfigDict` (an attribute dict) when the package is absent; the configs and
     vtn_jax.training.state need nothing more. Returns whether it did."""
     try:
-        import ml_collections  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+        import ml_collections  # noqa: F401  (only whether it is installed)
         return False
     except ImportError:
         pass
 
-    class ConfigDict(dict):  # pylint: disable=missing-class-docstring
+    class ConfigDict(dict):
         def __getattr__(self, key):
             try:
                 return self[key]
@@ -65,18 +65,17 @@ def _stand_in_ml_collections() -> bool:
 
 STOOD_IN = _stand_in_ml_collections()
 
-# pylint: disable=wrong-import-position
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+import jax
+import numpy as np
+from absl import app, flags
 
-import train_step as train_bench  # noqa: E402  (bench/train_step.py: the step, the batches, the reference step)
-from vtn_jax import configs  # noqa: E402
-from vtn_jax import distributed  # noqa: E402
-from vtn_jax.models import costs as costs_lib  # noqa: E402
-from vtn_jax.models import standin_weights  # noqa: E402
-from vtn_jax.models import vtn as model_lib  # noqa: E402
-from vtn_jax.training import state as state_lib  # noqa: E402
+import train_step as train_bench  # bench/train_step.py: the step, the batches, the reference step
+from vtn_jax import configs
+from vtn_jax import distributed
+from vtn_jax.models import costs as costs_lib
+from vtn_jax.models import standin_weights
+from vtn_jax.models import vtn as model_lib
+from vtn_jax.training import state as state_lib
 
 _CONFIG = flags.DEFINE_string('config', 'default', 'Config name or file (default: ResNet-34-VTN, 16 x 224 x 224).')
 _BATCHES = flags.DEFINE_list('batches', ['16', '32', '64'], 'Global batches (clips) to time.')
@@ -84,7 +83,8 @@ _DTYPES = flags.DEFINE_list('dtypes', ['bfloat16', 'float32'], 'Compute dtypes (
 _INPUTS = flags.DEFINE_list('inputs', ['uint8', 'float'], "Batch kinds: 'uint8' (normalised on the device, what "
                             "vtn-train ships) and 'float' (normalised on the host, as before).")
 _STEPS = flags.DEFINE_integer('steps', 10, 'Timed steps per row (after two warm-up steps).')
-_FIXTURES = flags.DEFINE_string('fixtures', str(REPO / 'tests' / 'data' / 'parity'), "Folder of the authors' parity fixtures (as vtn-parity --fixtures).")
+_FIXTURES = flags.DEFINE_string('fixtures', str(REPO / 'tests' / 'data' / 'parity'),
+                                "Folder of the authors' parity fixtures (as vtn-parity --fixtures).")
 _PARITY_MODELS = flags.DEFINE_list('parity_models', [], 'Fixtures to check (file stems; default: every one).')
 _PARITY_GATE = flags.DEFINE_float('parity_gate', 1e-4, 'Largest max |difference| that passes.')
 _REFERENCE_DIR = flags.DEFINE_string('reference_dir', '', "The authors' pytorch_toolkit/action_recognition checkout "
@@ -135,7 +135,7 @@ def device_peak_mib() -> str:
 def xla_mib(compiled) -> str:
     try:
         m = compiled.memory_analysis()
-    except Exception:  # pylint: disable=broad-except  # not every backend reports it
+    except Exception:  # noqa: BLE001  (not every backend reports it)
         return '-'
     if m is None:
         return '-'
@@ -260,8 +260,8 @@ def main(argv):
         for input_kind in _INPUTS.value:
             for batch_size in (int(b) for b in _BATCHES.value):
                 if skip():
-                    rows.append({'check': 'vtn_jax train step', 'dtype': dtype, 'input': input_kind, 'batch': batch_size,
-                                 'note': 'skipped (time budget)'})
+                    rows.append({'check': 'vtn_jax train step', 'dtype': dtype, 'input': input_kind,
+                                 'batch': batch_size, 'note': 'skipped (time budget)'})
                     continue
                 rows.append(time_step(config, batch_size, dtype, input_kind, _STEPS.value, peaks))
                 print(f'  {dtype} {input_kind} batch {batch_size}: {rows[-1]["clips/s"]} clips/s', flush=True)

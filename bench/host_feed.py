@@ -21,20 +21,21 @@ import time
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path[:0] = [str(pathlib.Path(__file__).resolve().parents[1]), str(pathlib.Path(__file__).resolve().parent)]
 
-import jax  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_datasets as tfds  # noqa: E402
-from absl import app, flags  # noqa: E402
+import jax
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from absl import app, flags
 
-import bench_data  # noqa: E402  (bench/)
-from vtn_jax import distributed  # noqa: E402
-from vtn_jax import logs  # noqa: E402
-from vtn_jax.data import input_pipeline  # noqa: E402
+import bench_data  # bench/
+from vtn_jax import distributed
+from vtn_jax import logs
+from vtn_jax.data import input_pipeline
 
 _WORKDIR = flags.DEFINE_string('workdir', '', 'Where to build the dataset (default: a temp dir; reused if built).')
 _SECONDS = flags.DEFINE_float('seconds', 30.0, 'Timing length, split over --rounds (the best round counts).')
 _ROUNDS = flags.DEFINE_integer('rounds', 3, 'Timing rounds.')
-_BATCH = flags.DEFINE_integer('batch_size', 8, 'Clips per batch (per host; at most the train split, 9 clips of the real videos).')
+_BATCH = flags.DEFINE_integer('batch_size', 8,
+                              'Clips per batch (per host; at most the train split, 9 clips of the real videos).')
 _PREFETCH = flags.DEFINE_integer('prefetch', 2, 'Batches sent to the device ahead (config.train.prefetch).')
 _DATA_THREADS = flags.DEFINE_integer('data_threads', 0, 'tf.data threads (0: TF default, every core).')
 _CROP = flags.DEFINE_integer('crop_size', 224, 'Model input side.')
@@ -72,8 +73,10 @@ def main(argv):
                 best = rate
     per_core = best.per_cpu_second
     print(f'batch {_BATCH.value} x 16 frames at 224x224 uint8, prefetch {_PREFETCH.value}, tf.data threads '
-          f'{_DATA_THREADS.value or "default"}; best of {_ROUNDS.value} rounds of {_SECONDS.value / _ROUNDS.value:.0f} s:')
-    print('| host feed | clips/s | clips/s per core (per CPU-second) | frames/s per core | CPU busy |\n|---|---|---|---|---|')
+          f'{_DATA_THREADS.value or "default"}; best of {_ROUNDS.value} rounds of '
+          f'{_SECONDS.value / _ROUNDS.value:.0f} s:')
+    print('| host feed | clips/s | clips/s per core (per CPU-second) | frames/s per core | CPU busy |\n'
+          '|---|---|---|---|---|')
     print(f'| tf.data -> uint8 batch -> prefetch to device -> free step | {best.per_second:.1f} | {per_core:.1f} | '
           f'{per_core * 16:,.0f} | {best.cpu / best.wall:.2f} cores |')
     print('| device clips/s to feed | ' + ' | '.join(f'{t:,}' for t in _TARGETS) + ' |\n|---|' + '---|' * len(_TARGETS))

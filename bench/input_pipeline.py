@@ -23,19 +23,20 @@ import time
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path[:0] = [str(pathlib.Path(__file__).resolve().parents[1]), str(pathlib.Path(__file__).resolve().parent)]
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_datasets as tfds  # noqa: E402
-from absl import app, flags  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from absl import app, flags
 
-import bench_data  # noqa: E402  (bench/)
-from vtn_jax import logs  # noqa: E402
-from vtn_jax.data import input_pipeline  # noqa: E402
+import bench_data  # bench/
+from vtn_jax import logs
+from vtn_jax.data import input_pipeline
 
 _WORKDIR = flags.DEFINE_string('workdir', '', 'Where to build the dataset (default: a temp dir; reused if built).')
 _SECONDS = flags.DEFINE_float('seconds', 24.0, 'Timing length of each pipeline, split over --rounds.')
 _ROUNDS = flags.DEFINE_integer('rounds', 4, 'Interleaved rounds (the best counts).')
-_DATA_THREADS = flags.DEFINE_integer('data_threads', 1, 'tf.data threads (1: the per-core figure; 0: TF default, all cores).')
+_DATA_THREADS = flags.DEFINE_integer('data_threads', 1,
+                                     'tf.data threads (1: the per-core figure; 0: TF default, all cores).')
 _BATCH = flags.DEFINE_integer('batch_size', 8, 'Clips per batch.')
 _CROP = flags.DEFINE_integer('crop_size', 224, 'Model input side.')
 
@@ -83,7 +84,7 @@ def read_only_dataset(config, batch_size: int) -> tf.data.Dataset:
     """The training pipeline's read, shuffle and temporal sampling with nothing decoded: its cost beyond decoding."""
     builder = input_pipeline.load_builder(config)
     n = builder.info.splits[config.train_split].num_examples
-    ds = input_pipeline._read(builder, config.train_split, 0, n).repeat()  # pylint: disable=protected-access
+    ds = input_pipeline._read(builder, config.train_split, 0, n).repeat()
     ds = ds.shuffle(config.shuffle_buffer, seed=1)
 
     def sample(example):
@@ -133,7 +134,8 @@ def stored_formats(clips) -> list:
     pngs = tf.stack([tf.io.encode_png(f) for f in frames])
     rows = []
     for name, data, decode in (('JPEG q90 (stored)', jpegs, tf.io.decode_jpeg), ('PNG', pngs, tf.io.decode_png)):
-        fn = tf.function(lambda d=data, f=decode: tf.map_fn(lambda x: f(x, channels=3), d, fn_output_signature=tf.uint8))
+        fn = tf.function(lambda d=data, f=decode: tf.map_fn(lambda x: f(x, channels=3), d,
+                                                            fn_output_signature=tf.uint8))
         rows.append((name, np.mean([len(x) for x in data.numpy()]) / 1024, time_op(fn, len(clips[0]), 5)))
     rows.append(('raw uint8', frames[0].numpy().nbytes / 1024, 0.0))
     return rows
@@ -155,7 +157,7 @@ def where_the_time_goes(clips, windows, crop_size: int) -> list:
         (f'decode crop window {side}x{side} only', tf.function(lambda: tf.map_fn(
             lambda j: tf.io.decode_and_crop_jpeg(j, box, channels=3), jpegs, fn_output_signature=tf.uint8))),
         (f'resize {side}->{crop_size} + flip, uint8 (OpenCV, used)',
-         lambda: input_pipeline._resize_flip_frames(cropped_np, crop_size, True)),  # pylint: disable=protected-access
+         lambda: input_pipeline._resize_flip_frames(cropped_np, crop_size, True)),
         (f'resize {side}->{crop_size}, float (tf.image.resize, before)',
          tf.function(lambda: tf.image.resize(cropped, (crop_size, crop_size)))),
         ('flip, float (tf.reverse, before)', tf.function(lambda: tf.reverse(resized, axis=[2]))),
@@ -200,7 +202,8 @@ def main(argv):
           flush=True)
     rates = measure(pipelines, _SECONDS.value, _ROUNDS.value)
     limit = rates['bare JPEG decode, crop window (the limit)'].per_cpu_second
-    print('| what | frames/s (wall) | frames per CPU-second (per core) | x crop decode | CPU busy |\n|---|---|---|---|---|')
+    print('| what | frames/s (wall) | frames per CPU-second (per core) | x crop decode | CPU busy |\n'
+          '|---|---|---|---|---|')
     for name, rate in rates.items():
         print(f'| {name} | {rate.per_second:,.0f} | {rate.per_cpu_second:,.0f} | '
               f'{rate.per_cpu_second / limit:.2f} | {rate.cpu / rate.wall:.2f} cores |')

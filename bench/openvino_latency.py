@@ -22,10 +22,10 @@ from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo root, for `vtn_jax`
 
-from vtn_jax.export import artifacts  # noqa: E402
-from vtn_jax.export import benchmark as benchmark_lib  # noqa: E402
-from vtn_jax.inference import export_record  # noqa: E402
-from vtn_jax.inference import openvino_backend  # noqa: E402
+from vtn_jax.export import artifacts
+from vtn_jax.export import benchmark as benchmark_lib
+from vtn_jax.inference import export_record
+from vtn_jax.inference import openvino_backend
 
 _EXPORT = flags.DEFINE_string('export', None, 'An export directory (with export.json).', required=True)
 _THREADS = flags.DEFINE_integer('threads', 0, 'INFERENCE_NUM_THREADS (0 = all).')
@@ -45,15 +45,16 @@ _PROFILE = flags.DEFINE_bool('profile', False, "Instead of the timing table: Ope
 def profile(out_dir: pathlib.Path, parts, variants, threads: int, runs: int = 50) -> str:
     """Markdown tables of the time per (layer type, kernel), the mean over `runs` LATENCY inferences."""
     record = export_record.read(out_dir)
-    lines = [f'CPU: {benchmark_lib.cpu_info()["summary"]}; {threads or "all"} threads, LATENCY hint, mean of {runs} runs']
+    lines = [f'CPU: {benchmark_lib.cpu_info()["summary"]}; {threads or "all"} threads, LATENCY hint, '
+             f'mean of {runs} runs']
     for part, part_record in record.parts.items():
         if parts and part not in parts:
             continue
         for variant, (key, precision) in artifacts.VARIANTS.items():
             if key not in part_record.files or (variants and variant not in variants):
                 continue
-            compiled = openvino_backend.compile_openvino(out_dir / part_record.files[key], precision, hint='LATENCY', threads=threads,
-                                                   perf_count=True)
+            compiled = openvino_backend.compile_openvino(out_dir / part_record.files[key], precision, hint='LATENCY',
+                                                         threads=threads, perf_count=True)
             request = compiled.create_infer_request()
             x = benchmark_lib.random_input(compiled.input(0))
             for _ in range(10):
@@ -67,7 +68,8 @@ def profile(out_dir: pathlib.Path, parts, variants, threads: int, runs: int = 50
                         totals[key_] += info.real_time.total_seconds() * 1e3 / runs
                         counts[key_] += 1
             total = sum(totals.values())
-            lines += ['', f'{part} / {variant} ({openvino_backend.runtime_precision(compiled)}): {total:.3f} ms in layers',
+            lines += ['', f'{part} / {variant} ({openvino_backend.runtime_precision(compiled)}): '
+                          f'{total:.3f} ms in layers',
                       '| layer type | kernel | layers | ms | share |', '|---|---|---|---|---|']
             lines += [f'| {t} | {k} | {counts[(t, k)] // runs} | {ms:.3f} | {100 * ms / total:.0f}% |'
                       for (t, k), ms in totals.most_common(12)]

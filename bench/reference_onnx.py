@@ -19,12 +19,12 @@ import time
 def build_reference_model(reference_dir, *, encoder: str = 'resnet34', num_classes: int = 400):
     """The authors' VideoTransformer (16 frames, 224x224, LayerNorm) in eval mode, random weights
     (torch.manual_seed(0)). Also what `bench/train_step.py` times."""
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
     sys.path.insert(0, str(reference_dir))
-    from PIL import Image  # pylint: disable=import-outside-toplevel
+    from PIL import Image
     if not hasattr(Image, 'LINEAR'):  # removed in Pillow 10; the reference's transforms name it at import
         Image.LINEAR = Image.BILINEAR
-    from action_recognition.models.video_transformer import VideoTransformer  # pylint: disable=import-error
+    from action_recognition.models.video_transformer import VideoTransformer
     torch.manual_seed(0)
     model = VideoTransformer(512, 16, encoder=encoder, n_classes=num_classes, input_size=224, pretrained=False,
                              layer_norm=True)
@@ -43,7 +43,7 @@ def main(argv=None):
     if not (reference_dir / 'action_recognition' / 'models' / 'video_transformer.py').is_file():
         sys.exit(f'error: {reference_dir} is not the action_recognition folder of the reference checkout '
                  '(no action_recognition/models/video_transformer.py in it)')
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
     model = build_reference_model(reference_dir, encoder=args.encoder)
     clip = torch.randn(1, 16, 3, 224, 224)
     t0 = time.perf_counter()

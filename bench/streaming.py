@@ -39,14 +39,14 @@ from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo root, for `vtn_jax`
 
-import bench_models  # noqa: E402  (bench/)
+import bench_models  # bench/
 
-from vtn_jax.data import frames as frames_lib  # noqa: E402
-from vtn_jax.data import synthetic, video_io  # noqa: E402
-from vtn_jax.export import benchmark as benchmark_lib  # noqa: E402
-from vtn_jax.inference import openvino_backend  # noqa: E402
-from vtn_jax.inference import recognizer as recognizer_lib  # noqa: E402
-from vtn_jax.models import modality as modality_lib  # noqa: E402
+from vtn_jax.data import frames as frames_lib
+from vtn_jax.data import synthetic, video_io
+from vtn_jax.export import benchmark as benchmark_lib
+from vtn_jax.inference import openvino_backend
+from vtn_jax.inference import recognizer as recognizer_lib
+from vtn_jax.models import modality as modality_lib
 
 _MODELS = flags.DEFINE_list('models', ['resnet34', 'mobilenetv2'], 'Encoders.')
 _PRECISIONS = flags.DEFINE_list('precisions', ['f32', 'bf16', 'int8'], 'Any of f32, bf16, int8 (those the CPU '
@@ -110,9 +110,9 @@ class Timed:
     def decode_async(self, emb):
         pending, outer = self.backend.decode_async(emb), self
 
-        class Waited:  # pylint: disable=too-few-public-methods
+        class Waited:
             def result(self):
-                return outer._timed('decode', pending.result)  # pylint: disable=protected-access
+                return outer._timed('decode', pending.result)
         return Waited()
 
 
@@ -124,7 +124,8 @@ class Loop:
         overlap, color = name in ('overlap', 'every4'), 'RGB' if name == 'before' else 'BGR'
         # 'before': the numpy path on frames as the datasets store them (the loop of round 1).
         clip = modality_lib.Clip.from_config(config)
-        preprocessing = frames_lib.Preprocessing.from_config(config.data, source='stored' if name == 'before' else 'raw')
+        preprocessing = frames_lib.Preprocessing.from_config(config.data,
+                                                             source='stored' if name == 'before' else 'raw')
         self.recognizer = recognizer_lib.OnlineRecognizer(
             self.timed, clip, preprocessing, raw_frames=name != 'before', pipelined=overlap,
             decode_every=4 if name == 'every4' else 1, frame_color=color)
@@ -212,7 +213,7 @@ def bench_row(model_dir, config, precision: str, source, loops, frames: int, rou
 
 def main(argv):
     del argv
-    import openvino as ov  # pylint: disable=import-outside-toplevel
+    import openvino as ov
     work_dir = pathlib.Path(_WORKDIR.value)
     work_dir.mkdir(parents=True, exist_ok=True)
     capabilities = ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')

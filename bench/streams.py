@@ -6,9 +6,9 @@ r"""Streams per machine: how many simultaneous 30-FPS live sources one CPU label
 
 The model: ResNet-34-VTN (configs/default.py: RGB, 16 frames at stride 2, 400 classes, 224 crops), random weights
 (timing does not depend on them), exported once (float and NNCF INT8 IR) into --work_dir and reused, as
-bench/streaming.py does (`bench_models.export_model`). The sources: a 768x576 MJPEG video (rendered moving shapes, or --video), served at
---fps by loopback HTTP MJPEG servers (`vtn_jax.data.mjpeg`), read live (`vtn_jax.data.live`: capture thread,
-newest frame wins), one server per stream.
+bench/streaming.py does (`bench_models.export_model`). The sources: a 768x576 MJPEG video (rendered moving shapes,
+or --video), served at --fps by loopback HTTP MJPEG servers (`vtn_jax.data.mjpeg`), read live (`vtn_jax.data.live`:
+capture thread, newest frame wins), one server per stream.
 
 Stage times, measured first in the same run with all cores: encoder alone (the raw-frame encoder IR on a decoded
 768x576 frame, back to back), video decode (one 768x576 JPEG, cv2.imdecode), decoder window (one window, the
@@ -50,8 +50,8 @@ from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo root, for `vtn_jax`
 
-import bench_models  # noqa: E402  (bench/)
-from vtn_jax.data import mjpeg, synthetic, video_io  # noqa: E402
+import bench_models  # bench/
+from vtn_jax.data import mjpeg, synthetic, video_io
 
 _PRECISIONS = flags.DEFINE_list('precisions', ['f32', 'bf16', 'int8'], 'Any of f32, bf16, int8.')
 _MODES = flags.DEFINE_list('modes', ['every', 'stride'], 'every: a label on every frame; stride: at the model\'s '
@@ -106,7 +106,7 @@ def source_jpegs(work_dir: pathlib.Path) -> tuple:
 
 def open_recognizer(export_dir, precision: str, hint: str, threads: int, frame_bgr: np.ndarray):
     """The exported model, with its raw-frame encoder compiled for the source's frame size."""
-    from vtn_jax.inference import api  # pylint: disable=import-outside-toplevel
+    from vtn_jax.inference import api
     rec = api.Recognizer.from_export(export_dir, precision=precision, threads=threads, hint=hint,
                                      allow_unverified=True)
     rec.online(frame_color='BGR').push(frame_bgr)
@@ -194,7 +194,7 @@ def run_streams(rec, urls, label_every: int, start_at: float, warmup: float, sec
 
 def worker(conn, export_dir, precision, threads, frame_bgr) -> None:
     """A separate process with its own model: runs one stream per command, as `vtn-demo --input URL` does."""
-    from vtn_jax.data import live  # pylint: disable=import-outside-toplevel
+    from vtn_jax.data import live
     live.quiet_backend_logs()
     rec = open_recognizer(export_dir, precision, 'LATENCY', threads, frame_bgr)
     conn.send('ready')
@@ -278,9 +278,9 @@ def describe(n: int, result: dict) -> str:
 
 def main(argv):
     del argv
-    import openvino as ov  # pylint: disable=import-outside-toplevel
-    from vtn_jax.data import live  # pylint: disable=import-outside-toplevel
-    from vtn_jax.export import benchmark as benchmark_lib  # pylint: disable=import-outside-toplevel
+    import openvino as ov
+    from vtn_jax.data import live
+    from vtn_jax.export import benchmark as benchmark_lib
     live.quiet_backend_logs()
     work_dir = pathlib.Path(_WORK_DIR.value)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -308,7 +308,8 @@ def main(argv):
             stage_rows.append(f'| {precision} | {t["encoder"]:.2f} ({1e3 / t["encoder"]:.0f} FPS) | {t["decode"]:.2f} '
                               f'| {t["window"]:.2f} | {t["window_x2"]:.2f} / {t["window_x4"]:.2f} / '
                               f'{t["window_x8"]:.2f} | {bound:.0f} |')
-            print(f'\n{precision}: encoder {t["encoder"]:.2f} ms, decode {t["decode"]:.2f} ms, window {t["window"]:.2f} '
+            print(f'\n{precision}: encoder {t["encoder"]:.2f} ms, decode {t["decode"]:.2f} ms, '
+                  f'window {t["window"]:.2f} '
                   f'ms (x2 {t["window_x2"]:.2f}, x4 {t["window_x4"]:.2f}, x8 {t["window_x8"]:.2f} per window); '
                   f'bound {bound:.0f} ms', flush=True)
             workers = Workers(export_dir, precision, _THREADS.value, frame_bgr) if _PROCESSES.value else None
@@ -365,7 +366,8 @@ def main(argv):
     print('\n'.join(stream_rows))
     if overload_rows:
         print('\nA source faster than the model (one stream):\n| precision | source FPS | captured | dropped | '
-              'all counted | p50 ms | p95 ms | bound ms | memory MB (start -> end) |\n|---|---|---|---|---|---|---|---|---|')
+              'all counted | p50 ms | p95 ms | bound ms | memory MB (start -> end) |\n'
+              '|---|---|---|---|---|---|---|---|---|')
         print('\n'.join(overload_rows))
     print(f'\nload average at the end {load_average()}')
 

@@ -28,10 +28,10 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vtn_jax import distributed  # noqa: E402
-from vtn_jax.models import vtn as model_lib  # noqa: E402
-from vtn_jax.training import state as state_lib  # noqa: E402
-from vtn_jax.training import steps as steps_lib  # noqa: E402
+from vtn_jax import distributed
+from vtn_jax.models import vtn as model_lib
+from vtn_jax.training import state as state_lib
+from vtn_jax.training import steps as steps_lib
 
 
 def cpu_model() -> str:
@@ -106,7 +106,8 @@ def bench_jax(config, batch_size, dtype, steps, *, input_kind='float', names=('p
     for name in names:
         state = state_lib.create_train_state(config, model, key, mesh)
         if name == 'mesh':
-            step = jax.jit(lambda s, b: fn(s, b), in_shardings=(distributed.replicated(mesh), distributed.data_sharded(mesh)),
+            step = jax.jit(lambda s, b: fn(s, b),
+                           in_shardings=(distributed.replicated(mesh), distributed.data_sharded(mesh)),
                            out_shardings=(distributed.replicated(mesh), distributed.replicated(mesh)), donate_argnums=0)
             b = distributed.to_global(batch, mesh)
         else:
@@ -119,15 +120,16 @@ def bench_jax(config, batch_size, dtype, steps, *, input_kind='float', names=('p
 
 
 REFERENCE_VARIANTS = {  # name: (torch.compile, autocast bf16)
-    'eager fp32': (False, False), 'eager amp': (False, True), 'compile fp32': (True, False), 'compile amp': (True, True),
+    'eager fp32': (False, False), 'eager amp': (False, True),
+    'compile fp32': (True, False), 'compile amp': (True, True),
 }
 
 
 def bench_reference(reference_dir, batch_size, steps, *, variants=('eager fp32', 'eager amp'), device='cpu'):
     """{'reference <variant>': (first call s, median step s)}: the authors' VideoTransformer trained with Adam on a
     random batch, eagerly or through torch.compile, in fp32 or under autocast bf16 (AMP), on `device`."""
-    import torch  # pylint: disable=import-outside-toplevel
-    from reference_onnx import build_reference_model  # pylint: disable=import-outside-toplevel  (bench/)
+    import torch
+    from reference_onnx import build_reference_model  # bench/
     model = build_reference_model(reference_dir).train().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), weight_decay=1e-4)
     video = torch.randn(batch_size, 16, 3, 224, 224, device=device)

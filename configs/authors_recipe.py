@@ -10,18 +10,23 @@ Field by field, where the paper (configs/default.py) and the authors' code diffe
 
 | field | paper (default.py) | authors' code | here |
 |---|---|---|---|
-| data.eval_crop | 'paper': central 224 of the 256 short side | Scale(224) + CenterCrop(224): the whole short side | code ('authors') |
-| train.eval_mode | 'segments': every non-overlapping 32-frame segment | 10 evenly spaced 32-frame clips (--n-test-clips 10) | code ('uniform10') |
+| data.eval_crop | 'paper': central 224 of the 256 short side | Scale(224) + CenterCrop(224): the whole short side |
+    code ('authors') |
+| train.eval_mode | 'segments': every non-overlapping 32-frame segment | 10 evenly spaced 32-frame clips
+    (--n-test-clips 10) | code ('uniform10') |
 | data.crop_placement | 'uniform' position (not stated) | 13 fixed offsets (MultiScaleCrop) | code ('authors') |
-| data.train_scales | 4 scales (1, .875, .75, .66) | 2019 code: crop sides 256 and 215 of 256 (aspect jitter too); 2020 code: none | code, square crops: (1, 0.84) |
+| data.train_scales | 4 scales (1, .875, .75, .66) | 2019 code: crop sides 256 and 215 of 256 (aspect jitter too);
+    2020 code: none | code, square crops: (1, 0.84) |
 | data.horizontal_flip | not stated | p = 0.5 (the 2020 code also flips vertically) | code (horizontal only) |
 | data.mean / data.std | ImageNet | ImageNet; SE-ResNeXt: x / 255 only | code (per encoder) |
 | optim.plateau_metric / mode | validation loss, min | validation clip accuracy, max | code |
 | optim.plateau_threshold(_mode) | (torch default 1e-4 rel) | 0.01 abs | code |
 | optim.plateau_patience | (not stated) | 10 epochs | code (eval_every_epochs 1) |
-| train.num_train_epochs | about 50 (until the validation loss stops falling) | 200 (their default; no --n-epochs in the README) | code |
+| train.num_train_epochs | about 50 (until the validation loss stops falling) | 200 (their default; no --n-epochs in
+    the README) | code |
 | train.batch_size / optim.learning_rate | 1e-4 | -b32 --lr 1e-4 (their defaults 128 / 0.1) | both agree |
-| train.init_checkpoint | ImageNet | ImageNet (pretrained=True) for ResNets and SE-ResNeXt; MobileNetV2 random | give the .pth |
+| train.init_checkpoint | ImageNet | ImageNet (pretrained=True) for ResNets and SE-ResNeXt; MobileNetV2 random |
+    give the .pth |
 | model.attention_scale | 1/sqrt(d_k) | 1/sqrt(512) | code ('model'; default.py too) |
 
 Not reproduced (documented in docs/training.md): the authors' training clip sampling for videos shorter than

@@ -15,7 +15,8 @@ def get_config() -> ml_collections.ConfigDict:
 
     # ---- Model: passed as VTN(**config.model); a misspelt key fails there. ----
     config.model = ml_collections.ConfigDict()
-    config.model.encoder = 'resnet34'  # resnet18 | resnet34 | resnet50 | mobilenetv2 | se_resnext101_32x4d | resnet_tiny
+    # resnet18 | resnet34 | resnet50 | mobilenetv2 | se_resnext101_32x4d | resnet_tiny
+    config.model.encoder = 'resnet34'
     config.model.modality = 'rgb'  # rgb | rgbdiff | stacked (see docs/models.md "Modalities")
     config.model.num_classes = 400  # Kinetics-400
     config.model.num_frames = 16  # frames in one input clip (T); rgbdiff and stacked decode T - 1 steps

@@ -103,7 +103,7 @@ def bgr_nchw(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def whole_variants(rgb, bgr_nchw, tmp_path_factory):  # pylint: disable=redefined-outer-name
+def whole_variants(rgb, bgr_nchw, tmp_path_factory):
     """{variant: export folder} of every whole-model IR variant: float RGB NHWC / NCHW, uint8 RGB / BGR x NHWC /
     NCHW (the rgb and bgr_nchw exports, and four exports of the whole part alone; made once)."""
     return {'float_nhwc': rgb[3], 'uint8_bgr_nchw': bgr_nchw[3],
@@ -117,7 +117,7 @@ def omz(tmp_path_factory):
 
 
 @pytest.fixture()
-def perturbed(rgb, tmp_path):  # pylint: disable=redefined-outer-name
+def perturbed(rgb, tmp_path):
     """A copy of the rgb export whose whole.onnx has one weight tensor changed (the IR is untouched)."""
     config, _, variables, out, _ = rgb
     copy = tmp_path / 'perturbed'

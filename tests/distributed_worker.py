@@ -16,18 +16,18 @@ import jax
 jax.config.update('jax_num_cpu_devices', int(os.environ.get('WORKER_DEVICES', '1')))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from vtn_jax import distributed  # noqa: E402
-from vtn_jax import logs  # noqa: E402
+from vtn_jax import distributed
+from vtn_jax import logs
 
 distributed.initialize()
 logs.configure_cli_logging(verbose=True)  # progress and 'resuming from' on stdout, as a command shows them
 
-import flax  # noqa: E402
-import numpy as np  # noqa: E402
+import flax
+import numpy as np
 
-from vtn_jax.configs import tiny  # noqa: E402
-from vtn_jax.training import evaluation  # noqa: E402
-from vtn_jax.training import trainer  # noqa: E402
+from vtn_jax.configs import tiny
+from vtn_jax.training import evaluation
+from vtn_jax.training import trainer
 
 
 def main():

@@ -25,7 +25,7 @@ def main():
     demo_dir = omz / 'demos' / 'action_recognition_demo' / 'python'
     common = omz / 'demos' / 'common' / 'python'
     sys.path[:0] = [str(demo_dir), str(common), str(common / 'model_zoo')]
-    import openvino  # pylint: disable=import-outside-toplevel
+    import openvino
 
     class F32Core(openvino.Core):
         def __init__(self, *args, **kwargs):
@@ -33,8 +33,8 @@ def main():
             self.set_property('CPU', {'INFERENCE_PRECISION_HINT': 'f32'})
 
     openvino.Core = F32Core
-    import images_capture  # pylint: disable=import-outside-toplevel,import-error
-    from action_recognition_demo import result_renderer  # pylint: disable=import-outside-toplevel,import-error
+    import images_capture
+    from action_recognition_demo import result_renderer
 
     records, rendered = [], threading.Condition()
     render_frame = result_renderer.ResultRenderer.render_frame

@@ -1,4 +1,5 @@
-"""Weights from every source through one function: flat .npz round trip, mismatches named, corrupt files, random weights with real-scale BatchNorm statistics."""
+"""Weights from every source through one function: flat .npz round trip, mismatches named, corrupt files, random
+weights with real-scale BatchNorm statistics."""
 import json
 import logging
 
@@ -149,4 +150,4 @@ def test_the_best_score_follows_the_watched_metric():
     assert checkpoints.checkpoint_metrics({'loss': 0.5, 'clip_top1': 0.25}, 'loss', 'min')['best_score'] == 0.5
     metrics = checkpoints.checkpoint_metrics({'loss': 0.5, 'clip_top1': 0.25}, 'clip_top1', 'max')
     assert metrics == {'eval_loss': 0.5, 'eval_clip_top1': 0.25, 'best_score': -0.25}  # lower is better
-    assert checkpoints._best_score({'eval_loss': 0.3}) == 0.3  # pylint: disable=protected-access  (older runs)
+    assert checkpoints._best_score({'eval_loss': 0.3}) == 0.3  # older runs

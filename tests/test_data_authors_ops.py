@@ -51,6 +51,6 @@ def test_offset_window_quarter_steps():
     seen = {tuple(both_ways(lambda u: authors_ops.offset_window(256, 340, 224, u), np.float32((i + 0.5) / 13))
                   .tolist()) for i in range(13)}
     assert len(seen) == 13
-    assert {t for t, _, _ in seen} == {0, 8, 16, 24, 32} and {l for _, l, _ in seen} == {0, 29, 58, 87, 116}
+    assert {t for t, _, _ in seen} == {0, 8, 16, 24, 32} and {left for _, left, _ in seen} == {0, 29, 58, 87, 116}
     assert (16, 58, 224) in seen  # the centre
     assert authors_ops.offset_window(256, 340, 224, 0.99999).numpy().tolist() == [24, 87, 224]  # the last one

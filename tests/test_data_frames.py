@@ -141,10 +141,10 @@ def test_authors_crop_matches_the_authors_transforms():
         pytest.skip("VTN_REFERENCE_DIR (the authors' pytorch_toolkit/action_recognition folder) is not set")
     pytest.importorskip('torch')
     sys.path.insert(0, folder)
-    from PIL import Image  # pylint: disable=import-outside-toplevel
+    from PIL import Image
     if not hasattr(Image, 'LINEAR'):  # removed in Pillow 10; their transforms name it at import
         Image.LINEAR = Image.BILINEAR
-    from action_recognition import spatial_transforms as st  # pylint: disable=import-outside-toplevel,import-error
+    from action_recognition import spatial_transforms as st
     for height, width in [(256, 340), (256, 454), (341, 256)]:
         frame = make_video(1, height, width, seed=height)[0]
         theirs = st.CenterCrop(224)(st.Scale(224)(frame))

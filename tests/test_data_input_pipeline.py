@@ -157,7 +157,7 @@ def test_uint8_resize_is_within_one_level_of_the_rounded_float_resize():
     rng = np.random.default_rng(4)
     for side, size in ((256, 224), (192, 224), (168, 224), (35, 32)):
         frames = rng.integers(0, 256, (2, side, side, 3), np.uint8)
-        got = ip._resize_flip_frames(frames, size, False)  # pylint: disable=protected-access
+        got = ip._resize_flip_frames(frames, size, False)
         want = np.round(tf.image.resize(frames, (size, size)).numpy())
         assert got.dtype == np.uint8 and np.abs(got - want).max() <= 1, (side, size)
         np.testing.assert_array_equal(ip._resize_flip_frames(frames, size, True), got[:, :, ::-1])
@@ -191,10 +191,12 @@ def test_preprocess_train_is_deterministic_in_its_key():
     frames = np.random.default_rng(2).integers(0, 256, (30, 40, 50, 3), np.uint8)
     jpegs = encode(frames)
     kwargs = dict(num_frames=8, stride=2, crop_size=32, train_scales=(1.0, 0.66), horizontal_flip=True)
-    fn = lambda j, k: ip.preprocess_train(j, 3, 7, k, **kwargs)
+    def fn(j, k):
+        return ip.preprocess_train(j, 3, 7, k, **kwargs)
     a = both_ways(fn, jpegs, tf.constant([5, 1], tf.int64))
     b = both_ways(fn, jpegs, tf.constant([5, 2], tf.int64))
-    assert a['video'].shape == (8, 32, 32, 3) and a['video'].dtype == np.uint8 and a['label'] == 3 and a['video_id'] == 7 and a['mask']
+    assert (a['video'].shape == (8, 32, 32, 3) and a['video'].dtype == np.uint8 and a['label'] == 3
+            and a['video_id'] == 7 and a['mask'])
     assert not np.array_equal(a['video'], b['video'])
 
 
@@ -301,7 +303,7 @@ def eval_entries(data_config, mode, batch_size, process_count):
             padded = ~b['mask']
             assert b['video'].dtype == np.uint8
             assert (b['video_id'][padded] == -1).all() and (b['video'][padded] == 0).all()
-            entries += [(int(v), int(s), int(l)) for v, s, l in
+            entries += [(int(v), int(s), int(label)) for v, s, label in
                         zip(b['video_id'][b['mask']], b['segment'][b['mask']], b['label'][b['mask']])]
     return counts, entries
 
@@ -316,7 +318,7 @@ def test_segments_count_every_video_once(data_config, process_count):
     assert len(set(counts)) == 1  # every process yields the same number of batches
     assert counts[0] == ip.num_eval_batches(data_config, 'test', batch_size=5, mode='segments',
                                             process_count=process_count)
-    labels = {v: l for v, _, l in entries}
+    labels = {v: label for v, _, label in entries}
     assert sorted(labels) == list(range(16)) and np.bincount(list(labels.values())).tolist() == [2] * 8
 
 
@@ -347,7 +349,7 @@ def test_device_normalisation_equals_the_host_normalisation(data_config):
     shipped before (the float crop through input_pipeline.normalize on the host) to float32 rounding. The crop is
     the paper's kind, no resize: the tiny set's 40-pixel frames, central 35 crop (256 -> 224 for real data)."""
     jax = pytest.importorskip('jax')
-    from vtn_jax.data import frames as frames_lib  # pylint: disable=import-outside-toplevel
+    from vtn_jax.data import frames as frames_lib
     config = ml_collections.ConfigDict({**data_config.to_dict(), 'crop_size': 35})
     batch = next(ip.create_split(config, 'test', batch_size=4, mode='clip'))
     on_device = np.asarray(jax.jit(lambda v: frames_lib.model_input(v, MEAN, STD))(batch['video']))

@@ -81,7 +81,8 @@ def test_opencv_reads_the_mjpeg_server_in_rgb(server, served):
         frames = [f for _, f in zip(range(5), source)]
     assert [f.image.shape for f in frames] == [(64, 64, 3)] * 5
     assert all(a.index < b.index and a.timestamp <= b.timestamp for a, b in zip(frames, frames[1:]))
-    # Each frame is one the server sent (FFmpeg decodes JPEG a little differently from libjpeg; other frames are ~9 levels off), in RGB order.
+    # Each frame is one the server sent (FFmpeg decodes JPEG a little differently from libjpeg; other frames are ~9
+    # levels off), in RGB order.
     assert max(closest_frame_error(f.image, served) for f in frames) < 4
     assert closest_frame_error(frames[0].image[..., ::-1], served) > 10
 
@@ -182,7 +183,7 @@ def test_close_does_not_hang_on_a_stalled_stream(clip, warnings_of_live):
         assert source.latest(timeout=10) is not None
         time.sleep(0.2)  # the capture thread now waits inside OpenCV's read for data that never comes
         source.close()
-        assert not source._thread.is_alive()  # pylint: disable=protected-access
+        assert not source._thread.is_alive()
         assert source.ended and source.latest(timeout=0) is None
     assert not warnings_of_live()  # closing is not a dropped stream
 

@@ -97,7 +97,8 @@ def test_synthetic_frames_match_the_generator(tiny_synthetic):
     difference = np.abs(reference.astype(int) - example['video'])
     assert difference.mean() < 2 and difference.max() <= 8
     # JPEG drops the per-pixel noise but keeps the picture: 4x4 block means agree closely.
-    blocks = lambda v: v.reshape(len(v), 10, 4, 10, 4, 3).mean(axis=(2, 4))
+    def blocks(v):
+        return v.reshape(len(v), 10, 4, 10, 4, 3).mean(axis=(2, 4))
     assert np.abs(blocks(frames.astype(float)) - blocks(example['video'].astype(float))).mean() < 2
 
 
@@ -130,7 +131,8 @@ def test_a_light_build_stores_the_light_generator_s_videos(tmp_path):
     index = int(example['name'].decode().split('_')[-1])
     light, _ = synthetic.make_video(index, seed=0, num_frames=4, height=24, width=24, polarity='light')
     other, _ = synthetic.make_video(index, seed=0, num_frames=4, height=24, width=24)
-    blocks = lambda v: v.astype(float).reshape(4, 6, 4, 6, 4, 3).mean(axis=(2, 4))  # JPEG keeps 4x4 block means
+    def blocks(v):  # JPEG keeps 4x4 block means
+        return v.astype(float).reshape(4, 6, 4, 6, 4, 3).mean(axis=(2, 4))
     stored = blocks(example['video'])
     assert np.abs(stored - blocks(light)).mean() < 2 < 10 < np.abs(stored - blocks(other)).mean()
     with pytest.raises(ValueError, match="lead_in and polarity are for the synthetic generator, not 'two_cue'"):

@@ -104,7 +104,8 @@ def jpeg_round_trip(video, quality=90):
 
 def test_grammar_and_mirror_table():
     assert len(tc.CLASS_NAMES) == tc.NUM_CLASSES == 12 and tc.class_names() == tc.CLASS_NAMES
-    assert tc.CLASS_NAMES[0] == 'discs_still' and tc.CLASS_NAMES[6] == 'bars_rotate' and tc.CLASS_NAMES[11] == 'checks_blink'
+    assert (tc.CLASS_NAMES[0] == 'discs_still' and tc.CLASS_NAMES[6] == 'bars_rotate'
+            and tc.CLASS_NAMES[11] == 'checks_blink')
     for label in range(12):
         a, m = tc.class_cues(label)
         assert tc.CLASS_NAMES[label] == f'{tc.APPEARANCES[a]}_{tc.MOTIONS[m]}' and a * tc.NUM_MOTIONS + m == label

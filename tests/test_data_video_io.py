@@ -94,7 +94,7 @@ def test_decode_video_keeps_the_frames_of_a_truncated_file(tmp_path):
 
 
 def test_read_errors_survive_pickling_and_are_caught():
-    import pickle  # pylint: disable=import-outside-toplevel
+    import pickle
     error = pickle.loads(pickle.dumps(video_io.VideoReadError('a.avi', 'truncated', 7)))
     assert (error.path, error.reason, error.frames_read) == ('a.avi', 'truncated', 7)
 
@@ -132,7 +132,7 @@ def test_missing_file(tmp_path):
 
 
 def test_prefetched_keeps_order_raises_errors_in_place_and_stops_its_thread(avi):
-    import threading  # pylint: disable=import-outside-toplevel
+    import threading
     np.testing.assert_array_equal(np.stack(list(video_io.prefetched(video_io.iter_frames(avi)))),
                                   video_io.read_video(avi))
 

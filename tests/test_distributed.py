@@ -53,7 +53,7 @@ def data_dir(tiny_data_dir):
 
 
 @pytest.fixture(scope='module')
-def runs(tmp_path_factory, data_dir):  # pylint: disable=redefined-outer-name
+def runs(tmp_path_factory, data_dir):
     root = tmp_path_factory.mktemp('dist')
     launch('train+dense', root / 'two_proc', root / 'p2', 3, data_dir, processes=2)
     launch('train', root / 'one_proc', root / 'p1', 3, data_dir)
@@ -138,8 +138,8 @@ def test_sigterm_to_one_of_two_processes_stops_both_after_the_same_step_with_a_c
     stops = []
     for p, text in zip(procs, outputs):
         assert p.returncode == 0, text[-3000:]
-        found = [l for l in text.splitlines() if l.startswith('stopped by a preemption notice (SIGTERM to one of the '
-                                                              'processes) at step ')]
+        found = [line for line in text.splitlines() if line.startswith('stopped by a preemption notice (SIGTERM to one '
+                                                                       'of the processes) at step ')]
         assert len(found) == 1 and found[0].endswith(': checkpoint saved, resume with the same command'), text[-3000:]
         stops.append(int(found[0].split(' at step ')[1].split(':')[0]))
     assert stops[0] == stops[1] >= 2
@@ -149,9 +149,9 @@ def test_sigterm_to_one_of_two_processes_stops_both_after_the_same_step_with_a_c
 # ---- Prefetcher: the lookahead in front of the devices ----------------------------------------------------------
 
 def test_prefetcher_keeps_order_and_bounds_its_lookahead():
-    import threading  # pylint: disable=import-outside-toplevel
-    import time  # pylint: disable=import-outside-toplevel
-    from vtn_jax import distributed  # pylint: disable=import-outside-toplevel
+    import threading
+    import time
+    from vtn_jax import distributed
     read = []
 
     def source():
@@ -171,7 +171,7 @@ def test_prefetcher_keeps_order_and_bounds_its_lookahead():
 
 
 def test_prefetcher_raises_errors_in_order_and_closes():
-    from vtn_jax import distributed  # pylint: disable=import-outside-toplevel
+    from vtn_jax import distributed
 
     def source():
         yield from (0, 1)
@@ -184,12 +184,12 @@ def test_prefetcher_raises_errors_in_order_and_closes():
     endless = distributed.Prefetcher(iter(int, 1), lambda x: x, 2)  # an endless source: close stops the thread
     assert next(endless) == 0
     endless.close()
-    assert not endless._thread.is_alive()  # pylint: disable=protected-access
+    assert not endless._thread.is_alive()
 
 
 def test_prefetch_to_device_gives_global_arrays():
-    import jax  # pylint: disable=import-outside-toplevel
-    from vtn_jax import distributed  # pylint: disable=import-outside-toplevel
+    import jax
+    from vtn_jax import distributed
     mesh = distributed.create_mesh()
     batches = [{'video': np.full((2, 3), i, np.uint8), 'label': np.arange(2, dtype=np.int32) + i} for i in range(3)]
     for batch, got in zip(batches, distributed.prefetch_to_device(iter(batches), mesh)):

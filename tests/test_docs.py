@@ -188,8 +188,8 @@ def command_lines(lines):
                 pending = text.rstrip()[:-1]
                 continue
             pending = ''
-            for match in re.finditer(r'(?:^|[\s;(`])(vtn-[a-z]+|python (?:bench/\w+|train|export)\.py)((?:\s+[^|#;`]*)?)',
-                                     text):
+            for match in re.finditer(r'(?:^|[\s;(`])(vtn-[a-z]+|python (?:bench/\w+|train|export)\.py)'
+                                     r'((?:\s+[^|#;`]*)?)', text):
                 flags = re.findall(r'(?<![\w-])--([a-z_][\w.]*)', match.group(2))
                 command = match.group(1).replace('python ', '')
                 yield start, SCRIPTS.get(command, command), flags

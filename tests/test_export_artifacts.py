@@ -39,7 +39,7 @@ def publish_new(out: pathlib.Path) -> None:
 
 @pytest.mark.parametrize('swap', [True, False], ids=['atomic-swap', 'two-renames'])
 def test_publishing_replaces_the_old_folder_whole_and_leaves_nothing_beside(swap, tmp_path, monkeypatch):
-    swaps, exchange = [], artifacts._exchange  # pylint: disable=protected-access
+    swaps, exchange = [], artifacts._exchange
     def recorded(a, b):  # without the swap: as on a system without renameat2
         swaps.append(exchange(a, b) if swap else False)
         return swaps[-1]

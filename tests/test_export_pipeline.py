@@ -1,4 +1,5 @@
-"""The export: every part through jax2tf -> TFLite -> ONNX -> OpenVINO equals JAX, uint8 input and layouts, the sidecar, and clear errors."""
+"""The export: every part through jax2tf -> TFLite -> ONNX -> OpenVINO equals JAX, uint8 input and layouts, the
+sidecar, and clear errors."""
 
 import re
 import shutil

@@ -135,3 +135,12 @@ def test_every_module_has_its_test_file_or_the_readme_names_the_one_that_covers_
         if not own.is_file() and str(rel) not in covered:
             missing.append(f'{rel} (no {own.relative_to(repo)}, and the README names no file covering it)')
     assert not missing, missing
+
+
+def test_the_linter_finds_nothing():
+    """`ruff check .` with the project's rules (pyproject.toml [tool.ruff]): pyflakes, pycodestyle, no broad
+    except without a reason."""
+    proc = subprocess.run([sys.executable, '-m', 'ruff', 'check', '--no-cache', '--output-format', 'concise', '.'],
+                          cwd=PACKAGE.parent, capture_output=True, text=True, check=False)
+    assert 'No module named ruff' not in proc.stderr, 'ruff is not installed: pip install -r requirements.txt'
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -27,7 +27,7 @@ def test_from_export_reads_everything_from_the_folder(rgb, sample_video):
 
 def test_export_and_checkpoint_recognizers_agree(rgb, sample_video, tmp_path):
     config, _, variables, out, _ = rgb
-    from vtn_jax import checkpoints  # pylint: disable=import-outside-toplevel
+    from vtn_jax import checkpoints
     checkpoints.save_flat_npz(variables, tmp_path / 'w.npz')
     jax_rec = Recognizer.from_checkpoint(config, str(tmp_path / 'w.npz'))
     ov_rec = Recognizer.from_export(out, precision='f32')
@@ -55,7 +55,7 @@ def test_the_readme_example_runs_as_written(rgb, sample_video, tmp_path, monkeyp
             shutil.copytree(out, target)
         elif path.endswith('.avi'):
             shutil.copy(sample_video, target)
-    exec(compile(code, 'README.md', 'exec'), {})  # pylint: disable=exec-used
+    exec(compile(code, 'README.md', 'exec'), {})
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 120 and lines[-1].startswith('119 (')
 
@@ -67,8 +67,8 @@ def test_parse_source_tells_cameras_from_files():
 
 def _long_video(path, frames=240, height=120, width=160):
     """A video written frame by frame (never whole in memory), of moving smooth shapes."""
-    from vtn_jax.data import synthetic  # pylint: disable=import-outside-toplevel
-    import cv2  # pylint: disable=import-outside-toplevel
+    from vtn_jax.data import synthetic
+    import cv2
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 24.0, (width, height))
     for i in range(0, frames, 30):
         for frame in synthetic.make_video(i // 30, seed=3, num_frames=30, height=height, width=width)[0]:
@@ -78,8 +78,8 @@ def _long_video(path, frames=240, height=120, width=160):
 
 
 def test_a_file_is_streamed_through_the_whole_video_pass_in_bounded_memory(rgb, tmp_path):
-    import tracemalloc  # pylint: disable=import-outside-toplevel
-    from vtn_jax.data import video_io  # pylint: disable=import-outside-toplevel
+    import tracemalloc
+    from vtn_jax.data import video_io
     _, _, _, out, _ = rgb
     rec = Recognizer.from_export(out, precision='f32')
     path = _long_video(tmp_path / 'long.avi')
@@ -97,7 +97,7 @@ def test_a_file_is_streamed_through_the_whole_video_pass_in_bounded_memory(rgb, 
 
 
 def test_a_checkpoint_recognizer_streams_a_file_like_the_array_form(sample_video):
-    from vtn_jax.data import video_io  # pylint: disable=import-outside-toplevel
+    from vtn_jax.data import video_io
     rec = Recognizer.from_checkpoint('tiny')  # numpy preprocessing, batches of 32 (JAX)
     streamed = rec.video_file_logits(sample_video, warmup='repeat')
     for a, b in zip(rec.video_logits(video_io.read_video(sample_video), warmup='repeat'), streamed):
@@ -105,7 +105,7 @@ def test_a_checkpoint_recognizer_streams_a_file_like_the_array_form(sample_video
 
 
 def test_a_truncated_file_is_refused_after_its_frames(sample_video, tmp_path):
-    from vtn_jax.data import video_io  # pylint: disable=import-outside-toplevel
+    from vtn_jax.data import video_io
     cut = tmp_path / 'cut.avi'
     cut.write_bytes(sample_video.read_bytes()[:sample_video.stat().st_size // 2])
     with pytest.raises(video_io.VideoReadError, match='stream ended after'):

@@ -11,12 +11,12 @@ from vtn_jax import Recognizer
 from vtn_jax import errors
 from vtn_jax.configs import tiny
 from vtn_jax.data import frames as frames_lib
+from vtn_jax.data import labelled_video
 from vtn_jax.data import video_io
 from vtn_jax.inference import export_record
 from vtn_jax.inference import model_api
 from vtn_jax.inference import recognizer
 from vtn_jax.models import modality as modality_lib
-from vtn_jax.tools import quickstart
 
 needs_model_api = pytest.mark.skipif(
     importlib.util.find_spec('model_api') is None,
@@ -66,8 +66,9 @@ def test_clip_takes_t_frames_at_the_stride_and_segments_do_not_overlap():
 def videos(tmp_path_factory):
     """[(name, decoded RGB frames)]: the quickstart's labelled synthetic stream, and the first 16 segments of every
     video in $VTN_TEST_VIDEOS."""
-    path = tmp_path_factory.mktemp('model_api') / 'labelled.avi'
-    quickstart.render_labelled_video(path, tiny.get_config())
+    folder = tmp_path_factory.mktemp('model_api')
+    path = folder / 'labelled.avi'
+    labelled_video.write(path, folder / 'labels.csv', tiny.get_config().data, [f'class {i}' for i in range(8)])
     out = [('labelled synthetic stream', video_io.read_video(path))]
     for video in extra_videos():
         out.append((video.name, np.stack(list(itertools.islice(video_io.iter_frames(video), CLIPS * 16)))))
@@ -85,8 +86,8 @@ def ours(rgb, videos):
 @needs_model_api
 @pytest.mark.parametrize('variant', VARIANTS)
 def test_model_api_runs_the_whole_model_as_exported_and_agrees_with_ours(variant, whole_variants, videos, ours):
-    from model_api.adapters import OpenvinoAdapter, create_core  # pylint: disable=import-outside-toplevel
-    from model_api.models import Model  # pylint: disable=import-outside-toplevel
+    from model_api.adapters import OpenvinoAdapter, create_core
+    from model_api.models import Model
     folder = whole_variants[variant]
     record = export_record.read(folder)
     xml = str(record.checked_file('whole'))

@@ -34,7 +34,8 @@ def exported(tmp_path_factory):
 def test_openvino_streaming_equals_offline_for_every_window(tiny_config, exported, modality):
     config, model, variables = build(tiny_config, modality)
     out = exported(modality)
-    backend = CountingBackend(openvino_backend.OpenVinoBackend(out / 'encoder.xml', out / 'decoder.xml', precision='f32'))
+    backend = CountingBackend(openvino_backend.OpenVinoBackend(out / 'encoder.xml', out / 'decoder.xml',
+                                                               precision='f32'))
     assert backend.backend.inference_precision == 'f32'
     assert (backend.backend.image_size, backend.num_steps) == (32, model.num_steps)
     recognizer = recognizer_lib.OnlineRecognizer.from_config(backend, config)
@@ -70,7 +71,7 @@ def test_raw_frames_preprocessed_in_the_ir_stream_as_the_offline_model(tiny_conf
     video = make_video()
     assert recognizer.takes_raw
     predictions = [recognizer.push(frame) for frame in video]
-    assert list(backend._frame_encoders) == [video.shape[1:3]]  # pylint: disable=protected-access
+    assert list(backend._frame_encoders) == [video.shape[1:3]]
     span = recognizer.clip.span
     frames = np.stack([recognizer.preprocess(f) for f in video])  # numpy 'direct': the offline input
     ends = np.arange(span, len(video))

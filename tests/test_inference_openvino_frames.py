@@ -83,7 +83,7 @@ def test_difference_modalities_take_two_raw_frames(modality):
 
 @pytest.mark.parametrize('color,layout', [('RGB', 'NHWC'), ('BGR', 'NCHW')])
 def test_a_uint8_encoder_gets_the_float_crop_in_place_of_its_input(tmp_path, color, layout):
-    from vtn_jax.export import convert  # pylint: disable=import-outside-toplevel  (the export's own PrePostProcessor)
+    from vtn_jax.export import convert  # the export's own PrePostProcessor
     nchw = layout == 'NCHW'
     uint8_model = convert.add_uint8_preprocessing(identity_encoder(32, nchw=nchw), layout, color, MEAN, STD)
     ov.save_model(uint8_model, tmp_path / 'encoder.xml', compress_to_fp16=False)

@@ -17,7 +17,7 @@ def test_timeline_json_and_csv(tiny_config, tmp_path):
     names = [f'n{i}' for i in range(8)]
     timeline.write_timeline(tmp_path / 't.json', result, names, fps=10.0, k=2)
     timeline.write_timeline(tmp_path / 't.csv', result, names, fps=10.0, k=2)
-    import json  # pylint: disable=import-outside-toplevel
+    import json
     doc = json.loads((tmp_path / 't.json').read_text())
     assert len(doc['frames']) == 40 and doc['frames'][13]['top'] == [] and len(doc['frames'][14]['top']) == 2
     assert doc['frames'][20]['time_s'] == 2.0 and len(doc['segments']) == 2 and len(doc['video_top']) == 2

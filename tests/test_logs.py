@@ -9,7 +9,7 @@ def record(pathname, level, message):
 
 
 def test_routine_library_warnings_are_dropped_and_the_rest_kept():
-    keep = logs._DropRoutine().filter  # pylint: disable=protected-access
+    keep = logs._DropRoutine().filter
     tfds = '/venv/lib/python3.11/site-packages/tensorflow_datasets/core/features/feature.py'
     orbax = '/venv/lib/python3.11/site-packages/orbax/checkpoint/checkpoint_manager.py'
     assert not keep(record(tfds, logging.WARNING, '`FeatureConnector.dtype` is deprecated. Please change ...'))
@@ -20,7 +20,7 @@ def test_routine_library_warnings_are_dropped_and_the_rest_kept():
 
 
 def test_a_run_log_file_gets_the_library_tracebacks_that_the_terminal_does_not(tmp_path, capfd):
-    from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+    from absl import logging as absl_logging
     root = logging.getLogger()
     attached = absl_logging.get_absl_handler() in root.handlers
     absl_logging.use_absl_handler()  # what a command's app.run does: the libraries' terminal

@@ -15,7 +15,7 @@ README = pathlib.Path(__file__).resolve().parents[1] / 'README.md'
 
 
 def macs(fn, *args) -> int:
-    return costs._count_macs(jax.make_jaxpr(fn)(*args).jaxpr)  # pylint: disable=protected-access
+    return costs._count_macs(jax.make_jaxpr(fn)(*args).jaxpr)
 
 
 def test_multiply_adds_of_hand_worked_layers():

@@ -51,7 +51,8 @@ def test_wrong_shape_names_key_and_both_shapes(r34):
     model, template, state = r34
     broken = {**state, 'fc.weight': np.zeros((101, 512), np.float32), 'fc.bias': np.zeros(101, np.float32)}
     with pytest.raises(checkpoints.CheckpointMismatchError,
-                       match=r'shape mismatch for fc\.weight: checkpoint has \(101, 512\), the model expects \(400, 512\)'):
+                       match=r'shape mismatch for fc\.weight: checkpoint has \(101, 512\), '
+                             r'the model expects \(400, 512\)'):
         checkpoints.to_variables(broken, model, template)
 
 
@@ -179,5 +180,5 @@ def test_a_pickle_with_more_than_weights_is_refused_plainly(tmp_path):
 
 
 def argparse_namespace():
-    import argparse  # pylint: disable=import-outside-toplevel
+    import argparse
     return argparse.Namespace(lr=0.1)

@@ -126,7 +126,7 @@ def test_a_block_in_training_mode_matches_torch():
     # variance with the unbiased batch variance, Flax with the biased one (a factor (n - 1) / n, n = values per
     # channel in the batch; 4e-5 relative at the smallest map of a 32-clip batch), checked here exactly.
     torch = pytest.importorskip('torch')
-    from vtn_jax.models import encoders  # pylint: disable=import-outside-toplevel
+    from vtn_jax.models import encoders
     torch.manual_seed(0)
     block = torch_basic_block(torch, 8, 16, 2).train()
     for m in block.modules():
@@ -136,9 +136,13 @@ def test_a_block_in_training_mode_matches_torch():
             m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.uniform_(-0.2, 0.2)
     sd = {k: v.detach().numpy().copy() for k, v in block.state_dict().items()}
-    conv = lambda k: sd[k].transpose(2, 3, 1, 0)  # OIHW -> HWIO
-    bn = lambda k: ({'scale': sd[f'{k}.weight'], 'bias': sd[f'{k}.bias']},
-                    {'mean': sd[f'{k}.running_mean'], 'var': sd[f'{k}.running_var']})
+    def conv(k):  # OIHW -> HWIO
+        return sd[k].transpose(2, 3, 1, 0)
+
+    def bn(k):
+        return ({'scale': sd[f'{k}.weight'], 'bias': sd[f'{k}.bias']},
+                {'mean': sd[f'{k}.running_mean'], 'var': sd[f'{k}.running_var']})
+
     params, stats = {}, {}
     for ours, theirs in (('bn1', 'bn1'), ('bn2', 'bn2'), ('downsample_bn', 'downsample.1')):
         params[ours], stats[ours] = bn(theirs)
@@ -166,10 +170,10 @@ def test_the_authors_model_in_training_mode():
     folder = reference_dir()
     torch = pytest.importorskip('torch')
     sys.path.insert(0, folder)
-    from PIL import Image  # pylint: disable=import-outside-toplevel
+    from PIL import Image
     if not hasattr(Image, 'LINEAR'):  # removed in Pillow 10; their transforms name it at import
         Image.LINEAR = Image.BILINEAR
-    from action_recognition.models.video_transformer import VideoTransformer  # pylint: disable=import-error
+    from action_recognition.models.video_transformer import VideoTransformer
     name, seed = 'resnet34_vtn', 3
     state = standin_weights.make_state_dict(name, seed)
     theirs = VideoTransformer(512, 16, encoder='resnet34', n_classes=400, input_size=224, pretrained=False,

@@ -168,7 +168,8 @@ def test_initialisation_is_torchs():
         ours = np.asarray(block['ffn'][layer]['kernel'])
         assert abs(ours.std() / float(conv.weight.detach().std()) - 1) < 0.02
         assert abs(np.abs(ours).max() / float(conv.weight.detach().abs().max()) - 1) < 0.01
-        assert abs(np.abs(np.asarray(block['ffn'][layer]['bias'])).max() / float(conv.bias.detach().abs().max()) - 1) < 0.05
+        assert abs(np.abs(np.asarray(block['ffn'][layer]['bias'])).max()
+                   / float(conv.bias.detach().abs().max()) - 1) < 0.05
 
 
 def test_reduce_and_head_initialisation(tiny_config):

@@ -22,7 +22,7 @@ TOOLS = pathlib.Path(cli.__file__).resolve().parent
 COMMANDS = sorted(p.stem for p in TOOLS.glob('*.py') if p.stem not in ('__init__', 'cli'))
 HEAVY = ('tensorflow', 'jax', 'openvino')
 # Commands whose module still imports the library at the top (their logic moves into the library first).
-STILL_HEAVY = {'quickstart': 'vtn_jax/tools/quickstart.py imports the library at module level'}
+STILL_HEAVY = {}  # command -> why its --help still loads the library (none today)
 
 HELP_PROBE = '''
 import runpy, sys, time
@@ -83,29 +83,30 @@ def test_each_command_gives_the_shared_flags_its_own_meaning(capsys):
     assert 'required' in helps['embeddings']['--split'] and 'eval_split' in helps['train']['--split']
     assert '--seed' not in ''.join(''.join(h) for h in helps.values())  # random weights: config.train.seed
     assert run_command(demo, '--help') == (0, '')
-    assert "(default: '5')" in next(l for l in capsys.readouterr().out.splitlines() if l.startswith('  --top_k'))
+    assert "(default: '5')" in next(line for line in capsys.readouterr().out.splitlines()
+                                    if line.startswith('  --top_k'))
 
 
 def test_help_texts_name_every_choice_the_library_checks():
     """train and export name their choices in the help (so that --help needs no JAX); they must stay the
     library's."""
-    from vtn_jax.export import artifacts  # pylint: disable=import-outside-toplevel
-    from vtn_jax.tools import export, train  # pylint: disable=import-outside-toplevel
-    from vtn_jax.training import evaluation  # pylint: disable=import-outside-toplevel
+    from vtn_jax.export import artifacts
+    from vtn_jax.tools import export, train
+    from vtn_jax.training import evaluation
     def help_of(holder):
         return flags.FLAGS[holder.name].help
 
-    assert all(mode in help_of(train._EVAL_MODE) for mode in evaluation.EVAL_MODES)  # pylint: disable=protected-access
+    assert all(mode in help_of(train._EVAL_MODE) for mode in evaluation.EVAL_MODES)
     export_help = cli.format_help(export, export.COMMON)
     for choices in (artifacts.PARTS, artifacts.LAYOUTS, artifacts.COLORS):
         assert all(choice in export_help for choice in choices)
     defaults = artifacts.ExportOptions()
-    assert f'(default: {defaults.layout})' in help_of(export._LAYOUT)  # pylint: disable=protected-access
-    assert f'(default: {defaults.color})' in help_of(export._COLOR)  # pylint: disable=protected-access
+    assert f'(default: {defaults.layout})' in help_of(export._LAYOUT)
+    assert f'(default: {defaults.color})' in help_of(export._COLOR)
 
 
 def test_top_k_is_the_python_apis_default():
-    from vtn_jax.inference import api, recognizer  # pylint: disable=import-outside-toplevel
+    from vtn_jax.inference import api, recognizer
     library = {inspect.signature(f).parameters['k'].default for f in
                (api.Recognizer.stream, api.Recognizer.online, api.Recognizer.predict_video,
                 recognizer.OnlineRecognizer.__init__)}
@@ -131,7 +132,7 @@ def failing_main(argv):
 
 
 def _video_error():
-    from vtn_jax.data import video_io  # pylint: disable=import-outside-toplevel
+    from vtn_jax.data import video_io
     return video_io.VideoReadError('v.avi', 'not a video')
 
 

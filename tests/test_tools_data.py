@@ -13,7 +13,8 @@ def test_help_build_and_report(tmp_path, capsys):
     root = tmp_path / 'videos'
     make_class_folders(root, videos_per_class=2)
     assert run_command(data, 'build', 'video_folder', '--root', root, '--data_dir', tmp_path / 'tfds',
-                       '--resize_short', 12, '--test_percent', 50, '--builder_config', 'mine', '--workers', 1) == (0, '')
+                       '--resize_short', 12, '--test_percent', 50, '--builder_config', 'mine',
+                       '--workers', 1) == (0, '')
     out = capsys.readouterr().out
     assert 'videos/s' in out and '0 bad videos' in out
     assert (tmp_path / 'tfds' / 'video_folder' / 'mine' / '1.0.0' / tfds_builders.REPORT_FILE).is_file()

@@ -67,7 +67,7 @@ def test_demo_annotates_a_video_and_writes_a_timeline(tmp_path, names_file, samp
     assert plot is not None and plot.shape[1] == 960 and plot.std() > 10
     printed = capsys.readouterr().out
     assert 'RANDOMLY INITIALISED' in printed  # no checkpoint: the loud warning
-    line = next(l for l in printed.splitlines() if l.startswith('frame    100 '))
+    line = next(printed_line for printed_line in printed.splitlines() if printed_line.startswith('frame    100 '))
     assert f'{100 / FPS:.3f} s' in line and rows[101][2] in line and 'FPS' in line
     # The labels are drawn: the top band of the annotated frame is darkened text, the rest is the input.
     source, annotated = cv2.VideoCapture(str(sample_video)), cv2.VideoCapture(str(out))
@@ -202,8 +202,8 @@ def test_several_live_inputs_write_their_own_outputs_and_report_latency(tmp_path
         frames = [int(r[0]) for r in rows]
         assert frames == sorted(set(frames))  # live: the frames taken, in order (the others were dropped)
         assert f'[{i}] frame ' in printed and f'stream {i} {url}: 40 frames' in printed
-    live_lines = [l for l in printed.splitlines() if l.startswith('[0] frame') and 'latency p50' in l]
-    assert live_lines and all(' dropped' in l and 'FPS]' in l for l in live_lines)
+    live_lines = [line for line in printed.splitlines() if line.startswith('[0] frame') and 'latency p50' in line]
+    assert live_lines and all(' dropped' in line and 'FPS]' in line for line in live_lines)
     assert 'capture-to-label latency p50' in printed and 'skipped' in printed
 
 
@@ -229,7 +229,7 @@ class FakeCamera:
         self._capture = _REAL_CAPTURE(str(path))
         self._left = frames
 
-    def isOpened(self):  # pylint: disable=invalid-name  (cv2's API)
+    def isOpened(self):  # cv2's API
         return True
 
     def read(self):
@@ -270,7 +270,7 @@ def test_camera_index_read_frame_by_frame(tmp_path, names_file, sample_video, mo
 
 def test_a_camera_that_cannot_be_opened_is_named(names_file, sample_video, monkeypatch):
     class Closed(FakeCamera):
-        def isOpened(self):  # pylint: disable=invalid-name
+        def isOpened(self):
             return False
 
     monkeypatch.setattr(video_io.cv2, 'VideoCapture', lambda source, *args: Closed(sample_video, 0))

@@ -330,7 +330,7 @@ def test_vtn_export_names_what_it_cannot_use(case, damage, named, folder, tmp_pa
 
 
 def test_leaving_a_stream_early_ends_it_cleanly(folder, sample_video):
-    import threading  # pylint: disable=import-outside-toplevel
+    import threading
     rec = Recognizer.from_export(folder, precision='f32')
     for step in rec.stream(sample_video):
         if step.frame_index == 30:
@@ -358,8 +358,8 @@ def _start(module: str, *args, tmp: pathlib.Path, logs: pathlib.Path = None) -> 
     """A real `python -m <module>` process; its output in `logs`.out / .err (a pipe nobody reads would block it),
     or its stdout through a pipe without `logs`."""
     tmp.mkdir(exist_ok=True)
-    out = open(f'{logs}.out', 'w') if logs else subprocess.PIPE  # pylint: disable=consider-using-with
-    err = open(f'{logs or tmp / "demo"}.err', 'w')  # pylint: disable=consider-using-with
+    out = open(f'{logs}.out', 'w') if logs else subprocess.PIPE
+    err = open(f'{logs or tmp / "demo"}.err', 'w')
     proc = subprocess.Popen([sys.executable, '-c', _BOOT.format(module=module), *map(str, args)], stdout=out,
                             stderr=err, text=True, env=_environment(tmp))
     proc.err_path = pathlib.Path(err.name)

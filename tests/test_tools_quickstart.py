@@ -9,7 +9,7 @@ from vtn_jax import configs
 from vtn_jax import errors
 from vtn_jax import plots
 from vtn_jax.data import synthetic
-from vtn_jax.tools import quickstart
+from vtn_jax.tools import quickstart_stages
 
 STEPS = 300  # enough to be well above chance on light_tiny (48 training videos; measured Video@1 0.69)
 
@@ -22,7 +22,7 @@ def test_quickstart_end_to_end(tmp_path):
     config.data.builder_config = 'light_tiny'
     config.data.data_dir = str(tmp_path / 'tfds')
     config.train.num_train_steps = config.train.eval_every_steps = config.train.checkpoint_every_steps = STEPS
-    summary = quickstart.run_quickstart(config, tmp_path / 'job', benchmark_seconds=0.05)
+    summary = quickstart_stages.run_quickstart(config, tmp_path / 'job', benchmark_seconds=0.05)
     job = tmp_path / 'job'
     assert summary['verification']['passed']
     assert json.loads((job / 'summary.json').read_text())['verification']['passed']
@@ -54,5 +54,5 @@ def test_data_without_a_video_with_known_labels_is_refused_before_anything_runs(
     config = configs.load('demo')
     config.data.name, config.data.builder_config = 'video_folder', 'ucf101_split1'
     with pytest.raises(errors.UserError, match='synthetic_actions configs only; config.data names video_folder'):
-        quickstart.run_quickstart(config, tmp_path / 'job')
+        quickstart_stages.run_quickstart(config, tmp_path / 'job')
     assert not (tmp_path / 'job').exists()

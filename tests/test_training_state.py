@@ -153,8 +153,10 @@ def test_distillation_loss_by_hand():
     student = jnp.array([[1.0, 2.0, 0.5]])
     teacher = jnp.array([[3.0, 0.0, 1.0]])
     t = 2.0
-    p = np.exp(np.array([3.0, 0.0, 1.0]) / t); p /= p.sum()
-    q = np.exp(np.array([1.0, 2.0, 0.5]) / t); q /= q.sum()
+    p = np.exp(np.array([3.0, 0.0, 1.0]) / t)
+    p /= p.sum()
+    q = np.exp(np.array([1.0, 2.0, 0.5]) / t)
+    q /= q.sum()
     expected = t * t * np.sum(p * np.log(p / q))
     np.testing.assert_allclose(losses.distillation_loss(student, teacher, t), expected, rtol=1e-5)
     assert float(losses.distillation_loss(teacher, teacher, 8.0)) == pytest.approx(0.0, abs=1e-6)

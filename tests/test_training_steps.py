@@ -35,7 +35,7 @@ def config():
 
 
 @pytest.fixture(scope='module')
-def f32_step(config):  # pylint: disable=redefined-outer-name
+def f32_step(config):
     """The float32 step and initial state, shared: compiling the tiny step costs far more than 200 steps."""
     return make_step(config)
 
@@ -45,10 +45,10 @@ def clips(config, count, seed=0):
     made = [synthetic.make_video(i, seed=seed, num_frames=config.data.num_frames, height=config.data.crop_size,
                                  width=config.data.crop_size, num_classes=config.model.num_classes)
             for i in range(count)]
-    return np.stack([v for v, _ in made]), np.asarray([l for _, l in made], np.int32)
+    return np.stack([v for v, _ in made]), np.asarray([label for _, label in made], np.int32)
 
 
-def test_a_uint8_batch_trains_like_the_host_normalised_batch(config, f32_step):  # pylint: disable=redefined-outer-name
+def test_a_uint8_batch_trains_like_the_host_normalised_batch(config, f32_step):
     step, state = f32_step
     video, label = clips(config, config.train.batch_size)
     host = frames_lib.normalize(video, config.data.mean, config.data.std)  # the old batches: float32
@@ -83,7 +83,7 @@ BF16_TOLERANCE = 0.08
 
 @pytest.mark.slow
 @pytest.mark.optimized  # 400 steps: running, not compiling, is the cost
-def test_the_bf16_config_tracks_the_float32_loss_curve(config, f32_step):  # pylint: disable=redefined-outer-name
+def test_the_bf16_config_tracks_the_float32_loss_curve(config, f32_step):
     assert bf16.get_config().model.dtype == 'bfloat16'
     video, label = clips(config, 64)
     order = np.random.default_rng(0).integers(0, len(label), (BF16_STEPS, config.train.batch_size))

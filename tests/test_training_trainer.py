@@ -165,7 +165,7 @@ def test_tiny_model_learns_synthetic_actions(data_dir, tmp_path):
 @pytest.mark.parametrize('modality', ['rgb', 'rgbdiff', 'stacked'])
 def test_dense_evaluation_gives_the_segments_metrics(config, modality):
     """Whole videos, each frame encoded once, give the 'segments' clips and metrics, plus per-frame labels."""
-    from vtn_jax.models import vtn as model_lib  # pylint: disable=import-outside-toplevel
+    from vtn_jax.models import vtn as model_lib
     config.model.modality = modality
     model = model_lib.create_model(config.model)
     variables = model_lib.init_variables(model, jax.random.key(3), image_size=config.data.crop_size)
@@ -224,7 +224,7 @@ def test_training_can_evaluate_densely(config, tmp_path):
 def test_the_manager_keeps_the_best_on_the_watched_metric_and_the_latest(config, tmp_path, metric, mode, best):
     config.optim.plateau_metric, config.optim.plateau_mode = metric, mode
     manager = checkpoints.create_manager(tmp_path, max_to_keep=1)
-    saver = trainer._Saver(manager, tmp_path, config.optim, 'train.log')  # pylint: disable=protected-access
+    saver = trainer._Saver(manager, tmp_path, config.optim, 'train.log')
     state = {'params': {'w': np.zeros(2, np.float32)}, 'batch_stats': {}}
     for step, loss, top1 in ((1, 0.5, 0.1), (2, 0.2, 0.3), (3, 0.9, 0.6), (4, None, None)):
         saver.save(step, jax.device_put(state), {'step': step},

@@ -15,6 +15,6 @@ def __getattr__(name):
     """`vtn_jax.Recognizer` on first use (PEP 562), so that importing a submodule (a command's --help, say) does
     not load the inference stack."""
     if name == 'Recognizer':
-        from vtn_jax.inference.api import Recognizer  # pylint: disable=import-outside-toplevel
+        from vtn_jax.inference.api import Recognizer
         return Recognizer
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -37,7 +37,8 @@ _IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def _flat_shapes(template) -> dict:
-    return {k: tuple(v.shape) for k, v in flax.traverse_util.flatten_dict(flax.core.unfreeze(template), sep='/').items()}
+    return {k: tuple(v.shape)
+            for k, v in flax.traverse_util.flatten_dict(flax.core.unfreeze(template), sep='/').items()}
 
 
 def save_flat_npz(variables, path) -> None:
@@ -115,7 +116,7 @@ def restore_intact(folder, steps: Sequence[int], restore: Callable[[int], Any]) 
     for step in steps:
         try:
             return step, restore(step), failures
-        except Exception as e:  # pylint: disable=broad-except  # orbax and TensorStore raise many types
+        except Exception as e:  # noqa: BLE001  (orbax and TensorStore raise many types)
             failures[step] = root_cause(e)
     if not failures:
         raise UserError(f'no finished checkpoint in {folder}; train first')
@@ -338,5 +339,5 @@ def load_variables(source, model: vtn_lib.VTN, *, image_size: int = 224, seed: i
             f'reference checkpoint {path}')
 
 
-__all__ = ['CheckpointMismatchError', 'load_variables', 'read_run', 'read_run_config', 'restore_variables', 'save_flat_npz',
-           'read_flat_npz', 'random_variables', 'set_batch_stats']
+__all__ = ['CheckpointMismatchError', 'load_variables', 'read_run', 'read_run_config', 'restore_variables',
+           'save_flat_npz', 'read_flat_npz', 'random_variables', 'set_batch_stats']

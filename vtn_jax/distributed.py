@@ -95,7 +95,7 @@ class Prefetcher:
             except StopIteration:
                 self._put((self._END, None))
                 return
-            except BaseException as e:  # pylint: disable=broad-except  # re-raised in the consumer, in order
+            except BaseException as e:  # noqa: BLE001  (re-raised in the consumer, in order)
                 self._put((None, e))
                 return
             if not self._put(entry):

@@ -121,7 +121,7 @@ def log_to_file(path):
         logger.addHandler(handler)
     terminal, previous = None, None
     if _CLI['configured']:
-        from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+        from absl import logging as absl_logging
         terminal = absl_logging.get_absl_handler().python_handler
         previous = terminal.formatter
         terminal.setFormatter(_FirstLineOfLibraries(previous or logging.Formatter(), str(path)))
@@ -166,7 +166,7 @@ def configure_cli_logging(verbose: bool = False) -> None:
             NATIVE_NOTICES_SEEN.clear()
         return
     _CLI['configured'] = True
-    from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel  (only commands use absl)
+    from absl import logging as absl_logging  # only commands use absl
     absl_logging.set_verbosity(absl_logging.WARNING)
     handler = absl_logging.get_absl_handler()
     if not any(isinstance(f, _DropRoutine) for f in handler.filters):
@@ -202,7 +202,7 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
     leaves sys.meta_path: a `find_spec` alone, as etils makes to see whether TensorFlow is installed, imports
     nothing)."""
 
-    def find_spec(self, fullname, path, target=None):  # pylint: disable=unused-argument
+    def find_spec(self, fullname, path, target=None):
         if fullname != 'tensorflow':
             return None
         others = [f for f in sys.meta_path if f is not self]

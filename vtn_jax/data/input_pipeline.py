@@ -45,14 +45,14 @@ from typing import Iterator, Optional, Sequence
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_datasets as tfds  # noqa: E402
+import cv2
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
 
-from vtn_jax.data import frames as frames_lib  # noqa: E402
-from vtn_jax.data import authors_ops  # noqa: E402
-from vtn_jax.data import tfds_builders  # noqa: E402
+from vtn_jax.data import frames as frames_lib
+from vtn_jax.data import authors_ops
+from vtn_jax.data import tfds_builders
 
 MODES = ('train', 'clip', 'segments', 'uniform10')
 CROP_PLACEMENTS = ('uniform', 'authors')  # config.data.crop_placement

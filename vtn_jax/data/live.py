@@ -288,7 +288,7 @@ class LiveSource:
                     self._cond.notify_all()
                 if self._notify is not None:
                     self._notify.set()
-        except BaseException as e:  # pylint: disable=broad-except  (raised to the consumer)
+        except BaseException as e:  # noqa: BLE001  (raised to the consumer)
             self._error = e
         finally:
             if capture is not None:

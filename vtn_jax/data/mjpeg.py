@@ -57,9 +57,9 @@ class MjpegServer:
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # pylint: disable=invalid-name  (http.server's name)
+            def do_GET(self):  # http.server's name
                 server.connections += 1
-                stopping = server._stopping  # pylint: disable=protected-access  (this start()'s, not a later one's)
+                stopping = server._stopping  # this start()'s, not a later one's
                 self.send_response(200)
                 self.send_header('Content-Type', f'multipart/x-mixed-replace; boundary={BOUNDARY.decode()}')
                 self.send_header('Cache-Control', 'no-cache')

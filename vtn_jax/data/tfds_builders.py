@@ -366,7 +366,7 @@ class VideoFolder(_VideoBuilderMixin, tfds.core.GeneratorBasedBuilder):
         return video_builds.beam_examples(items, load, split=split, min_frames=self.builder_config.min_frames,
                                           rows_path=str(epath.Path(self.data_dir) / f'{split}{_ROWS_SUFFIX}'))
 
-    def _download_and_prepare(self, dl_manager, download_config):  # pylint: disable=arguments-differ
+    def _download_and_prepare(self, dl_manager, download_config):
         super()._download_and_prepare(dl_manager, download_config)
         if self._beam:  # the pipeline has run: its report rows become the metadata, as a local build records them
             for split in self.info.splits:
@@ -446,7 +446,7 @@ def build(name: str, data_dir, builder_config: str = '', *, workers: int = 0, be
     download_config = tfds.download.DownloadConfig(verify_ssl=False)
     if beam_options:
         try:
-            from apache_beam.options import pipeline_options  # pylint: disable=import-outside-toplevel
+            from apache_beam.options import pipeline_options
         except ImportError as e:
             raise ImportError('a Beam build needs apache-beam: pip install "vtn_jax[beam]"') from e
         download_config = tfds.download.DownloadConfig(verify_ssl=False, beam_options=pipeline_options.PipelineOptions(

@@ -94,7 +94,7 @@ def summarize_rows(split: str, rows: Sequence[dict]) -> tuple[list, list, list]:
 def beam_examples(items: Sequence, load: Callable, *, split: str, min_frames: int, rows_path: str):
     """A beam.PTransform yielding (video_id, example) for the items that load, as the local build does; the
     report rows of every item are written to `rows_path` (JSON) by the same pipeline."""
-    from apache_beam import combiners, Create, FlatMap, Map, ptransform_fn  # pylint: disable=import-outside-toplevel
+    from apache_beam import combiners, Create, FlatMap, Map, ptransform_fn
     examine = functools.partial(examine_video, split=split, min_frames=min_frames)
 
     def examine_item(indexed):
@@ -108,4 +108,4 @@ def beam_examples(items: Sequence, load: Callable, *, split: str, min_frames: in
         return outcomes | 'Kept' >> FlatMap(
             lambda outcome: [(outcome[1]['index'], outcome[0])] if outcome[0] is not None else [])
 
-    return ptransform_fn(transform)()  # pylint: disable=no-value-for-parameter
+    return ptransform_fn(transform)()

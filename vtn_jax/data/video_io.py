@@ -136,7 +136,7 @@ def prefetched(frames: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndar
                 if stop.is_set():
                     break
             result = (done, None)
-        except Exception as e:  # pylint: disable=broad-except  (re-raised in the consumer)
+        except Exception as e:  # noqa: BLE001  (re-raised in the consumer)
             result = (done, e)
         finally:
             close = getattr(frames, 'close', None)

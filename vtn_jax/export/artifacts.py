@@ -95,7 +95,8 @@ class ExportOptions:
         if self.verify_clips < 1:
             raise ValueError(f'verify_clips must be positive, got {self.verify_clips}')
         if self.omz and 'whole' in self.parts:
-            raise ValueError('omz: Open Model Zoo\'s demo takes the encoder and the decoder only (parts encoder,decoder)')
+            raise ValueError('omz: Open Model Zoo\'s demo takes the encoder and the decoder only '
+                             '(parts encoder,decoder)')
 
 
 @dataclasses.dataclass(frozen=True)

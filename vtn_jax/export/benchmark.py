@@ -43,7 +43,7 @@ def cpu_info() -> dict:
         pass
     try:
         capabilities = list(ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES'))
-    except Exception:  # pylint: disable=broad-except
+    except Exception:  # noqa: BLE001
         capabilities = []
     isa = [f for f in ISA_FLAGS if f in flags]
     info = {'model_name': fields.get('model name', 'unknown'), 'family': fields.get('cpu family'),

@@ -42,7 +42,7 @@ def calibration_clips(config, options: ExportOptions) -> tuple[np.ndarray, str]:
         try:
             clips, _ = split_clips(config.data, split, options.calib_clips)
             return clips, f'{config.data.name}:{split} ({len(clips)} central clips)'
-        except Exception as e:  # pylint: disable=broad-except  # any data problem: fall back, and say so
+        except Exception as e:  # noqa: BLE001  (any data problem: fall back, and say so)
             _LOG.warning('INT8 calibration: cannot read split %r of %s (%s: %s); using %d RANDOM clips, '
                             'so the quantisation ranges will not match real video', split, config.data.name,
                             type(e).__name__, e, options.calib_clips)

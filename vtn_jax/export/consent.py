@@ -12,7 +12,7 @@ _LOG = logging.getLogger(__name__)
 
 def user_opted_in() -> bool:
     """Whether OpenVINO's consent file records an explicit yes (`opt_in_out --opt_in`)."""
-    from openvino_telemetry.utils import opt_in_checker  # pylint: disable=import-outside-toplevel
+    from openvino_telemetry.utils import opt_in_checker
     result = opt_in_checker.OptInChecker().check(enable_opt_in_dialog=False, disable_in_ci=False)
     return result == opt_in_checker.ConsentCheckResult.ACCEPTED
 
@@ -20,7 +20,7 @@ def user_opted_in() -> bool:
 def keep_off_unless_opted_in() -> None:
     """Without an explicit opt-in, every Telemetry instance (now and later) has no consent, so nothing is sent."""
     try:
-        import openvino_telemetry  # pylint: disable=import-outside-toplevel  (optional: the export stack only)
+        import openvino_telemetry  # optional: the export stack only
     except ImportError:
         return
     if user_opted_in():
@@ -33,7 +33,7 @@ def keep_off_unless_opted_in() -> None:
             original(self, *args, **kwargs)
             self.consent = False
 
-        init_without_consent._vtn_jax_no_consent = True  # pylint: disable=protected-access
+        init_without_consent._vtn_jax_no_consent = True
         telemetry.init = init_without_consent
     existing = getattr(telemetry, '_SingletonMetaClass__single_instance', None)  # configured before this ran
     if existing is not None:

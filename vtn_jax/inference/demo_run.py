@@ -67,7 +67,7 @@ class _Outputs:
         self.writer, self.rows, self.table = None, None, None
         if self.timeline:
             pathlib.Path(self.timeline).parent.mkdir(parents=True, exist_ok=True)
-            self.rows = open(self.timeline, 'w', newline='', encoding='utf-8')  # pylint: disable=consider-using-with
+            self.rows = open(self.timeline, 'w', newline='', encoding='utf-8')
             self.table = csv.writer(self.rows)
             self.table.writerow(timeline_lib.format_timeline_header(k))
         self.count = self.predicted = 0

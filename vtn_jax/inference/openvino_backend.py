@@ -162,8 +162,8 @@ class OpenVinoBackend:
         self.num_steps, self.embed_dim = int(dec_shape[1]), int(dec_shape[2])
         enc_out = int(np.prod(model.output(0).get_partial_shape().get_min_shape()[1:]))  # [1, D(, 1, 1)]
         if enc_out != self.embed_dim:
-            raise errors.UserError(f'the encoder {encoder_path} gives {enc_out}-d embeddings, the decoder {decoder_path} '
-                             f'takes {self.embed_dim}-d ones: not a matching pair')
+            raise errors.UserError(f'the encoder {encoder_path} gives {enc_out}-d embeddings, '
+                                   f'the decoder {decoder_path} takes {self.embed_dim}-d ones: not a matching pair')
         self.num_classes = int(self._decoder.output(0).get_partial_shape().get_min_shape()[-1])
         # A uint8 encoder (vtn-export --uint8_input) normalises inside: it takes raw frames only.
         self.raw_frames_only = encoder_input.dtype == 'uint8'

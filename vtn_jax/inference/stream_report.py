@@ -137,7 +137,8 @@ def format_stream(stream: dict) -> list[str]:
 def format_summary(summary: dict) -> str:
     """The quickstart's summary as Markdown: accuracy, verification, OpenVINO timing, the stream, times, files."""
     lines = ['| evaluation (paper protocol) | value |', '|---|---|']
-    lines += [f'| {k} | {v:.3f} |' if isinstance(v, float) else f'| {k} | {v} |' for k, v in summary['accuracy'].items()]
+    lines += [f'| {k} | {v:.3f} |' if isinstance(v, float) else f'| {k} | {v} |'
+              for k, v in summary['accuracy'].items()]
     lines += ['', '| verification: part | stage | vs | precision | max abs diff | gate |', '|---|---|---|---|---|---|']
     for r in summary['verification']['rows']:
         gate = {True: 'PASS', False: 'FAIL', None: 'reported'}[r['passed']]

@@ -170,7 +170,7 @@ class _Live:
     def poll(self, block: bool) -> Optional[_Arrival]:
         try:
             frame = self._source.latest(timeout=POLL_S if block else 0)
-        except Exception as e:  # pylint: disable=broad-except  (a UserError or a capture error: the stream ends)
+        except Exception as e:  # noqa: BLE001  (a UserError or a capture error: the stream ends)
             self.error = e
             self.close()
             return None

@@ -64,8 +64,8 @@ def write_timeline(path, result: whole_video.DenseLogits, class_names: Sequence[
     doc = {
         'fps': fps,
         'frames': [{'frame': t, 'time_s': round(time_s, 4), 'top': named(top)} for t, time_s, top in frames],
-        'segments': [{'start_frame': int(a), 'top': named(recognizer.top_k_of_logits(l, k))}
-                     for a, l in zip(result.segment_starts, result.segment_logits)],
+        'segments': [{'start_frame': int(a), 'top': named(recognizer.top_k_of_logits(logits, k))}
+                     for a, logits in zip(result.segment_starts, result.segment_logits)],
         'video_top': named(recognizer.top_k_of_logits(result.video_logits, k)),
         'encoder_passes': result.encoder_passes,
     }

@@ -35,7 +35,7 @@ def read_state_dict(path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f'checkpoint {path} does not exist')
     try:
-        import torch  # pylint: disable=import-outside-toplevel
+        import torch
     except ImportError as e:
         raise ImportError(f'reading {path} needs torch: pip install torch==2.13.0 (CPU build), or convert the '
                           'checkpoint to .npz with tools that have torch') from e

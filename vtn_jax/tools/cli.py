@@ -167,7 +167,7 @@ def check_flags_given(module, common: Sequence) -> None:
 
 
 def _video_read_error():
-    from vtn_jax.data import video_io  # pylint: disable=import-outside-toplevel  (OpenCV: not for --help)
+    from vtn_jax.data import video_io  # OpenCV: not for --help
     return video_io.VideoReadError
 
 
@@ -209,7 +209,7 @@ def run(main: Callable[[list[str]], Optional[int]], argv: Optional[Sequence[str]
         except BrokenPipeError:  # stdout closed early (`vtn-demo ... | head`): not an error of the command
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
-        except Exception as e:  # pylint: disable=broad-except  (MemoryError and RecursionError included)
+        except Exception as e:  # noqa: BLE001  (MemoryError and RecursionError included)
             if os.environ.get('VTN_TRACEBACK'):
                 raise
             if isinstance(e, (*USER_ERRORS, _video_read_error())) and not _is_bare(e):
@@ -233,7 +233,7 @@ def _is_bare(error: BaseException) -> bool:
     """An error whose message names no file or key by itself (see `_BARE_ERRORS`)."""
     if isinstance(error, _BARE_ERRORS):
         return True
-    return (type(error) is KeyError and len(error.args) == 1  # pylint: disable=unidiomatic-typecheck
+    return (type(error) is KeyError and len(error.args) == 1
             and not (isinstance(error.args[0], str) and ' ' in error.args[0]))
 
 
@@ -287,7 +287,7 @@ def create_recognizer():
     --config (default: the config a --checkpoint workdir was trained with, else `default`) with --checkpoint.
     Class names: --class_names, else a workdir's class_names.txt, else the export's (a file that does not fit the
     model is named)."""
-    # pylint: disable=import-outside-toplevel  (the library loads after --help)
+# The library loads after --help.
     from vtn_jax.data import class_names as class_names_lib
     from vtn_jax.inference import api
     names_file = CLASS_NAMES.value

@@ -17,7 +17,7 @@ COMMON = (cli.CONFIG,)  # the shared flags this command takes (its --help lists 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-    # pylint: disable=import-outside-toplevel  (the library loads after --help)
+# The library loads after --help.
     from vtn_jax.models import costs
     from vtn_jax.models import encoders
     from vtn_jax.models import vtn as vtn_lib

@@ -50,7 +50,7 @@ COMMON = ((cli.DATA_DIR, 'TFDS data directory to build in or report on (required
 
 
 def main(argv):
-    from vtn_jax.data import tfds_builders  # pylint: disable=import-outside-toplevel  (TFDS: after --help)
+    from vtn_jax.data import tfds_builders  # TFDS: after --help
     if len(argv) != 3 or argv[1] not in COMMANDS or argv[2] not in tfds_builders.BUILDERS:
         raise app.UsageError(f'usage: vtn-data {{{",".join(COMMANDS)}}} {{{",".join(sorted(tfds_builders.BUILDERS))}}} '
                              '--data_dir DIR [flags]')

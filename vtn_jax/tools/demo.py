@@ -59,7 +59,7 @@ COMMON = ((cli.INPUT, 'A video file, a camera index (0, 1, ...) or an rtsp:// or
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-    # pylint: disable=import-outside-toplevel  (the library loads after --help)
+# The library loads after --help.
     from vtn_jax.data import live
     from vtn_jax.inference import annotate
     from vtn_jax.inference import demo_run

@@ -29,7 +29,7 @@ COMMON = (cli.CONFIG, (cli.CHECKPOINT, 'The frozen encoder: a training workdir, 
 def main(argv):
     if len(argv) != 2 or argv[1] not in COMMANDS:
         raise app.UsageError(f'usage: vtn-embeddings {{{",".join(COMMANDS)}}} --config C --checkpoint W [flags]')
-    # pylint: disable=import-outside-toplevel  (the library loads after --help)
+# The library loads after --help.
     from vtn_jax import checkpoints
     from vtn_jax.models import vtn as vtn_lib
     from vtn_jax.training import decoder_only

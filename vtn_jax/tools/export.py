@@ -57,7 +57,7 @@ def main(argv):
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
     out_dir = cli.require(cli.OUTPUT, 'the export folder')
     config = cli.config_or('default')
-    # pylint: disable=import-outside-toplevel  (the library loads after --help and the usage checks)
+# The library loads after --help and the usage checks.
     from vtn_jax.export import artifacts
     from vtn_jax.export import pipeline
     from vtn_jax.export import verify

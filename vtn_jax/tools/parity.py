@@ -30,7 +30,7 @@ def default_fixture_dir() -> pathlib.Path:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-    from vtn_jax.models import standin_weights  # pylint: disable=import-outside-toplevel  (JAX: after --help)
+    from vtn_jax.models import standin_weights  # JAX: after --help
     folder = pathlib.Path(_FIXTURES.value) if _FIXTURES.value else default_fixture_dir()
     files = sorted(folder.glob('*.npz'))
     if not files:

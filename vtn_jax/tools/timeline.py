@@ -22,7 +22,7 @@ COMMON = ((cli.INPUT, 'The video file (required).'),
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-    # pylint: disable=import-outside-toplevel  (the library loads after --help)
+# The library loads after --help.
     from vtn_jax import plots
     from vtn_jax.data import video_io
     from vtn_jax.inference import annotate

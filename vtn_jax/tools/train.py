@@ -54,7 +54,7 @@ def main(argv):
         raise app.UsageError(f'--checkpoint {cli.CHECKPOINT.value} is read only with --eval_only: to start training '
                              f'from those weights pass --config.train.init_checkpoint={cli.CHECKPOINT.value} (add '
                              '--eval_only to evaluate them)')
-    # pylint: disable=import-outside-toplevel  (the library loads after --help and the usage checks)
+# The library loads after --help and the usage checks.
     from vtn_jax import distributed
     from vtn_jax.training import evaluation
     from vtn_jax.training import trainer

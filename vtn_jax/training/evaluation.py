@@ -175,8 +175,8 @@ def evaluate_split(backend, data_config, split: str, *, modality: str, warmup: s
         frame_hits = [np.zeros(0, bool)]
     logits = distributed.gather_rows(np.concatenate(clips).astype(np.float32))
     accumulator = metrics_lib.EvalAccumulator()
-    accumulator.add(logits, distributed.gather_rows(np.concatenate(clip_labels)), distributed.gather_rows(np.concatenate(clip_videos)),
-                    np.ones(len(logits), bool))
+    accumulator.add(logits, distributed.gather_rows(np.concatenate(clip_labels)),
+                    distributed.gather_rows(np.concatenate(clip_videos)), np.ones(len(logits), bool))
     hits = distributed.gather_rows(np.concatenate(frame_hits))
     counts = distributed.gather_rows(np.asarray([[passes, window_passes]], np.int64)).sum(axis=0)
     out = _finish(accumulator, c, split, 'dense', report_dir)

@@ -69,7 +69,7 @@ class _Saver:
         try:
             self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                             meta=ocp.args.JsonSave(meta)), metrics=metrics)
-        except Exception as e:  # pylint: disable=broad-except  # orbax and TensorStore raise many types
+        except Exception as e:  # noqa: BLE001  (orbax and TensorStore raise many types)
             raise self._failed(e, step) from e
         self.last = step
 
@@ -77,7 +77,7 @@ class _Saver:
         """Until every save under way is complete on disk."""
         try:
             self.manager.wait_until_finished()
-        except Exception as e:  # pylint: disable=broad-except
+        except Exception as e:  # noqa: BLE001
             raise self._failed(e, self.last) from e
 
 
@@ -100,7 +100,7 @@ def _train_batches(config, local_batch: int, start: int, errors: DataErrors) -> 
                 batch = next(iterator)
             except StopIteration:
                 return
-            except Exception as e:  # pylint: disable=broad-except
+            except Exception as e:  # noqa: BLE001
                 # A corrupt record or a decode failure: report it, skip that batch, reopen after it.
                 errors.count += 1
                 errors.last = f'batch {position}: {type(e).__name__}: {e}'
@@ -215,8 +215,8 @@ def _train(config, workdir: pathlib.Path, signals: preemption.StopSignals, log_p
 
     step_fn = jax.jit(
         functools.partial(steps.train_step, model=model, tx=tx, learning_rate=config.optim.learning_rate,
-                          mean=tuple(config.data.mean), std=tuple(config.data.std), teacher=teacher, kd_temperature=config.distill.temperature,
-                          kd_weight=config.distill.weight),
+                          mean=tuple(config.data.mean), std=tuple(config.data.std), teacher=teacher,
+                          kd_temperature=config.distill.temperature, kd_weight=config.distill.weight),
         in_shardings=(distributed.replicated(mesh), distributed.data_sharded(mesh), distributed.replicated(mesh)),
         out_shardings=(distributed.replicated(mesh), distributed.replicated(mesh)), donate_argnums=0)
     eval_fn = evaluation.make_eval_fn(model, config.data, mesh)
@@ -275,8 +275,10 @@ def _train(config, workdir: pathlib.Path, signals: preemption.StopSignals, log_p
                                                 mode=config.train.eval_mode, eval_fn=eval_fn,
                                                 report_dir=workdir / 'eval' / f'step_{step}')
                 if plateau.step(last_eval[metric]) and is_main:
-                    _LOG.info('plateau of eval %s: learning rate %.3g from step %d', metric, plateau.learning_rate, step)
-                state = state.replace(lr_scale=scale_fn(jnp.float32(plateau.learning_rate / config.optim.learning_rate)))
+                    _LOG.info('plateau of eval %s: learning rate %.3g from step %d', metric, plateau.learning_rate,
+                              step)
+                state = state.replace(
+                    lr_scale=scale_fn(jnp.float32(plateau.learning_rate / config.optim.learning_rate)))
                 meta['plateau'] = plateau.state_dict()
                 writer.write_scalars(step, {f'eval_{k}': v for k, v in last_eval.items()})
                 if is_main:
