@@ -220,7 +220,9 @@ def test_bad_input_is_one_line_naming_it(case, command, flags, named, folder, sa
     assert code == 1 and is_one_line(message) and named in message, message
 
 
-HOSTILE_NAMES = ['=HYPERLINK("http://x","y")', '+1+1', '-2+3', '@SUM(A1)', '\tcmd', '\rcmd', 'two\nlines', 'plain']
+# (A name with a line break, '\r' included, is refused when the export is read: labels.txt holds one per line;
+# tests/test_inference_export_record.py.)
+HOSTILE_NAMES = ['=HYPERLINK("http://x","y")', '+1+1', '-2+3', '@SUM(A1)', '\tcmd', '\x1b[2Jclear', 'plain', '-']
 
 
 @pytest.mark.parametrize('command', [demo, timeline], ids=['demo', 'timeline'])
@@ -238,7 +240,7 @@ def test_class_names_are_never_formulas_nor_split_lines(command, folder, sample_
     if command is demo:  # every printed line is one frame's line: no name split it
         frame_lines = [line for line in printed if 'FPS]' in line]
         assert len(frame_lines) == 120 and all(line.startswith('frame ') for line in frame_lines)
-    assert not [line for line in printed if line.startswith('lines ')]
+    assert not [line for line in printed if '\x1b' in line]  # the escape is printed as text, never sent
 
 
 def test_a_long_4k_video_streams_through_vtn_timeline(folder, tmp_path):
@@ -282,7 +284,7 @@ def test_an_unexpected_error_is_one_line_with_the_traceback_in_a_file(name, erro
                                                                       monkeypatch, tmp_path):
     monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path))
     monkeypatch.delenv('VTN_TRACEBACK', raising=False)
-    monkeypatch.setattr(Recognizer, 'stream', _raise(error))
+    monkeypatch.setattr(Recognizer, 'stream_many', _raise(error))  # what vtn-demo runs
     code, message = run_command(demo, '--export', folder, '--input', sample_video)
     assert code == 1 and is_one_line(message) and type(error).__name__ in message, message
     saved = [p for p in tmp_path.iterdir() if p.name.startswith('vtn-demo') and p.name.endswith('.traceback.txt')]

@@ -34,7 +34,9 @@ def start_training(workdir, data_dir, steps):
     command = [sys.executable, '-m', 'vtn_jax.tools.train', '--config', 'tiny', '--workdir', str(workdir),
                f'--config.data.data_dir={data_dir}', f'--config.train.num_train_steps={steps}',
                *(f'--config.{k}={v}' for k, v in SETTINGS.items())]
-    env = {**os.environ, 'PYTHONPATH': ROOT, 'TF_CPP_MIN_LOG_LEVEL': '2'}
+    # Compiled as this process compiles (tests/conftest.py turns XLA's optimisations off), so that the stopped
+    # run resumed here is bitwise comparable with a run made here.
+    env = {**os.environ, 'PYTHONPATH': ROOT, 'TF_CPP_MIN_LOG_LEVEL': '2', 'JAX_DISABLE_MOST_OPTIMIZATIONS': 'true'}
     return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
