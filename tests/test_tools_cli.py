@@ -19,7 +19,9 @@ from vtn_jax.tools import demo
 from vtn_jax.tools import parity
 
 TOOLS = pathlib.Path(cli.__file__).resolve().parent
-COMMANDS = sorted(p.stem for p in TOOLS.glob('*.py') if p.stem not in ('__init__', 'cli'))
+# The modules of tools/ that are not commands: what the commands share, and the stages of vtn-quickstart.
+NOT_COMMANDS = ('__init__', 'cli', 'quickstart_stages')
+COMMANDS = sorted(p.stem for p in TOOLS.glob('*.py') if p.stem not in NOT_COMMANDS)
 HEAVY = ('tensorflow', 'jax', 'openvino')
 # Commands whose module still imports the library at the top (their logic moves into the library first).
 STILL_HEAVY = {}  # command -> why its --help still loads the library (none today)
@@ -40,6 +42,7 @@ print('LOADED', ','.join(m for m in {heavy} if m in sys.modules))
 def test_every_console_script_is_a_command_module():
     scripts = (TOOLS.parents[1] / 'pyproject.toml').read_text()
     assert COMMANDS and all(f'vtn-{name} = "vtn_jax.tools.{name}:run"' in scripts for name in COMMANDS)
+    assert scripts.count('"vtn_jax.tools.') == len(COMMANDS)  # and no console script is a helper module
 
 
 @pytest.mark.parametrize('name', COMMANDS)
@@ -145,3 +148,31 @@ def test_bad_input_is_one_line_and_exit_status_1(monkeypatch):
     monkeypatch.setenv('VTN_TRACEBACK', '1')  # the whole traceback instead
     with pytest.raises(errors.UserError):
         cli.run(failing_main, ['vtn-test', 'user'])
+
+
+def test_finish_whole_runs_the_work_once_and_keeps_a_stop_that_came_before_or_during_it(monkeypatch):
+    import contextlib
+    import os
+    import signal
+    calls = []
+
+    def work():
+        calls.append(1)
+        os.kill(os.getpid(), signal.SIGINT)  # held back until the work is done
+        return 'done'
+
+    result, stop = errors.finish_whole(work)
+    assert result == 'done' and len(calls) == 1 and type(stop) is KeyboardInterrupt
+    real, entered = errors.deferred_stops, []
+
+    @contextlib.contextmanager
+    def pending_stop_lands_during_the_setup():
+        entered.append(1)
+        if len(entered) == 1:
+            raise KeyboardInterrupt  # as a pending handler does inside signal.signal
+        with real():
+            yield
+
+    monkeypatch.setattr(errors, 'deferred_stops', pending_stop_lands_during_the_setup)
+    result, stop = errors.finish_whole(lambda: calls.append(2) or 'again')
+    assert result == 'again' and calls == [1, 2] and type(stop) is KeyboardInterrupt

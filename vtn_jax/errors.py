@@ -14,7 +14,9 @@ import os
 import re
 import signal
 import threading
-from typing import Iterator
+from typing import Callable, Iterator, Optional, TypeVar
+
+_T = TypeVar('_T')
 
 
 class UserError(ValueError):
@@ -95,3 +97,21 @@ def deferred_stops() -> Iterator[None]:
             signal.signal(s, handler)
     if caught:
         raise Terminated() if caught[0] == signal.SIGTERM else KeyboardInterrupt()
+
+
+def finish_whole(work: Callable[[], _T]) -> tuple[_T, Optional[KeyboardInterrupt]]:
+    """Runs `work` once, whole, with SIGINT and SIGTERM held back (`deferred_stops`); returns its result and the
+    stop that came meanwhile (None if none). A stop already pending when the hold is set up (Python runs a
+    signal's handler at its next chance, which can be inside `signal.signal` itself) lands before `work` has
+    begun: it is kept, and `work` starts then."""
+    stop = None
+    for _ in range(3):
+        done = []
+        try:
+            with deferred_stops():
+                done.append(work())
+        except KeyboardInterrupt as e:
+            stop = stop or e
+        if done:
+            return done[0], stop
+    raise stop

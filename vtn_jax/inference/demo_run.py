@@ -173,7 +173,6 @@ def run_demo(recognizer, sources: Union[str, int, pathlib.Path, Sequence], *, ou
                         print_every=print_every, k=k, is_live=streams_lib.is_live(source, live_mode))
                for i, source in enumerate(stream.sources)]
     stop, start = None, time.perf_counter()
-    pngs = []
     try:
         for step in stream:
             if not outputs[step.stream].add(step):
@@ -182,13 +181,16 @@ def run_demo(recognizer, sources: Union[str, int, pathlib.Path, Sequence], *, ou
         stop = e
     finally:
         # Whatever ended the stream (its end, q, Ctrl-C, SIGTERM, a broken file), the outputs are finished with
-        # the frames read; a second Ctrl-C while they are written waits until they are.
-        with errors.deferred_stops():
+        # the frames read; a Ctrl-C while they are written (or a second one) waits until they are.
+        def finish() -> tuple:
             elapsed = time.perf_counter() - start
             stream.close()  # stops the readers, waits for a decoder call still running
-            pngs = [out.close(truth) for out in outputs]
             if show:
                 cv2.destroyAllWindows()
+            return elapsed, [out.close(truth) for out in outputs]
+
+        (elapsed, pngs), late = errors.finish_whole(finish)
+        stop = stop or late
     summaries = [_summary(out, report, png, elapsed) for out, report, png in zip(outputs, stream.report(), pngs)]
     if stop is not None:
         _LOG.warning('stopped after %s frames: the outputs hold those frames', '+'.join(str(o.count) for o in outputs))
