@@ -2,7 +2,6 @@
 uint8-input artifacts see the same frames) or random ones, and NNCF's calibration data per part."""
 import logging
 
-import jax
 import nncf
 import numpy as np
 
@@ -69,8 +68,8 @@ def calibration_inputs(model, variables, clips_u8: np.ndarray, data_config, opti
     out = {'whole': nncf.Dataset(list(range(len(clips_u8))), clip_input),
            'encoder': nncf.Dataset(list(range(len(clips_u8))), frame_input)}
     if 'decoder' in options.parts:
-        embed = jax.jit(lambda x: model.apply(variables, x, method=vtn_lib.VTN.embed))
-        windows = [np.asarray(embed(frames_lib.normalize(clips_u8[n:n + 1], data_config.mean, data_config.std)))
-                   for n in range(len(clips_u8))]
+        windows = [np.asarray(vtn_lib.jit_apply(variables, frames_lib.normalize(
+            clips_u8[n:n + 1], data_config.mean, data_config.std), model=model, method=vtn_lib.VTN.embed))
+            for n in range(len(clips_u8))]
         out['decoder'] = nncf.Dataset(windows)
     return out

@@ -9,7 +9,6 @@ import dataclasses
 import pathlib
 from typing import Callable, Optional, Sequence
 
-import jax
 import numpy as np
 import onnxruntime as ort
 import tensorflow as tf
@@ -45,8 +44,10 @@ class VerificationError(RuntimeError):
 def create_reference(model: vtn_lib.VTN, variables) -> tuple[Callable, Callable, Callable]:
     """JAX eval functions (any batch, NHWC): clips -> logits, frames -> embeddings, windows -> logits."""
     backend = jax_backend.JaxBackend(model, variables)
-    whole = jax.jit(lambda v, x: model.apply(v, x))
-    return (lambda x: np.asarray(whole(backend.variables, x))), backend.encode, backend.decode
+    def whole(x):  # compiled once per (model, shapes) in the process (models.vtn.jit_apply)
+        return np.asarray(vtn_lib.jit_apply(backend.variables, x, model=model))
+
+    return whole, backend.encode, backend.decode
 
 
 def _in_batches(fn: Callable, x: np.ndarray, batch_size: int) -> np.ndarray:
