@@ -3,7 +3,7 @@
 #   make test   create .venv, install, and run the test suite (TORCH=1 also installs torch for the .pth tests)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PYTEST_ARGS ?= -n 2 -q
+PYTEST_ARGS ?= -n 2 --dist worksteal -q
 
 .PHONY: install test demo clean
 

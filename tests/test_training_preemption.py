@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from vtn_jax import checkpoints
-from vtn_jax.data import tfds_builders
 from vtn_jax.training import preemption
 from vtn_jax.training import trainer
 
@@ -19,10 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp('tfds')
-    tfds_builders.build('synthetic_actions', path, 'tiny')
-    return path
+def data_dir(tiny_data_dir):
+    return tiny_data_dir
 
 
 # The run's settings; evaluation only at the end, so a run of any length evaluates once, at its last step.
@@ -96,34 +93,44 @@ def test_sigint_twice_exits_130_without_a_traceback_and_keeps_the_checkpoint_who
     assert checkpoints.read_run(tmp_path, 'latest')[0] == step  # complete: it restores
 
 
-def test_signals_before_and_during_training_in_this_process(caplog):
+def check_signals_in_this_process():
+    """Real signals to this process around `StopSignals` (run in a fresh interpreter by the test below: a test
+    process's own signal handlers and libraries are not a clean start)."""
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
     logger = logging.getLogger('vtn_jax.training.preemption')
-    logger.addHandler(caplog.handler)
-    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # pytest started as a background job
-    if ignored:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    logger.addHandler(handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-    try:
-        for sig, code in ((signal.SIGTERM, 0), (signal.SIGINT, 130)):
-            with pytest.raises(preemption.TrainingStopped, match='before training started: nothing to save') as e:
-                with preemption.StopSignals():
-                    os.kill(os.getpid(), sig)  # Python runs the handler right after this call
-            assert e.value.exit_code == code and e.value.step is None
-        with preemption.StopSignals() as signals:
-            signals.start_training()
-            assert not signals.should_stop(1)
-            os.kill(os.getpid(), signal.SIGTERM)
-            assert signals.should_stop(2) and signals.received == 'SIGTERM'
-            signals.saving_step = 2
-            os.kill(os.getpid(), signal.SIGINT)  # a second signal: noted, nothing else
-            stopped = signals.stopped(2)
-        assert stopped.exit_code == 0 and str(stopped) == ('stopped by SIGTERM at step 2: checkpoint saved, resume '
-                                                           'with the same command')
-        assert 'SIGINT again: ignored, the checkpoint of step 2 is being written' in caplog.text
-        assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # handlers given back
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        with preemption.StopSignals():  # ignored by whoever started the process: left ignored
-            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    finally:
-        logger.removeHandler(caplog.handler)
-        signal.signal(signal.SIGINT, signal.SIG_IGN if ignored else before[1])
+    for sig, code in ((signal.SIGTERM, 0), (signal.SIGINT, 130)):
+        try:
+            with preemption.StopSignals():
+                os.kill(os.getpid(), sig)  # Python runs the handler right after this call
+            raise AssertionError('no stop')
+        except preemption.TrainingStopped as e:
+            assert 'before training started: nothing to save' in str(e)
+            assert e.exit_code == code and e.step is None
+    with preemption.StopSignals() as signals:
+        signals.start_training()
+        assert not signals.should_stop(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert signals.should_stop(2) and signals.received == 'SIGTERM'
+        signals.saving_step = 2
+        os.kill(os.getpid(), signal.SIGINT)  # a second signal: noted, nothing else
+        stopped = signals.stopped(2)
+    assert stopped.exit_code == 0 and str(stopped) == ('stopped by SIGTERM at step 2: checkpoint saved, resume '
+                                                       'with the same command')
+    assert any('SIGINT again: ignored, the checkpoint of step 2 is being written' in m for m in messages)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # handlers given back
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with preemption.StopSignals():  # ignored by whoever started the process: left ignored
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_signals_before_and_during_training_in_this_process():
+    code = ('import sys; sys.path.insert(0, "tests"); import test_training_preemption as t; '
+            't.check_signals_in_this_process(); print("held")')
+    proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, 'PYTHONPATH': ROOT, 'TF_CPP_MIN_LOG_LEVEL': '2'}, check=False)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith('held'), proc.stdout[-2000:] + proc.stderr[-3000:]

@@ -23,6 +23,7 @@ import math
 import os
 import sys
 import tempfile
+import threading
 import time
 
 # (path fragment of the emitting file, text in the message): warnings that say nothing a user can act on.
@@ -126,15 +127,35 @@ def log_to_file(path):
         previous = terminal.formatter
         terminal.setFormatter(_FirstLineOfLibraries(previous or logging.Formatter(), str(path)))
         terminal.addFilter(_is_library_traceback_filter)
+        # Exceptions Python can only report (in a callback, a __del__, a thread), such as orbax's asyncio loop
+        # raising "Event loop is closed" after a failed save: logged with their traceback (so to the file only).
+        hooks = sys.unraisablehook, threading.excepthook
+        sys.unraisablehook, threading.excepthook = _log_unraisable, _log_thread_exception
     try:
         yield handler
     finally:
         if terminal is not None:
             terminal.setFormatter(previous)
             terminal.removeFilter(_is_library_traceback_filter)
+            sys.unraisablehook, threading.excepthook = hooks
         for logger in loggers:
             logger.removeHandler(handler)
         handler.close()
+
+
+_LIBRARIES = logging.getLogger('libraries')  # not vtn_jax's: a record with a traceback stays off the terminal
+
+
+def _log_unraisable(unraisable) -> None:
+    _LIBRARIES.warning('%s: %r', unraisable.err_msg or 'Exception ignored in', unraisable.object,
+                       exc_info=(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback))
+
+
+def _log_thread_exception(args) -> None:
+    if args.exc_type is SystemExit:
+        return
+    _LIBRARIES.warning('exception in thread %s', args.thread.name if args.thread else '?',
+                       exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
 
 
 def _is_library_traceback_filter(record: logging.LogRecord) -> bool:
