@@ -11,7 +11,8 @@ def export_model(encoder: str, work_dir: pathlib.Path):
     """Exports (or reuses) the encoder and decoder of a random-weight 224x224 RGB VTN, float and INT8."""
     config = default.get_config()
     config.model.encoder = encoder
-    out = work_dir / f'{encoder}_{EXPORT_VERSION}'
+    from vtn_jax.inference import export_record  # the record's format too: an older folder is not read
+    out = work_dir / f'{encoder}_{EXPORT_VERSION}_format{export_record.FORMAT.split()[-1]}'
     wanted = ('encoder.xml', 'decoder.xml', 'encoder_int8.xml', 'decoder_int8.xml', 'export.json')
     if all((out / name).is_file() for name in wanted):
         return out, config
