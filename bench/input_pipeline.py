@@ -186,7 +186,7 @@ def main(argv):
     threads, batch = _DATA_THREADS.value, _BATCH.value
     train = input_pipeline.create_dataset(config, 'train', batch_size=batch, mode='train')
     evaluation = input_pipeline.create_dataset(config, 'test', batch_size=batch, mode='segments').repeat()
-    clip_frames = lambda b: int(b['mask'].sum()) * NUM_FRAMES  # noqa: E731
+    clip_frames = lambda b: int(b['mask'].sum()) * NUM_FRAMES
     pipelines = {
         'bare JPEG decode, whole frames': (iter(tfds.as_numpy(with_threads(
             decode_dataset(clips, windows, False, batch), threads))), lambda n: int(n.sum())),

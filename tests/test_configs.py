@@ -47,3 +47,13 @@ def test_a_wrong_normalisation_is_caught():
     config = configs.load('se_resnext101')
     with pytest.raises(ValueError, match='se_resnext101_32x4d'):
         pretrained.check_normalization(config.model.encoder, pretrained.IMAGENET_MEAN, pretrained.IMAGENET_STD)
+
+
+def test_the_repository_configs_are_the_packaged_ones():
+    """configs/ (what `--config configs/x.py` reads in a checkout) and vtn_jax/configs/ (what `--config x` reads in
+    a pip install) hold the same files, byte for byte."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    ours = {p.name: p.read_bytes() for p in (root / 'configs').glob('*.py')}
+    packaged = {p.name: p.read_bytes() for p in (root / 'vtn_jax' / 'configs').glob('*.py')}
+    assert ours and ours.keys() == packaged.keys()
+    assert [name for name in ours if ours[name] != packaged[name]] == []

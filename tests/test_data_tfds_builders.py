@@ -24,7 +24,7 @@ def write_clip(path, num_frames, value, height=24, width=32):
     video_io.write_video(path, frames)
 
 
-def make_class_folders(root, videos_per_class=3):  # noqa: D401
+def make_class_folders(root, videos_per_class=3):
     """root/<Class>/v_<Class>_g0N_c01.avi, 10..18 frames, 32x24; returns {relative path: frames}."""
     lengths = {}
     for c, name in enumerate(CLASSES):

@@ -210,13 +210,13 @@ def decode_crop_resize(jpegs: tf.Tensor, window: tf.Tensor, crop_size: int, flip
     if jpegs.shape[0] is not None:  # a clip (T known when tracing): unrolled, no while loop per frame
         frames = [decode(jpegs[i]) for i in range(jpegs.shape[0])]
         # The frames go to numpy as they are: the resize writes the output rows, with no stacking copy first.
-        resize = lambda m, *f: _resize_flip_frames(f, crop_size, m)  # noqa: E731
-        unchanged = lambda: tf.stack(frames)  # noqa: E731
+        resize = lambda m, *f: _resize_flip_frames(f, crop_size, m)
+        unchanged = lambda: tf.stack(frames)
     else:  # a whole video
         video = tf.map_fn(decode, jpegs, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
         frames = [video]
-        resize = lambda m, v: _resize_flip_frames(v, crop_size, m)  # noqa: E731
-        unchanged = lambda: video  # noqa: E731
+        resize = lambda m, v: _resize_flip_frames(v, crop_size, m)
+        unchanged = lambda: video
     flip = tf.cast(flip, tf.bool)
     frames = tf.cond(tf.logical_or(tf.not_equal(window[2], crop_size), flip),
                      lambda: tf.numpy_function(resize, [flip, *frames], tf.uint8), unchanged)

@@ -91,7 +91,7 @@ class Recognizer:
         Raises:
             UserError: the folder is not a complete, verified export (naming the file or key at fault).
         """
-        from vtn_jax.inference import openvino_backend  # noqa: PLC0415  (optional: OpenVINO)
+        from vtn_jax.inference import openvino_backend  # optional: OpenVINO
         record = export_record.read(folder)
         record.check_verified(allow_unverified)
         key = 'ir_int8' if precision == 'int8' else 'ir'
@@ -107,9 +107,9 @@ class Recognizer:
         """The model of `config` in JAX, with weights from `checkpoint` (a workdir, flat .npz or the authors'
         .pth/.npz; '' = random weights, said loudly). `config` is a ConfigDict or the name of a shipped config."""
         # JAX is optional for a deployment: only this constructor needs it.
-        from vtn_jax import checkpoints  # noqa: PLC0415
-        from vtn_jax.inference import jax_backend  # noqa: PLC0415
-        from vtn_jax.models import vtn as vtn_lib  # noqa: PLC0415
+        from vtn_jax import checkpoints
+        from vtn_jax.inference import jax_backend
+        from vtn_jax.models import vtn as vtn_lib
         if isinstance(config, str):
             config = configs.load(config)
         model = vtn_lib.create_model(config.model)
