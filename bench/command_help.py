@@ -7,6 +7,7 @@ and which heavy libraries it loads (none should: a command imports the library i
 Each row is the best of --rounds runs; the CPU model is printed with the table.
 """
 import os
+import re
 import pathlib
 import platform
 import subprocess
@@ -52,7 +53,8 @@ def main(argv):
     del argv
     root = pathlib.Path(os.environ.get('PYTHONPATH', '').split(os.pathsep)[0] or REPO)
     env = {**os.environ, 'PYTHONPATH': str(root)}
-    commands = sorted(p.stem for p in (root / 'vtn_jax' / 'tools').glob('*.py') if p.stem not in ('__init__', 'cli'))
+    scripts = (root / 'pyproject.toml').read_text()  # the console scripts: vtn-x = "vtn_jax.tools.x:run"
+    commands = sorted(re.findall(r'^vtn-\w+ = "vtn_jax\.tools\.(\w+):run"', scripts, re.MULTILINE))
     bare, _ = best_of(_ROUNDS.value, [sys.executable, '-c', 'pass'], env, root)
     print(f'{cpu_model()}, {os.cpu_count()} cores; vtn_jax from {root}; best of {_ROUNDS.value}')
     print(f'bare interpreter start: {bare:.2f} s\n')
