@@ -53,7 +53,7 @@ def main(argv):
     del argv
     root = pathlib.Path(os.environ.get('PYTHONPATH', '').split(os.pathsep)[0] or REPO)
     env = {**os.environ, 'PYTHONPATH': str(root)}
-    scripts = (root / 'pyproject.toml').read_text()  # the console scripts: vtn-x = "vtn_jax.tools.x:run"
+    scripts = (root / 'pyproject.toml').read_text()  # the console scripts of [project.scripts]
     commands = sorted(re.findall(r'^vtn-\w+ = "vtn_jax\.tools\.(\w+):run"', scripts, re.MULTILINE))
     bare, _ = best_of(_ROUNDS.value, [sys.executable, '-c', 'pass'], env, root)
     print(f'{cpu_model()}, {os.cpu_count()} cores; vtn_jax from {root}; best of {_ROUNDS.value}')
