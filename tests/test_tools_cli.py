@@ -176,3 +176,14 @@ def test_finish_whole_runs_the_work_once_and_keeps_a_stop_that_came_before_or_du
     monkeypatch.setattr(errors, 'deferred_stops', pending_stop_lands_during_the_setup)
     result, stop = errors.finish_whole(lambda: calls.append(2) or 'again')
     assert result == 'again' and calls == [1, 2] and type(stop) is KeyboardInterrupt
+
+
+def test_a_stop_raised_where_python_can_only_report_it_is_sent_again():
+    class Swallows:
+        def __del__(self):
+            raise errors.Terminated()  # as SIGTERM's handler does when it runs inside a gc callback or a __del__
+
+    with pytest.raises(errors.Terminated):
+        with errors.stop_on_sigterm():
+            Swallows()  # its exception is only reported (sys.unraisablehook), so the signal is sent again
+            time.sleep(0.5)  # and lands here

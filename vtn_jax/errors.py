@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import signal
+import sys
 import threading
 from typing import Callable, Iterator, Optional, TypeVar
 
@@ -69,10 +70,25 @@ def stop_on_sigterm() -> Iterator[None]:
         yield
         return
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous_hook = sys.unraisablehook
+
+    def resend_swallowed_stops(unraisable):
+        # A signal's handler runs wherever Python is, also in a garbage-collection callback or a __del__, where
+        # an exception can only be reported: a stop raised there would be lost. It is sent again instead, a moment
+        # later from another thread (sent from here, its handler would run here again), and raised at the next
+        # point that can take it.
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            signum = getattr(unraisable.exc_value, 'signum', signal.SIGINT)
+            threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+            return
+        previous_hook(unraisable)
+
+    sys.unraisablehook = resend_swallowed_stops
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ With `-v`, `configure_cli_logging` undoes both (and shows the notices already dr
 notebook, a test) changes nothing.
 """
 import contextlib
+import functools
 import importlib.abc
 import logging
 import math
@@ -130,7 +131,8 @@ def log_to_file(path):
         # Exceptions Python can only report (in a callback, a __del__, a thread), such as orbax's asyncio loop
         # raising "Event loop is closed" after a failed save: logged with their traceback (so to the file only).
         hooks = sys.unraisablehook, threading.excepthook
-        sys.unraisablehook, threading.excepthook = _log_unraisable, _log_thread_exception
+        sys.unraisablehook = functools.partial(_log_unraisable, hooks[0])
+        threading.excepthook = _log_thread_exception
     try:
         yield handler
     finally:
@@ -146,7 +148,10 @@ def log_to_file(path):
 _LIBRARIES = logging.getLogger('libraries')  # not vtn_jax's: a record with a traceback stays off the terminal
 
 
-def _log_unraisable(unraisable) -> None:
+def _log_unraisable(previous, unraisable) -> None:
+    if not isinstance(unraisable.exc_value, Exception):  # a stop (KeyboardInterrupt): the previous hook's
+        previous(unraisable)
+        return
     _LIBRARIES.warning('%s: %r', unraisable.err_msg or 'Exception ignored in', unraisable.object,
                        exc_info=(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback))
 
