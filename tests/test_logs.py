@@ -1,5 +1,6 @@
 """The entry points' log filter drops the libraries' routine warnings and nothing else."""
 import logging
+import sys
 
 from vtn_jax import logs
 
@@ -24,6 +25,8 @@ def test_a_run_log_file_gets_the_library_tracebacks_that_the_terminal_does_not(t
     root = logging.getLogger()
     attached = absl_logging.get_absl_handler() in root.handlers
     absl_logging.use_absl_handler()  # what a command's app.run does: the libraries' terminal
+    terminal = absl_logging.get_absl_handler().python_handler
+    stream, terminal.stream = terminal.stream, sys.stderr  # (an earlier test's capture may still be its stream)
     logs.configure_cli_logging()
     library, path = logging.getLogger('orbax_like_library'), tmp_path / 'train.log'
     try:
@@ -36,6 +39,7 @@ def test_a_run_log_file_gets_the_library_tracebacks_that_the_terminal_does_not(t
             logging.getLogger('vtn_jax.test').info('our progress line')
         library.error('after the run')
     finally:
+        terminal.stream = stream
         if not attached:
             root.removeHandler(absl_logging.get_absl_handler())
     text = path.read_text()
