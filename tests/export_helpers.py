@@ -112,3 +112,21 @@ def compile_f32(path):
 
 def relative(got, ref):
     return float(np.max(np.abs(got - ref))) / max(1.0, float(np.max(np.abs(ref))))
+
+
+def rewrite_record(folder, change) -> None:
+    """Damages an export: its export.json parsed, changed in place by `change(record)`, written back."""
+    path = pathlib.Path(folder) / 'export.json'
+    record = json.loads(path.read_text())
+    change(record)
+    path.write_text(json.dumps(record))
+
+
+def set_at(keys, value):
+    """A `change` for `rewrite_record`: record[keys[0]]...[keys[-1]] = value."""
+    def change(record):
+        node = record
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+    return change

@@ -1,10 +1,10 @@
 """The export record: one schema for export.json (every bad field named), files confined to the folder and checked
 against their recorded size and SHA-256, unverified folders refused, and the IR's rt_info derived from the record."""
-import json
 import shutil
 
 import pytest
 
+from export_helpers import rewrite_record, set_at
 from vtn_jax import errors
 from vtn_jax.inference import export_record
 
@@ -18,13 +18,6 @@ def folder(rgb, tmp_path):
     return copy
 
 
-def rewrite(folder, change):
-    path = folder / 'export.json'
-    record = json.loads(path.read_text())
-    change(record)
-    path.write_text(json.dumps(record))
-
-
 def test_a_good_folder_reads_whole(folder):
     record = export_record.read(folder)
     assert record.clip.num_frames == 8 and record.clip.modality == 'rgb' and record.num_classes == 8
@@ -34,35 +27,26 @@ def test_a_good_folder_reads_whole(folder):
     record.check_verified()
 
 
-def _set(path, value):
-    def change(record):
-        node = record
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
-    return change
-
-
 @pytest.mark.parametrize('change, message', [
     (lambda r: r.clear() or r.update({'format': 'vtn_jax export 1'}), "format 'vtn_jax export 1' is not"),
-    (_set(('clip', 'stride'), 10 ** 9), 'clip.stride must be an integer from 1 to 64'),
-    (_set(('clip', 'stride'), '2'), '"stride" must be an integer'),
-    (_set(('clip', 'modality'), 'depth'), "model.modality must be one of"),
-    (_set(('preprocessing', 'std'), [0.2, 0.0, 0.2]), 'preprocessing.std must be three positive numbers'),
-    (_set(('preprocessing', 'mean'), [0.5]), 'preprocessing.mean must be three numbers'),
-    (_set(('class_names',), 'abcdefgh'), '"class_names" must be list'),
-    (_set(('class_names',), [0, 1, 2, 3, 4, 5, 6, 7]), '"class_names" must be a list of 1 to'),
-    (_set(('class_names',), [f'c{i}' for i in range(9)]), 'gives 8 classes, but class_names has 9'),
-    (_set(('artifacts', 'encoder', 'ir'), '../other/encoder.xml'), 'must be a file name inside the export folder'),
-    (_set(('artifacts', 'encoder', 'ir'), '/etc/passwd'), 'must be a file name inside the export folder'),
-    (_set(('artifacts', 'decoder', 'ir_input', 'shape'), [1, 7, 32]), 'the clip and crop give \\[1, 8, 32\\]'),
-    (_set(('artifacts', 'decoder', 'output', 'shape'), [1, 10 ** 9]), 'must be a list of positive integers'),
-    (_set(('artifacts', 'encoder', 'ir_input', 'dtype'), 'int4'), '"dtype" must be one of'),
-    (_set(('omz',), True), "an Open Model Zoo export takes the demo's crop \\(eval_crop 'authors', crop_size 224\\)"),
-    (_set(('artifacts', 'telepathy'), {}), '"artifacts" must hold some of'),
+    (set_at(('clip', 'stride'), 10 ** 9), 'clip.stride must be an integer from 1 to 64'),
+    (set_at(('clip', 'stride'), '2'), '"stride" must be an integer'),
+    (set_at(('clip', 'modality'), 'depth'), "model.modality must be one of"),
+    (set_at(('preprocessing', 'std'), [0.2, 0.0, 0.2]), 'preprocessing.std must be three positive numbers'),
+    (set_at(('preprocessing', 'mean'), [0.5]), 'preprocessing.mean must be three numbers'),
+    (set_at(('class_names',), 'abcdefgh'), '"class_names" must be list'),
+    (set_at(('class_names',), [0, 1, 2, 3, 4, 5, 6, 7]), '"class_names" must be a list of 1 to'),
+    (set_at(('class_names',), [f'c{i}' for i in range(9)]), 'gives 8 classes, but class_names has 9'),
+    (set_at(('artifacts', 'encoder', 'ir'), '../other/encoder.xml'), 'must be a file name inside the export folder'),
+    (set_at(('artifacts', 'encoder', 'ir'), '/etc/passwd'), 'must be a file name inside the export folder'),
+    (set_at(('artifacts', 'decoder', 'ir_input', 'shape'), [1, 7, 32]), 'the clip and crop give \\[1, 8, 32\\]'),
+    (set_at(('artifacts', 'decoder', 'output', 'shape'), [1, 10 ** 9]), 'must be a list of positive integers'),
+    (set_at(('artifacts', 'encoder', 'ir_input', 'dtype'), 'int4'), '"dtype" must be one of'),
+    (set_at(('omz',), True), "an Open Model Zoo export takes the demo's crop \\(eval_crop 'authors', crop_size 224\\)"),
+    (set_at(('artifacts', 'telepathy'), {}), '"artifacts" must hold some of'),
 ])
 def test_a_bad_field_is_named(folder, change, message):
-    rewrite(folder, change)
+    rewrite_record(folder, change)
     with pytest.raises(errors.UserError, match=message):
         export_record.read(folder)
 
@@ -97,7 +81,7 @@ def test_changed_or_cut_files_are_refused(folder):
 @pytest.mark.parametrize('verification, message', [(None, 'did not run or did not finish'),
                                                     ({'passed': False}, 'verification failed')])
 def test_an_unverified_folder_is_refused_unless_allowed(folder, verification, message):
-    rewrite(folder, _set(('verification',), verification))
+    rewrite_record(folder, set_at(('verification',), verification))
     record = export_record.read(folder)
     with pytest.raises(errors.UserError, match=message):
         record.check_verified()
@@ -128,7 +112,7 @@ def test_model_info_of_a_uint8_bgr_whole_model_leaves_the_normalisation_to_the_i
 
 
 def test_class_names_are_single_lines(folder):
-    rewrite(folder, _set(('class_names',), [f'c{i}' for i in range(7)] + ['two\nlines']))
+    rewrite_record(folder, set_at(('class_names',), [f'c{i}' for i in range(7)] + ['two\nlines']))
     with pytest.raises(errors.UserError, match='non-empty one-line strings'):
         export_record.read(folder)
 

@@ -6,7 +6,6 @@ and SIGTERM finish what a demo writes. Each case is one parametrized test, so th
 In-process runs (`conftest.run_command`) where they can; real processes where a signal or a traceback needs one.
 """
 import csv
-import hashlib
 import json
 import os
 import pathlib
@@ -24,8 +23,10 @@ import pytest
 
 import vtn_jax
 from conftest import run_command
+from export_helpers import rewrite_record, set_at
 from vtn_jax import Recognizer
 from vtn_jax.data import video_io
+from vtn_jax.inference import export_record
 from vtn_jax.tools import demo
 from vtn_jax.tools import export
 from vtn_jax.tools import timeline
@@ -47,21 +48,11 @@ def folder(rgb, tmp_path):
 
 def edit(change):
     """A damage: export.json parsed, changed in place by `change(record)`, written back."""
-    def apply(folder):
-        path = folder / 'export.json'
-        record = json.loads(path.read_text())
-        change(record)
-        path.write_text(json.dumps(record))
-    return apply
+    return lambda folder: rewrite_record(folder, change)
 
 
 def put(keys, value):
-    def change(record):
-        node = record
-        for key in keys[:-1]:
-            node = node[key]
-        node[keys[-1]] = value
-    return edit(change)
+    return edit(set_at(keys, value))
 
 
 def text(content):
@@ -76,13 +67,10 @@ def text(content):
 
 def rechecksum(folder):
     """What an attacker who rewrites files does to the sizes and SHA-256 export.json records."""
-    path = folder / 'export.json'
-    record = json.loads(path.read_text())
-    if isinstance(record.get('files'), dict):
-        for name in record['files']:
-            data = (folder / name).read_bytes()
-            record['files'][name] = {'bytes': len(data), 'sha256': hashlib.sha256(data).hexdigest()}
-    path.write_text(json.dumps(record))
+    def change(record):
+        if isinstance(record.get('files'), dict):
+            record['files'] = {name: export_record.file_digest(folder / name) for name in record['files']}
+    rewrite_record(folder, change)
 
 
 def file_change(name, change, resum=False):
