@@ -91,11 +91,31 @@ def stop_on_sigterm() -> Iterator[None]:
         sys.unraisablehook = previous_hook
 
 
+_STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _signum(stop: KeyboardInterrupt) -> int:
+    return int(getattr(stop, 'signum', signal.SIGINT))
+
+
+def _set_handlers(handlers: dict, caught: list) -> None:
+    """Sets each signal's handler, also when a pending stop's old handler runs in between (Python runs a
+    signal's handler at its next chance, which can be inside `signal.signal` itself): that stop goes to `caught`."""
+    for s, handler in handlers.items():
+        while True:
+            try:
+                signal.signal(s, handler)
+                break
+            except KeyboardInterrupt as e:
+                caught.append(_signum(e))
+
+
 @contextlib.contextmanager
 def deferred_stops() -> Iterator[None]:
     """Holds SIGINT and SIGTERM back until the block is done, then raises the first one that came (as
     KeyboardInterrupt or `Terminated`): for work that must finish whole once started (an output being written).
-    Outside the main thread signals cannot be caught there, and nothing changes."""
+    A stop already pending while the hold is set up or taken down is held too. Outside the main thread signals
+    cannot be caught there, and nothing changes."""
     if not _in_main_thread():
         yield
         return
@@ -105,29 +125,25 @@ def deferred_stops() -> Iterator[None]:
         del frame
         caught.append(signum)
 
-    previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.getsignal(s) for s in _STOPS}
+    _set_handlers(dict.fromkeys(_STOPS, hold), caught)
     try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        _set_handlers(previous, caught)
     if caught:
         raise Terminated() if caught[0] == signal.SIGTERM else KeyboardInterrupt()
 
 
 def finish_whole(work: Callable[[], _T]) -> tuple[_T, Optional[KeyboardInterrupt]]:
-    """Runs `work` once, whole, with SIGINT and SIGTERM held back (`deferred_stops`); returns its result and the
-    stop that came meanwhile (None if none). A stop already pending when the hold is set up (Python runs a
-    signal's handler at its next chance, which can be inside `signal.signal` itself) lands before `work` has
-    begun: it is kept, and `work` starts then."""
-    stop = None
-    for _ in range(3):
-        done = []
-        try:
-            with deferred_stops():
-                done.append(work())
-        except KeyboardInterrupt as e:
-            stop = stop or e
-        if done:
-            return done[0], stop
-    raise stop
+    """Runs `work` whole with SIGINT and SIGTERM held back (`deferred_stops`); returns its result and the stop that
+    came meanwhile (None if none), instead of raising it."""
+    done = []
+    try:
+        with deferred_stops():
+            done.append(work())
+    except KeyboardInterrupt as e:
+        if not done:  # not a held stop: raised by `work` itself
+            raise
+        return done[0], e
+    return done[0], None
