@@ -53,6 +53,18 @@ def exit_status(stop: KeyboardInterrupt) -> int:
     return 128 + int(getattr(stop, 'signum', signal.SIGINT))
 
 
+def process_alive(pid) -> bool:
+    """Whether process `pid` of this host still runs (a lock's or a staging folder's owner); False for a value
+    that is no PID."""
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, TypeError, ValueError, OverflowError):
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True
+
+
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
@@ -131,8 +143,8 @@ def deferred_stops() -> Iterator[None]:
         yield
     finally:
         _set_handlers(previous, caught)
-    if caught:
-        raise Terminated() if caught[0] == signal.SIGTERM else KeyboardInterrupt()
+        if caught:  # also when the block raised: the stop wins, that error is its __context__
+            raise Terminated() if caught[0] == signal.SIGTERM else KeyboardInterrupt()
 
 
 def finish_whole(work: Callable[[], _T]) -> tuple[_T, Optional[KeyboardInterrupt]]:

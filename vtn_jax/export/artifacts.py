@@ -189,22 +189,12 @@ def check_destination(out_dir) -> pathlib.Path:
     return out_dir
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
-
-
 def _dead_leftovers(out_dir: pathlib.Path, kind: str) -> list:
     """`.<name>.<kind>-<pid>` folders beside `out_dir` whose process is gone (an export killed there)."""
     found = []
     for old in out_dir.parent.glob(f'.{out_dir.name}.{kind}-*'):
         pid = old.name.rpartition('-')[2]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not errors.process_alive(pid):
             found.append(old)
     return found
 

@@ -16,7 +16,6 @@ SIGTERM (a preemption) or SIGINT (Ctrl-C) stops after the step in flight and sav
 Many processes: docs/training.md "Scale-out: many devices and many hosts".
 """
 import json
-import os
 import pathlib
 import signal
 import sys
@@ -70,15 +69,6 @@ def main(argv):
         workdir = cli.require(cli.WORKDIR, 'where the run is written')
         try:
             result = trainer.train_and_evaluate(config, workdir, allow_config_change=_ALLOW_CONFIG_CHANGE.value)
-        except trainer.CheckpointSaveError as e:
-            if os.environ.get('VTN_TRACEBACK'):
-                raise
-            # orbax's background threads may still report the abandoned write while Python shuts down (asyncio's
-            # "Event loop is closed", as tracebacks): the one line says it all, and the previous checkpoint is
-            # complete, so the process ends here.
-            print(f'error: {cli.one_line(e)}', file=sys.stderr, flush=True)
-            sys.stdout.flush()
-            os._exit(1)
         except trainer.TrainingStopped as stopped:
             for sig in (signal.SIGTERM, signal.SIGINT):  # a late second signal: no traceback on the way out
                 signal.signal(sig, signal.SIG_IGN)

@@ -17,6 +17,7 @@ import tensorflow_datasets as tfds
 from vtn_jax import checkpoints
 from vtn_jax.data import class_names as class_names_lib
 from vtn_jax.data import input_pipeline
+from vtn_jax import errors
 from vtn_jax.errors import UserError
 
 _LOG = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class WorkdirLock:
             if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
                 raise
             holder = self._holder()
-            if holder and (holder.get('host') != socket.gethostname() or _alive(holder.get('pid'))):
+            if holder and (holder.get('host') != socket.gethostname() or errors.process_alive(holder.get('pid'))):
                 self._refuse(holder)
         holder = self._holder()
         if holder.get('pid'):  # written by a run that ended without releasing it (killed, crashed host)
@@ -86,16 +87,6 @@ class WorkdirLock:
             os.ftruncate(self._fd, 0)  # an empty lock file is free (the file stays: removing it races a newcomer)
             os.close(self._fd)  # releases the flock
             self._fd = None
-
-
-def _alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, TypeError, ValueError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _flat(tree: dict, prefix: str = '') -> dict:
