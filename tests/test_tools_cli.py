@@ -23,8 +23,6 @@ TOOLS = pathlib.Path(cli.__file__).resolve().parent
 NOT_COMMANDS = ('__init__', 'cli', 'quickstart_stages')
 COMMANDS = sorted(p.stem for p in TOOLS.glob('*.py') if p.stem not in NOT_COMMANDS)
 HEAVY = ('tensorflow', 'jax', 'openvino')
-# Commands whose module still imports the library at the top (their logic moves into the library first).
-STILL_HEAVY = {}  # command -> why its --help still loads the library (none today)
 
 HELP_PROBE = '''
 import runpy, sys, time
@@ -49,8 +47,6 @@ def test_every_console_script_is_a_command_module():
 def test_help_loads_neither_tensorflow_nor_jax_nor_openvino(name):
     """Each command's --help in a fresh interpreter: its docstring and flags, and no heavy library in
     sys.modules (the time is printed for the record; bench/command_help.py compares it with a bare start)."""
-    if name in STILL_HEAVY:
-        pytest.xfail(STILL_HEAVY[name])
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, '-c', HELP_PROBE.format(name=name, heavy=HEAVY)], capture_output=True,
                           text=True, timeout=120, check=False, cwd=TOOLS.parents[1])  # this checkout's vtn_jax

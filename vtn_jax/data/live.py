@@ -100,7 +100,7 @@ def quiet_backend_logs() -> None:
 
 def source_kind(source: Union[str, os.PathLike, int]) -> str:
     """'camera' (an int or a string of digits), 'network' (rtsp/rtsps/http/https URL) or 'file'."""
-    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
+    if isinstance(source, int) or (isinstance(source, str) and source.isascii() and source.isdigit()):
         return 'camera'
     if isinstance(source, str) and source.lower().startswith(NETWORK_SCHEMES):
         return 'network'
@@ -179,8 +179,6 @@ class LiveSource:
                            'server is up, and open_timeout_s)',
                 'file': 'OpenCV cannot open it (not a video, or an unknown/corrupt container)'}[self.kind])
         self.fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-        self.height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         self.play_fps = fps or (self.fps if 0 < self.fps < 1000 else 25.0)
         self._thread = threading.Thread(target=self._run, args=(capture,), name=f'vtn-live {self.name}',
                                         daemon=True)

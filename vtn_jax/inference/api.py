@@ -21,6 +21,7 @@ from vtn_jax import configs
 from vtn_jax import errors
 from vtn_jax.data import class_names as class_names_lib
 from vtn_jax.data import frames as frames_lib
+from vtn_jax.data import live
 from vtn_jax.data import video_io
 from vtn_jax.inference import export_record
 from vtn_jax.inference import recognizer as recognizer_lib
@@ -43,7 +44,7 @@ def parse_source(source: Union[str, int, pathlib.Path]) -> Union[str, int]:
     """
     if not isinstance(source, int):
         source = str(source)
-        if not (source.isascii() and source.isdigit()):
+        if live.source_kind(source) != 'camera':  # (the one test of a camera index: ASCII digits)
             return source
     too_long = isinstance(source, str) and len(source) > len(str(MAX_CAMERA_INDEX))  # int() refuses 4,300+ digits
     if too_long or not 0 <= int(source) <= MAX_CAMERA_INDEX:

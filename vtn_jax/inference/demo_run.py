@@ -88,8 +88,9 @@ class _Outputs:
         self.top1_prob.append(top[0][1] if top else 0.0)
         if self.table:
             self.table.writerow(timeline_lib.format_timeline_row(step.frame_index, step.time_s, top, names, self.k))
-        live_text = self.live_status(step)
-        if self.print_every and (self.count - 1) % self.print_every == 0:
+        printing = self.print_every and (self.count - 1) % self.print_every == 0
+        live_text = self.live_status(step) if printing or self.output or self.window else ''  # (percentiles)
+        if printing:
             text = annotate.format_top(top, names) if top else 'warming up (no prediction yet)'
             print(f'{self.prefix}frame {step.frame_index:6d}  {step.time_s:8.3f} s  {text}  [{rate:.1f} FPS]'
                   f'{"  " + live_text if live_text else ""}', flush=True)

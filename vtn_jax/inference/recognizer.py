@@ -208,7 +208,7 @@ class OnlineRecognizer:
     Attributes:
         encoder_calls: encoder passes so far (one per frame after the first s for the difference modalities).
         frames_seen: raw frames pushed since the last `reset`.
-        skipped: frames pushed but not needed (`label_every`) since the last `reset`.
+        skipped: frames pushed but not needed (`label_every`) so far (like `encoder_calls`, kept by `reset`).
     """
 
     def __init__(self, backend: Backend, clip: modality_lib.Clip, preprocessing: frames_lib.Preprocessing, *,
@@ -237,7 +237,7 @@ class OnlineRecognizer:
         if getattr(backend, 'raw_frames_only', False) and not self._raw:
             raise errors.UserError('this encoder takes uint8 frames only (exported with --uint8_input): it needs the '
                                    'raw-frame path')
-        self.encoder_calls = 0
+        self.encoder_calls = self.skipped = 0
         self.reset()
 
     @classmethod
@@ -252,8 +252,8 @@ class OnlineRecognizer:
         return self._raw
 
     def reset(self):
-        """Forgets all frames (a new video, a reconnected stream); `encoder_calls` keeps counting. A window still
-        running is waited for and dropped."""
+        """Forgets all frames (a new video, a reconnected stream); `encoder_calls` and `skipped` keep counting. A
+        window still running is waited for and dropped."""
         if getattr(self, '_pending', None) is not None:
             self._pending[1].result()  # its request must finish before the backend is used again
         s, steps = self.clip.stride, self.clip.num_steps
@@ -270,7 +270,7 @@ class OnlineRecognizer:
         self._windows = 0  # windows that could be decoded so far (decode_every counts them)
         self._raw_shape = None  # the frame shape the backend's raw-frame encoder was last prepared for
         self._last_index, self._phase = -1, None  # the last index pushed; label_every > 1: the phase labelled
-        self.frames_seen = self.skipped = 0
+        self.frames_seen = 0
 
     def preprocess(self, frame_HWC: np.ndarray) -> np.ndarray:
         """A frame (uint8 [H, W, 3] in `frame_color` order) -> the normalised crop [crop, crop, 3] float32, in

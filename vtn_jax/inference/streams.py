@@ -123,8 +123,8 @@ class _InOrder:
         self._frames = video_io.prefetched(video_io.iter_frames(source, color='BGR'))
         self.count, self.ended, self.error, self._size, self._start = 0, False, None, None, time.perf_counter()
 
-    def poll(self, block: bool) -> Optional[_Arrival]:
-        del block  # a file always has its next frame (or its end) at hand
+    def poll(self) -> Optional[_Arrival]:
+        """The next frame (a file always has it, or its end, at hand)."""
         try:
             frame = next(self._frames)
         except StopIteration:
@@ -167,9 +167,10 @@ class _Live:
                                        realtime=live.source_kind(source) == 'file', **options)
         self.name, self.count, self.ended, self.error, self._first = self._source.name, 0, False, None, None
 
-    def poll(self, block: bool) -> Optional[_Arrival]:
+    def poll(self) -> Optional[_Arrival]:
+        """The newest frame since the last call, without waiting (None: nothing new)."""
         try:
-            frame = self._source.latest(timeout=POLL_S if block else 0)
+            frame = self._source.latest(timeout=0)
         except Exception as e:  # noqa: BLE001  (a UserError or a capture error: the stream ends)
             self.error = e
             self.close()
@@ -199,18 +200,17 @@ class _Stream:
         self.latest: Optional[recognizer_lib.Prediction] = None
         self.top: tuple = ()
         self.latency = live.LatencyRecorder()
-        self.labels = self.gaps = self.skipped = 0
+        self.labels = self.gaps = 0
         self.reconnects = 0
         self.started = time.perf_counter()
 
-    def take(self, block: bool) -> Optional[_Arrival]:
+    def take(self) -> Optional[_Arrival]:
         if self.reader.ended:
             return None
-        arrival = self.reader.poll(block)
+        arrival = self.reader.poll()
         if arrival is None:
             return None
         if arrival.reconnects != self.reconnects:  # frames across an outage are not contiguous: start again
-            self.skipped += self.online.skipped
             self.online.reset()
             self.reconnects, self.latest, self.top = arrival.reconnects, None, ()
         if self.max_frames and self.reader.count >= self.max_frames:
@@ -248,7 +248,6 @@ class Streams:
         self._streams: list[_Stream] = []
         self._ready = threading.Event()
         self._pending = None
-        self._closed = False
 
     def _open(self) -> None:
         prepare = getattr(self.recognizer.backend, 'prepare_decoder', None)
@@ -270,7 +269,7 @@ class Streams:
                 if not active and self._pending is None:
                     break
                 self._ready.clear()
-                arrivals = [(s, a) for s in active for a in [s.take(block=False)] if a is not None]
+                arrivals = [(s, a) for s in active for a in [s.take()] if a is not None]
                 if not arrivals and self._pending is not None:
                     yield from self._finish()  # no frame waiting: the labels go out now
                     continue
@@ -343,7 +342,6 @@ class Streams:
         for stream in self._streams:
             if not stream.reader.ended:
                 stream.reader.close()
-        self._closed = True
 
     def report(self) -> list[StreamReport]:
         """Each stream's counts and latency so far."""
@@ -351,6 +349,6 @@ class Streams:
         for s in self._streams:
             captured, dropped, reconnects = s.reader.counts()
             out.append(StreamReport(s.number, s.reader.name, s.reader.count, s.labels, captured, dropped,
-                                    s.skipped + s.online.skipped, s.gaps, reconnects,
+                                    s.online.skipped, s.gaps, reconnects,
                                     time.perf_counter() - s.started, s.latency.summary()))
         return out
