@@ -1,8 +1,8 @@
 r"""The decoder's time per window when B windows share one inference (`vtn_jax.inference.decoder_batch`).
 
     vtn-export --config default --output artifacts/r34 --parts encoder,decoder
-    python bench/decoder_batch.py --artifacts artifacts/r34 --threads 2
-    python bench/decoder_batch.py --artifacts artifacts/r34 --threads 2 --batches 1,2,4 --precisions f32
+    python bench/decoder_batch.py --export artifacts/r34 --threads 2
+    python bench/decoder_batch.py --export artifacts/r34 --threads 2 --batches 1,2,4 --precisions f32
 
 The exported decoder (batch 1) and its batch-B copies, compiled with the LATENCY hint, run round-robin for
 --seconds each in --rounds rounds, on random windows. Per row: the median wall time of one call, divided by B
@@ -25,7 +25,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo
 from vtn_jax.export import benchmark as benchmark_lib
 from vtn_jax.inference import decoder_batch, openvino_backend
 
-_ARTIFACTS = flags.DEFINE_string('artifacts', None, 'An export directory with decoder.xml.', required=True)
+_EXPORT = flags.DEFINE_string('export', None, 'An export directory with decoder.xml.', required=True)
 _BATCHES = flags.DEFINE_list('batches', ['1', '2', '4', '8'], 'Windows per call.')
 _PRECISIONS = flags.DEFINE_list('precisions', ['default', 'f32'],
                                 "INFERENCE_PRECISION_HINT per table ('default': the CPU's own, bf16 on AMX).")
@@ -76,7 +76,7 @@ def table(model: ov.Model, core: ov.Core, precision: str, batches, threads: int,
 
 def main(argv):
     del argv
-    path = pathlib.Path(_ARTIFACTS.value) / 'decoder.xml'
+    path = pathlib.Path(_EXPORT.value) / 'decoder.xml'
     if not path.is_file():
         raise app.UsageError(f'{path} not found: export the decoder first (vtn-export --parts encoder,decoder)')
     core = ov.Core()

@@ -1,11 +1,11 @@
 r"""Streams per machine: how many simultaneous 30-FPS live sources one CPU labels in real time.
 
-    python bench/streams.py                                   # ResNet-34-VTN, rendered 768x576 MJPEG, about 12 min
+    python bench/streams.py                                   # ResNet-34-VTN, rendered 768x576 MJPEG, about 8 min
     python bench/streams.py --video street.avi --precisions bf16,int8 --modes every
     VTN_BENCH_VIDEOS=/data/videos python bench/streams.py     # the first video of that folder as the source
 
 The model: ResNet-34-VTN (configs/default.py: RGB, 16 frames at stride 2, 400 classes, 224 crops), random weights
-(timing does not depend on them), exported once (float and NNCF INT8 IR) into --work_dir and reused, as
+(timing does not depend on them), exported once (float and NNCF INT8 IR) into --workdir and reused, as
 bench/streaming.py does (`bench_models.export_model`). The sources: a 768x576 MJPEG video (rendered moving shapes,
 or --video), served at --fps by loopback HTTP MJPEG servers (`vtn_jax.data.mjpeg`), read live (`vtn_jax.data.live`:
 capture thread, newest frame wins), one server per stream.
@@ -67,7 +67,7 @@ _HINT = flags.DEFINE_enum('hint', 'LATENCY', ['LATENCY', 'THROUGHPUT'], 'OpenVIN
 _THREADS = flags.DEFINE_integer('threads', 0, 'OpenVINO inference threads (0: all cores).')
 _OVERLOAD = flags.DEFINE_float('overload_factor', 2.0, 'The overload trial\'s source rate, in model label rates '
                                '(0: skip it).')
-_WORK_DIR = flags.DEFINE_string('work_dir', os.path.join(tempfile.gettempdir(), 'vtn_bench_streaming'),
+_WORKDIR = flags.DEFINE_string('workdir', os.path.join(tempfile.gettempdir(), 'vtn_bench_streaming'),
                                 'Exported models and the rendered source (reused; shared with bench/streaming.py).')
 
 REAL_TIME_FRACTION = 0.98  # labels made / labels due, for a trial to count as real time
@@ -282,7 +282,7 @@ def main(argv):
     from vtn_jax.data import live
     from vtn_jax.export import benchmark as benchmark_lib
     live.quiet_backend_logs()
-    work_dir = pathlib.Path(_WORK_DIR.value)
+    work_dir = pathlib.Path(_WORKDIR.value)
     work_dir.mkdir(parents=True, exist_ok=True)
     export_dir, config = bench_models.export_model('resnet34', work_dir)
     stride = config.data.stride

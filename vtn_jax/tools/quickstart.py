@@ -5,7 +5,8 @@ r"""vtn-quickstart: from nothing to a trained, evaluated, exported, verified and
     vtn-quickstart --workdir runs/quick --config demo --config.train.num_train_steps=500 --seconds 0
 
 Stages, each with progress output: build the config's dataset; train (resumes if the workdir has a run);
-evaluate the best checkpoint with the paper's protocol (Video@1 from every 32-frame segment of every test video,
+evaluate the best checkpoint with the paper's protocol (Video@1 from every non-overlapping T x stride-frame
+segment of every test video, 16 frames for the demo model,
 with the per-class report and confusion matrix in <workdir>/evaluation); export ONNX + OpenVINO IR (whole model
 and the encoder/decoder pair) verified against JAX, and time the IRs in OpenVINO; render a video whose every
 frame has a known label (`vtn_jax.data.labelled_video`: one continuous stream through every class, drawn like the

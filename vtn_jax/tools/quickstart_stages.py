@@ -58,7 +58,8 @@ def train(config, workdir: pathlib.Path):
 
 def evaluate(config, workdir: pathlib.Path) -> dict:
     """Video@1 and Clip@1 of the best checkpoint over every segment of the test split (the paper's protocol)."""
-    _stage('3/5 evaluation of the best checkpoint (the paper\'s protocol: every 32-frame segment)')
+    segment = config.model.num_frames * config.data.stride
+    _stage(f"3/5 evaluation of the best checkpoint (the paper's protocol: every {segment}-frame segment)")
     result = evaluation.evaluate_checkpoint(config, str(workdir / 'train'), mode='segments',
                                             report_dir=workdir / 'evaluation')
     accuracy = {'video@1': result['video_top1'], 'video@5': result['video_top5'],
