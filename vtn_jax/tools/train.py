@@ -15,7 +15,9 @@ SIGTERM (a preemption) or SIGINT (Ctrl-C) stops after the step in flight and sav
 
 Many processes: docs/training.md "Scale-out: many devices and many hosts".
 """
+import atexit
 import json
+import os
 import pathlib
 import signal
 import sys
@@ -69,6 +71,17 @@ def main(argv):
         workdir = cli.require(cli.WORKDIR, 'where the run is written')
         try:
             result = trainer.train_and_evaluate(config, workdir, allow_config_change=_ALLOW_CONFIG_CHANGE.value)
+        except trainer.CheckpointSaveError as e:
+            if os.environ.get('VTN_TRACEBACK'):
+                raise
+            # The abandoned write's futures are still being collected by orbax's asyncio loop, which reports them
+            # as tracebacks while Python shuts down. The one line says it all and the previous checkpoint is
+            # complete: the exit handlers (JAX's own shutdown among them) run, then the process ends without
+            # the interpreter's final collection.
+            print(f'error: {cli.one_line(e)}', file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            atexit._run_exitfuncs()
+            os._exit(1)
         except trainer.TrainingStopped as stopped:
             for sig in (signal.SIGTERM, signal.SIGINT):  # a late second signal: no traceback on the way out
                 signal.signal(sig, signal.SIG_IGN)
