@@ -161,6 +161,23 @@ def test_finish_whole_runs_the_work_once_and_keeps_a_stop_that_came_during_it():
     assert errors.finish_whole(lambda: 'quiet') == ('quiet', None)
 
 
+def test_finish_whole_starts_the_work_when_a_stop_landed_before_the_hold(monkeypatch):
+    import contextlib
+    real, entered, calls = errors.deferred_stops, [], []
+
+    @contextlib.contextmanager
+    def stop_lands_on_the_way_in():
+        entered.append(1)
+        if len(entered) == 1:
+            raise KeyboardInterrupt  # a pending handler run by a call before the hold is set
+        with real():
+            yield
+
+    monkeypatch.setattr(errors, 'deferred_stops', stop_lands_on_the_way_in)
+    result, stop = errors.finish_whole(lambda: calls.append(1) or 'done')
+    assert result == 'done' and calls == [1] and type(stop) is KeyboardInterrupt
+
+
 def test_a_stop_pending_while_the_hold_is_set_up_is_held_too(monkeypatch):
     import signal
     real, calls, ran = signal.signal, [], []

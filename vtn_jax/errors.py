@@ -137,7 +137,12 @@ def deferred_stops() -> Iterator[None]:
         del frame
         caught.append(signum)
 
-    previous = {s: signal.getsignal(s) for s in _STOPS}
+    previous = {}
+    while len(previous) < len(_STOPS):  # (getsignal is Python code too: a pending stop can land in it)
+        try:
+            previous = {s: signal.getsignal(s) for s in _STOPS}
+        except KeyboardInterrupt as e:
+            caught.append(_signum(e))
     _set_handlers(dict.fromkeys(_STOPS, hold), caught)
     try:
         yield
@@ -148,14 +153,18 @@ def deferred_stops() -> Iterator[None]:
 
 
 def finish_whole(work: Callable[[], _T]) -> tuple[_T, Optional[KeyboardInterrupt]]:
-    """Runs `work` whole with SIGINT and SIGTERM held back (`deferred_stops`); returns its result and the stop that
-    came meanwhile (None if none), instead of raising it."""
-    done = []
-    try:
-        with deferred_stops():
-            done.append(work())
-    except KeyboardInterrupt as e:
-        if not done:  # not a held stop: raised by `work` itself
-            raise
-        return done[0], e
-    return done[0], None
+    """Runs `work` once, whole, with SIGINT and SIGTERM held back (`deferred_stops`); returns its result and the
+    stop that came meanwhile (None if none) instead of raising it. A stop can still land before the hold is in
+    place (Python runs a pending signal's handler at its next call, e.g. on the way into `deferred_stops`): it is
+    kept, and `work` starts then."""
+    stop = None
+    for _ in range(3):
+        done = []
+        try:
+            with deferred_stops():
+                done.append(work())
+        except KeyboardInterrupt as e:
+            stop = stop or e
+        if done:
+            return done[0], stop
+    raise stop
